@@ -1,0 +1,18 @@
+/* File-descriptor helpers that retry on EINTR and short transfers. */
+#ifndef CASULO_COMMON_FDUTIL_H
+#define CASULO_COMMON_FDUTIL_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Read exactly len bytes at offset (pread) or fail: returns 0, -errno, or
+ * -ENODATA when the file ends first. */
+int pread_full(int fd, void *buf, size_t len, off_t offset);
+/* Write all of buf; returns 0 or -errno. */
+int write_full(int fd, const void *buf, size_t len);
+/* Read up to len bytes, looping until EOF or len; returns count or -errno. */
+ssize_t read_all(int fd, void *buf, size_t len);
+/* Set or clear O_NONBLOCK. */
+int fd_set_nonblock(int fd, int on);
+
+#endif

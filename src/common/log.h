@@ -1,0 +1,33 @@
+/*
+ * Process-wide logging: one sink (stderr by default, or a file), text or
+ * JSON lines.  Library code logs at debug level only; errors travel up as
+ * struct err and are reported once by the caller that owns the operation.
+ */
+#ifndef CASULO_COMMON_LOG_H
+#define CASULO_COMMON_LOG_H
+
+#include "common/macro.h"
+
+enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
+enum log_format { LOG_FORMAT_TEXT, LOG_FORMAT_JSON };
+
+void log_set_level(enum log_level level);
+enum log_level log_get_level(void);
+void log_set_format(enum log_format format);
+/* Log to fd (not closed by the logger); -1 restores stderr. */
+void log_set_fd(int fd);
+/* Prefix text lines with "name: ". */
+void log_set_ident(const char *name);
+
+void log_msg(enum log_level level, const char *fmt, ...) PRINTF_FMT(2, 3);
+
+#define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
+#define log_debug(...)                                   \
+	do {                                             \
+		if (unlikely(log_get_level() >= LOG_DEBUG)) \
+			log_msg(LOG_DEBUG, __VA_ARGS__);  \
+	} while (0)
+
+#endif
