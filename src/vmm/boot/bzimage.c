@@ -101,8 +101,9 @@ int kernel_image_parse(const uint8_t *buf, size_t len, struct kernel_image *img,
 {
 	if (len >= 4 && memcmp(buf, "\x7f" "ELF", 4) == 0)
 		return elf_kernel_parse(buf, len, img, e);
-	if (len >= SETUP_HEADER_OFFSET + sizeof(struct setup_header) &&
-	    le32_at(buf + SETUP_HEADER_OFFSET + offsetof(struct setup_header, header)) == HDRS_MAGIC)
+	/* The "HdrS" magic sits at 0x202, ahead of the header's end: a
+	 * truncated bzImage is still recognised as one. */
+	if (len >= 0x206 && le32_at(buf + 0x202) == HDRS_MAGIC)
 		return bzimage_parse(buf, len, img, e);
 	if (len < 4)
 		return err_setx(e, ENOEXEC, "truncated: %zu bytes is not a kernel image", len);
