@@ -9,7 +9,7 @@ enum console_mode { CONSOLE_STDIO, CONSOLE_NONE, CONSOLE_FILE };
 
 #define VM_DEFAULT_CPUS 1
 #define VM_DEFAULT_MEMORY (256ULL << 20)
-#define VM_DEFAULT_CMDLINE "console=ttyS0 reboot=k panic=-1 pci=off"
+#define VM_DEFAULT_CMDLINE "console=ttyS0 reboot=k panic=-1"
 
 struct vm_config {
 	const char *kernel_path;

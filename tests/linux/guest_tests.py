@@ -20,7 +20,7 @@ import tempfile
 import time
 import traceback
 
-QUIET = 'console=ttyS0 quiet reboot=k panic=-1 pci=off'
+QUIET = 'console=ttyS0 quiet reboot=k panic=-1'
 TESTS = []
 
 
