@@ -28,29 +28,24 @@
 
 #define KVM_DEVICE "/dev/kvm"
 
-/* A read-only view of a whole file (kernel or initrd). */
-struct mapped_file {
-	const uint8_t *data;
-	size_t len;
-};
-
-static void mapped_file_release(struct mapped_file *f)
+/* Map a kernel or initrd for parsing; its bulk is later read with pread()
+ * into guest memory, so only the header pages ever become resident. */
+static void mapped_file_release(struct blob *f)
 {
 	if (f->data && f->len)
 		munmap((void *)f->data, f->len);
-	f->data = NULL;
-	f->len = 0;
+	if (f->fd >= 0)
+		close(f->fd);
+	*f = blob_from_buffer(NULL, 0);
 }
 
-static int mapped_file_open(struct mapped_file *f, const char *what, const char *path, uint64_t max_len,
-			    struct err **e)
+static int mapped_file_open(struct blob *f, const char *what, const char *path, uint64_t max_len, struct err **e)
 {
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
 	struct stat st;
 	void *p;
 
-	f->data = NULL;
-	f->len = 0;
+	*f = blob_from_buffer(NULL, 0);
 	if (fd < 0)
 		return err_set(e, errno, "%s '%s': open", what, path);
 	if (fstat(fd, &st) < 0)
@@ -68,6 +63,7 @@ static int mapped_file_open(struct mapped_file *f, const char *what, const char 
 		return err_set(e, errno, "%s '%s': mmap", what, path);
 	f->data = p;
 	f->len = (size_t)st.st_size;
+	f->fd = TAKE_FD(fd);
 	return 0;
 }
 
@@ -180,8 +176,8 @@ static int setup_events(struct vm *vm, struct err **e)
 /* The guest's files, opened and checked before any KVM work so that a
  * bad kernel or initrd is reported without touching /dev/kvm. */
 struct guest_files {
-	struct mapped_file kernel;
-	struct mapped_file initrd;
+	struct blob kernel;
+	struct blob initrd;
 	struct kernel_image img;
 };
 
@@ -196,6 +192,7 @@ static int guest_files_open(struct guest_files *f, const struct vm_config *cfg, 
 	int r;
 
 	memset(f, 0, sizeof(*f));
+	f->kernel.fd = f->initrd.fd = -1;
 	r = mapped_file_open(&f->kernel, "kernel", cfg->kernel_path, cfg->memory, e);
 	if (r < 0)
 		return r;
@@ -222,11 +219,10 @@ static int load_guest(struct vm *vm, const struct guest_files *files, struct err
 		.kernel_name = vm->cfg.kernel_path,
 		.initrd_name = vm->cfg.initrd_path,
 		.cmdline = vm->cfg.cmdline,
-		.initrd = files->initrd.data,
-		.initrd_len = files->initrd.len,
+		.initrd = files->initrd.data ? &files->initrd : NULL,
 		.rsdp_addr = rsdp,
 	};
-	r = boot_load(&vm->mem, &files->img, files->kernel.data, files->kernel.len, &boot, &entry, e);
+	r = boot_load(&vm->mem, &files->img, &files->kernel, &boot, &entry, e);
 	if (r == 0)
 		r = regs_setup_boot_tables(&vm->mem, e);
 	if (r == 0)

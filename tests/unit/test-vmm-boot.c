@@ -107,13 +107,14 @@ TEST(loader_places_initrd_high_and_fills_boot_params)
 	struct boot_entry entry;
 	struct err *e = NULL;
 	static uint8_t kernel[8192], initrd[10000];
-	struct boot_config cfg = { "k", "i", "console=ttyS0", initrd, sizeof(initrd), LAYOUT_ACPI_ADDR };
+	struct blob kblob = blob_from_buffer(kernel, sizeof(kernel)), iblob = blob_from_buffer(initrd, sizeof(initrd));
+	struct boot_config cfg = { "k", "i", "console=ttyS0", &iblob, LAYOUT_ACPI_ADDR };
 	struct boot_params *bp;
 
 	CHECK_INT(guest_memory_create(&m, 128 * MiB, &e), ==, 0);
 	fake_image(&img, kernel, sizeof(kernel));
 	memset(initrd, 0x5a, sizeof(initrd));
-	CHECK_INT(boot_load(&m, &img, kernel, sizeof(kernel), &cfg, &entry, &e), ==, 0);
+	CHECK_INT(boot_load(&m, &img, &kblob, &cfg, &entry, &e), ==, 0);
 	CHECK_INT(entry.entry, ==, 0x1000200);
 	CHECK_INT(entry.boot_info, ==, LAYOUT_ZERO_PAGE_ADDR);
 	CHECK_INT(entry.initrd_addr % 4096, ==, 0);
@@ -140,20 +141,21 @@ TEST(loader_rejects_what_does_not_fit)
 	static uint8_t kernel[8192];
 	uint8_t *big_initrd = malloc(40 * MiB);
 	char cmdline[3000];
-	struct boot_config cfg = { "k", "i", "", big_initrd, 40 * MiB, 0 };
+	struct blob kblob = blob_from_buffer(kernel, sizeof(kernel)), iblob = blob_from_buffer(big_initrd, 40 * MiB);
+	struct boot_config cfg = { "k", "i", "", &iblob, 0 };
 
 	CHECK_INT(guest_memory_create(&m, 48 * MiB, &e), ==, 0);
 	fake_image(&img, kernel, sizeof(kernel));
-	CHECK_INT(boot_load(&m, &img, kernel, sizeof(kernel), &cfg, &entry, &e), <, 0);
+	CHECK_INT(boot_load(&m, &img, &kblob, &cfg, &entry, &e), <, 0);
 	CHECK_CONTAINS(e->msg, "initrd 'i': 40 MiB does not fit");
 	memset(cmdline, 'a', sizeof(cmdline) - 1);
 	cmdline[sizeof(cmdline) - 1] = '\0';
-	cfg = (struct boot_config){ "k", NULL, cmdline, NULL, 0, 0 };
-	CHECK_INT(boot_load(&m, &img, kernel, sizeof(kernel), &cfg, &entry, &e), <, 0);
+	cfg = (struct boot_config){ "k", NULL, cmdline, NULL, 0 };
+	CHECK_INT(boot_load(&m, &img, &kblob, &cfg, &entry, &e), <, 0);
 	CHECK_CONTAINS(e->msg, "command line: 2999 bytes exceed the kernel's limit of 2047");
 	img.load_end = 60 * MiB;
 	cfg.cmdline = "";
-	CHECK_INT(boot_load(&m, &img, kernel, sizeof(kernel), &cfg, &entry, &e), <, 0);
+	CHECK_INT(boot_load(&m, &img, &kblob, &cfg, &entry, &e), <, 0);
 	CHECK_CONTAINS(e->msg, "kernel 'k': needs guest memory up to 60 MiB");
 	err_free(&e);
 	free(big_initrd);
@@ -167,7 +169,8 @@ TEST(loader_writes_pvh_start_info)
 	struct boot_entry entry;
 	struct err *e = NULL;
 	static uint8_t kernel[4096], initrd[4096];
-	struct boot_config cfg = { "k", "i", "x", initrd, sizeof(initrd), 0xe0000 };
+	struct blob kblob = blob_from_buffer(kernel, sizeof(kernel)), iblob = blob_from_buffer(initrd, sizeof(initrd));
+	struct boot_config cfg = { "k", "i", "x", &iblob, 0xe0000 };
 	struct hvm_start_info *si;
 	struct hvm_modlist_entry *mod;
 
@@ -175,7 +178,7 @@ TEST(loader_writes_pvh_start_info)
 	fake_image(&img, kernel, sizeof(kernel));
 	img.format = KERNEL_FORMAT_ELF;
 	img.entry_kind = KERNEL_ENTRY_PVH;
-	CHECK_INT(boot_load(&m, &img, kernel, sizeof(kernel), &cfg, &entry, &e), ==, 0);
+	CHECK_INT(boot_load(&m, &img, &kblob, &cfg, &entry, &e), ==, 0);
 	CHECK_INT(entry.boot_info, ==, LAYOUT_PVH_INFO_ADDR);
 	si = guest_memory_ptr(&m, LAYOUT_PVH_INFO_ADDR, sizeof(*si));
 	CHECK_INT(si->magic, ==, HVM_START_MAGIC);
@@ -435,4 +438,14 @@ TEST(console_escape_filter)
 	n = console_filter_input(&pending, (const uint8_t *)"\001q", 2, out, &quit);
 	CHECK_INT(n, ==, 2);
 	CHECK(!quit);
+}
+
+TEST(memory_is_huge_page_aligned)
+{
+	struct guest_memory m;
+	struct err *e = NULL;
+
+	CHECK_INT(guest_memory_create(&m, 34 * MiB, &e), ==, 0);
+	CHECK_INT((uintptr_t)m.base % GUEST_MEMORY_ALIGN, ==, 0);
+	guest_memory_destroy(&m);
 }
