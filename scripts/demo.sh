@@ -6,7 +6,9 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-greeting='echo; echo \"Hello from inside Casulo: $(uname -sr), $(nproc) vCPUs, $(grep MemTotal /proc/meminfo | tr -s \" \")\"; echo'
+# The kernel passes the words after "--" to casulo-init, which runs them;
+# a double-quoted string stays one word (no double quotes inside it).
+greeting='echo; echo Hello from inside Casulo: $(uname -sr), $(nproc) vCPUs, $(grep MemTotal /proc/meminfo); echo'
 cmdline="console=ttyS0 reboot=k panic=-1 -- /bin/sh -c \"$greeting\""
 
 mode=$(tests/lab/run --mode)
