@@ -14,6 +14,7 @@ void vm_config_defaults(struct vm_config *cfg)
 	cfg->cpus = VM_DEFAULT_CPUS;
 	cfg->memory = VM_DEFAULT_MEMORY;
 	cfg->console = CONSOLE_STDIO;
+	cfg->rng = true; /* costs no measurable boot time (docs/vmm.md) */
 }
 
 void vm_config_free(struct vm_config *cfg)
@@ -130,5 +131,121 @@ int vm_config_add_net(struct vm_config *cfg, const char *spec, struct err **e)
 	if ((n.tap == NULL) == (n.fd < 0))
 		return err_setx(e, EINVAL, "--net '%s': give exactly one of tap=NAME or fd=N", spec);
 	cfg->nets[cfg->nnets++] = n;
+	return 0;
+}
+
+/* --- virtio-rng, virtio-console, virtio-vsock, virtio-balloon --- */
+
+/* Unix socket paths must fit sockaddr_un's 108 bytes with their NUL;
+ * vsock's PATH also takes "_<port>" (up to 11 more bytes). */
+#define CONFIG_SUN_PATH_MAX 107
+#define CONFIG_VSOCK_PATH_MAX (CONFIG_SUN_PATH_MAX - 11)
+
+int vm_config_set_rng(struct vm_config *cfg, const char *spec, struct err **e)
+{
+	if (parse_bool(spec, &cfg->rng) < 0)
+		return err_setx(e, EINVAL, "--rng '%s': expected on or off", spec);
+	return 0;
+}
+
+int vm_config_set_console2(struct vm_config *cfg, const char *spec, struct err **e)
+{
+	struct console2_config c = { .kind = CONSOLE2_NONE };
+
+	if (strcmp(spec, "none") == 0) {
+		c.kind = CONSOLE2_NONE;
+	} else if (strcmp(spec, "pty") == 0) {
+		c.kind = CONSOLE2_PTY;
+	} else if (strncmp(spec, "file:", 5) == 0 && spec[5]) {
+		c.kind = CONSOLE2_FILE;
+		c.path = spec + 5;
+	} else if (strncmp(spec, "socket:", 7) == 0 && spec[7]) {
+		c.kind = CONSOLE2_SOCKET;
+		c.path = spec + 7;
+		if (strlen(c.path) > CONFIG_SUN_PATH_MAX)
+			return err_setx(e, EINVAL, "--console2 '%s': socket path longer than %d bytes", spec,
+					CONFIG_SUN_PATH_MAX);
+	} else {
+		return err_setx(e, EINVAL, "--console2 '%s': expected file:PATH, socket:PATH, pty or none", spec);
+	}
+	cfg->console2 = c;
+	return 0;
+}
+
+int vm_config_set_vsock(struct vm_config *cfg, const char *spec, struct err **e)
+{
+	struct vsock_config v = { .enabled = true };
+	char *buf = own(cfg, spec), *cur, *key, *val;
+	bool has_cid = false;
+	uint32_t cid;
+
+	if (buf == NULL)
+		return err_set(e, ENOMEM, "--vsock '%s'", spec);
+	cur = buf;
+	while (parse_next_option(&cur, &key, &val)) {
+		if (val == NULL || *val == '\0')
+			return err_setx(e, EINVAL, "--vsock '%s': '%s' needs a value", spec, key);
+		if (strcmp(key, "cid") == 0) {
+			/* 0-2 are the hypervisor, local and host; -1U is "any". */
+			if (parse_u32(val, &cid) < 0 || cid < 3 || cid == UINT32_MAX)
+				return err_setx(e, EINVAL, "--vsock '%s': cid '%s' is not a number from 3 to %u", spec,
+						val, UINT32_MAX - 1);
+			v.cid = cid;
+			has_cid = true;
+		} else if (strcmp(key, "socket") == 0) {
+			if (strlen(val) > CONFIG_VSOCK_PATH_MAX)
+				return err_setx(e, EINVAL, "--vsock '%s': socket path longer than %d bytes", spec,
+						CONFIG_VSOCK_PATH_MAX);
+			v.socket = val;
+		} else {
+			return err_setx(e, EINVAL, "--vsock '%s': unknown key '%s'", spec, key);
+		}
+	}
+	if (!has_cid || v.socket == NULL)
+		return err_setx(e, EINVAL, "--vsock '%s': give both cid=N and socket=PATH", spec);
+	cfg->vsock = v;
+	return 0;
+}
+
+int vm_config_set_balloon(struct vm_config *cfg, const char *spec, struct err **e)
+{
+	struct balloon_config b = { .enabled = true };
+	char *buf, *cur, *key, *val;
+	bool on;
+	uint32_t secs;
+
+	if (parse_bool(spec, &on) == 0) {
+		cfg->balloon = (struct balloon_config){ .enabled = on };
+		return 0;
+	}
+	buf = own(cfg, spec);
+	if (buf == NULL)
+		return err_set(e, ENOMEM, "--balloon '%s'", spec);
+	cur = buf;
+	while (parse_next_option(&cur, &key, &val)) {
+		if (val == NULL || *val == '\0')
+			return err_setx(e, EINVAL, "--balloon '%s': '%s' needs a value", spec, key);
+		if (strcmp(key, "target") == 0) {
+			if (parse_size(val, &b.target) < 0)
+				return err_setx(e, EINVAL, "--balloon '%s': target '%s' is not a size (e.g. 128M)", spec,
+						val);
+		} else if (strcmp(key, "deflate-on-oom") == 0) {
+			if (parse_bool(val, &b.deflate_on_oom) < 0)
+				return err_setx(e, EINVAL, "--balloon '%s': deflate-on-oom '%s' is not on or off", spec,
+						val);
+		} else if (strcmp(key, "free-page-reporting") == 0) {
+			if (parse_bool(val, &b.free_page_reporting) < 0)
+				return err_setx(e, EINVAL, "--balloon '%s': free-page-reporting '%s' is not on or off",
+						spec, val);
+		} else if (strcmp(key, "stats") == 0) {
+			if (parse_u32(val, &secs) < 0 || secs > 86400)
+				return err_setx(e, EINVAL, "--balloon '%s': stats '%s' is not a number of seconds (0-86400)",
+						spec, val);
+			b.stats_interval = secs;
+		} else {
+			return err_setx(e, EINVAL, "--balloon '%s': unknown key '%s'", spec, key);
+		}
+	}
+	cfg->balloon = b;
 	return 0;
 }

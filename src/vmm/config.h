@@ -27,6 +27,28 @@ struct net_config {
 	bool has_mac;    /* otherwise a random locally administered one */
 };
 
+/* --- virtio-rng, virtio-console, virtio-vsock, virtio-balloon --- */
+enum console2_kind { CONSOLE2_NONE, CONSOLE2_FILE, CONSOLE2_SOCKET, CONSOLE2_PTY };
+
+struct console2_config {
+	enum console2_kind kind;
+	const char *path; /* CONSOLE2_FILE, CONSOLE2_SOCKET */
+};
+
+struct vsock_config {
+	bool enabled;
+	uint32_t cid;       /* the guest's context ID, 3 and up */
+	const char *socket; /* host side: PATH (host connects), PATH_<port> (guest connects) */
+};
+
+struct balloon_config {
+	bool enabled;
+	uint64_t target;          /* bytes the guest should give back at boot */
+	bool deflate_on_oom;
+	bool free_page_reporting;
+	unsigned stats_interval;  /* seconds between statistics refreshes, 0: on demand */
+};
+
 #define VM_DEFAULT_CPUS 1
 #define VM_DEFAULT_MEMORY (256ULL << 20)
 #define VM_DEFAULT_CMDLINE "console=ttyS0 reboot=k panic=-1"
@@ -43,6 +65,11 @@ struct vm_config {
 	unsigned ndisks;
 	struct net_config nets[VM_MAX_NETS];
 	unsigned nnets;
+	bool rng;
+	struct console2_config console2;
+	struct vsock_config vsock;
+	struct balloon_config balloon;
+	const char *control_socket; /* one-line commands (src/vmm/control.c), or NULL */
 	char *owned[32];          /* option strings the config points into */
 	unsigned nowned;
 };
@@ -53,6 +80,14 @@ void vm_config_free(struct vm_config *cfg);
 int vm_config_add_disk(struct vm_config *cfg, const char *spec, struct err **e);
 /* "tap=NAME[,mac=MAC]" or "fd=N[,mac=MAC]" */
 int vm_config_add_net(struct vm_config *cfg, const char *spec, struct err **e);
+/* "on" or "off" */
+int vm_config_set_rng(struct vm_config *cfg, const char *spec, struct err **e);
+/* "file:PATH", "socket:PATH", "pty" or "none" */
+int vm_config_set_console2(struct vm_config *cfg, const char *spec, struct err **e);
+/* "cid=N,socket=PATH" */
+int vm_config_set_vsock(struct vm_config *cfg, const char *spec, struct err **e);
+/* "on" or "[target=SIZE][,deflate-on-oom=on][,free-page-reporting=on][,stats=SECONDS]" */
+int vm_config_set_balloon(struct vm_config *cfg, const char *spec, struct err **e);
 /* "52:54:00:12:34:56" */
 int parse_mac(const char *s, uint8_t mac[6]);
 

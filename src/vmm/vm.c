@@ -26,6 +26,7 @@
 #include "vmm/devices/device.h"
 #include "vmm/devices/virtio/blk.h"
 #include "vmm/devices/virtio/net.h"
+#include "vmm/devices/virtio/rng.h"
 #include "vmm/devices/virtio/virtio.h"
 #include "vmm/vcpu.h"
 
@@ -295,6 +296,8 @@ int vm_create(struct vm **ret, const struct vm_config *cfg, struct err **e)
 		r = virtio_blk_create(vm, &cfg->disks[i], i, e);
 	for (unsigned i = 0; r == 0 && i < cfg->nnets; i++)
 		r = virtio_net_create(vm, &cfg->nets[i], i, e);
+	if (r == 0 && cfg->rng)
+		r = virtio_rng_create(vm, e);
 	if (r == 0)
 		r = virtio_devices_start(vm, e);
 	if (r == 0) {

@@ -48,6 +48,22 @@ static void usage(FILE *f)
 		"                      tap=NAME[,mac=MAC] attaches to TAP interface NAME;\n"
 		"                      fd=N[,mac=MAC] uses an open TAP fd (IFF_TAP|IFF_NO_PI|\n"
 		"                      IFF_VNET_HDR). Default MAC: random, locally administered\n"
+		"  --rng=on|off        a virtio-rng entropy device fed by getrandom()\n"
+		"                      (guest /dev/hwrng); on by default\n"
+		"  --console2 SPEC     a virtio-console port (guest /dev/hvc0): file:PATH\n"
+		"                      (output only), socket:PATH (listens; one client at a\n"
+		"                      time, both ways), pty (path in the log) or none\n"
+		"  --vsock SPEC        a virtio-vsock device: cid=N,socket=PATH. The guest\n"
+		"                      connecting to host port P reaches a listener on\n"
+		"                      PATH_P; a host program connects to PATH and writes\n"
+		"                      \"CONNECT <port>\\n\", reads \"OK <host-port>\\n\", then\n"
+		"                      talks to the guest listening on that port\n"
+		"  --balloon SPEC      a virtio-balloon device: on, or [target=SIZE]\n"
+		"                      [,deflate-on-oom=on][,free-page-reporting=on]\n"
+		"                      [,stats=SECONDS]; memory the guest gives back is\n"
+		"                      returned to the host\n"
+		"  --control-socket PATH  listen on PATH for one-line commands: \"balloon\n"
+		"                      SIZE\", \"balloon\", \"balloon-stats\" (docs/vmm.md)\n"
 		"  --log-level LEVEL   error, warning (default), info or debug (to stderr)\n"
 		"  -h, --help          show this help\n"
 		"  -V, --version       show the version\n"
@@ -63,7 +79,8 @@ static void usage(FILE *f)
 		VM_DEFAULT_CMDLINE, VM_DEFAULT_CPUS);
 }
 
-enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_CONSOLE, OPT_LOG_LEVEL, OPT_DISK, OPT_NET };
+enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_CONSOLE, OPT_LOG_LEVEL, OPT_DISK, OPT_NET,
+       OPT_RNG, OPT_CONSOLE2, OPT_VSOCK, OPT_BALLOON, OPT_CONTROL_SOCKET };
 
 static const struct option options[] = {
 	{ "kernel", required_argument, NULL, OPT_KERNEL },
@@ -75,6 +92,11 @@ static const struct option options[] = {
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 	{ "disk", required_argument, NULL, OPT_DISK },
 	{ "net", required_argument, NULL, OPT_NET },
+	{ "rng", optional_argument, NULL, OPT_RNG },
+	{ "console2", required_argument, NULL, OPT_CONSOLE2 },
+	{ "vsock", required_argument, NULL, OPT_VSOCK },
+	{ "balloon", required_argument, NULL, OPT_BALLOON },
+	{ "control-socket", required_argument, NULL, OPT_CONTROL_SOCKET },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -124,6 +146,17 @@ static int parse_log_level(const char *s, enum log_level *ret)
 	return -EINVAL;
 }
 
+/* The options of the virtio-rng, -console, -vsock and -balloon devices. */
+static int set_device_option(struct vm_config *cfg, int opt, const char *arg, struct err **e)
+{
+	switch (opt) {
+	case OPT_RNG: return vm_config_set_rng(cfg, arg ? arg : "on", e);
+	case OPT_CONSOLE2: return vm_config_set_console2(cfg, arg, e);
+	case OPT_VSOCK: return vm_config_set_vsock(cfg, arg, e);
+	default: return vm_config_set_balloon(cfg, arg, e);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static char kernel_buf[PATH_MAX], initrd_buf[PATH_MAX];
@@ -167,6 +200,18 @@ int main(int argc, char **argv)
 				return EXIT_USAGE;
 			}
 			break;
+		case OPT_RNG:
+		case OPT_CONSOLE2:
+		case OPT_VSOCK:
+		case OPT_BALLOON:
+			if (set_device_option(&cfg, opt, optarg, &e) < 0) {
+				fprintf(stderr, PROG ": %s\nTry '" PROG " --help'.\n", e->msg);
+				err_free(&e);
+				vm_config_free(&cfg);
+				return EXIT_USAGE;
+			}
+			break;
+		case OPT_CONTROL_SOCKET: cfg.control_socket = optarg; break;
 		case OPT_LOG_LEVEL:
 			if (parse_log_level(optarg, &level) < 0)
 				return bad_option("--log-level '%s': expected error, warning, info or debug", optarg);
