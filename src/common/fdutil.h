@@ -14,5 +14,10 @@ int write_full(int fd, const void *buf, size_t len);
 ssize_t read_all(int fd, void *buf, size_t len);
 /* Set or clear O_NONBLOCK. */
 int fd_set_nonblock(int fd, int on);
+/* Listen on a Unix stream socket at path: non-blocking, close-on-exec.
+ * A socket file left at path (by an earlier run) is replaced; any other
+ * file there is -EEXIST.  Returns the fd or -errno (-ENAMETOOLONG when
+ * path does not fit sockaddr_un). */
+int unix_listen(const char *path, int backlog);
 
 #endif

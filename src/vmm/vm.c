@@ -23,11 +23,15 @@
 #include "vmm/boot/kernel-image.h"
 #include "vmm/boot/loader.h"
 #include "vmm/console.h"
+#include "vmm/control.h"
 #include "vmm/devices/device.h"
+#include "vmm/devices/virtio/balloon.h"
 #include "vmm/devices/virtio/blk.h"
+#include "vmm/devices/virtio/console.h"
 #include "vmm/devices/virtio/net.h"
 #include "vmm/devices/virtio/rng.h"
 #include "vmm/devices/virtio/virtio.h"
+#include "vmm/devices/virtio/vsock.h"
 #include "vmm/vcpu.h"
 
 #define KVM_DEVICE "/dev/kvm"
@@ -254,6 +258,22 @@ static int validate_config(const struct vm_config *cfg, struct err **e)
 	return 0;
 }
 
+/* virtio-rng, -console, -vsock and -balloon, after the disks and NICs. */
+static int create_extra_virtio_devices(struct vm *vm, const struct vm_config *cfg, struct err **e)
+{
+	int r = 0;
+
+	if (cfg->rng)
+		r = virtio_rng_create(vm, e);
+	if (r == 0 && cfg->console2.kind != CONSOLE2_NONE)
+		r = virtio_console_create(vm, &cfg->console2, e);
+	if (r == 0 && cfg->vsock.enabled)
+		r = virtio_vsock_create(vm, &cfg->vsock, e);
+	if (r == 0 && cfg->balloon.enabled)
+		r = virtio_balloon_create(vm, &cfg->balloon, &vm->balloon, e);
+	return r;
+}
+
 int vm_create(struct vm **ret, const struct vm_config *cfg, struct err **e)
 {
 	struct guest_files files;
@@ -296,10 +316,12 @@ int vm_create(struct vm **ret, const struct vm_config *cfg, struct err **e)
 		r = virtio_blk_create(vm, &cfg->disks[i], i, e);
 	for (unsigned i = 0; r == 0 && i < cfg->nnets; i++)
 		r = virtio_net_create(vm, &cfg->nets[i], i, e);
-	if (r == 0 && cfg->rng)
-		r = virtio_rng_create(vm, e);
+	if (r == 0)
+		r = create_extra_virtio_devices(vm, cfg, e);
 	if (r == 0)
 		r = virtio_devices_start(vm, e);
+	if (r == 0 && cfg->control_socket)
+		r = control_create(vm, cfg->control_socket, &vm->control, e);
 	if (r == 0) {
 		vm->vcpus = calloc(vm->nvcpus, sizeof(*vm->vcpus));
 		if (vm->vcpus == NULL)
@@ -454,6 +476,7 @@ void vm_destroy(struct vm *vm)
 			vcpu_destroy(&vm->vcpus[i]);
 		free(vm->vcpus);
 	}
+	control_destroy(vm->control);
 	if (vm->loop.epfd >= 0)
 		event_loop_destroy(&vm->loop);
 	devices_destroy_all(vm);

@@ -25,6 +25,8 @@ struct kvm_run;
 struct kvm_cpuid2;
 struct device;
 struct console;
+struct control;
+struct virtio_dev;
 
 enum vm_exit_reason {
 	VM_EXIT_NONE = 0,
@@ -60,6 +62,8 @@ struct vm {
 	struct device *devices; /* created devices, newest first */
 	unsigned virtio_count;  /* virtio-mmio slots handed out */
 	struct console *console;
+	struct virtio_dev *balloon; /* --balloon, for the control socket */
+	struct control *control;    /* --control-socket */
 	struct event_loop loop;
 	int exit_eventfd;       /* vCPU threads signal exit requests here */
 	int signal_fd;
