@@ -395,7 +395,7 @@ int virtio_balloon_create(struct vm *vm, const struct balloon_config *c, struct 
 	if (c->target > b->memory) {
 		balloon_destroy(&(struct virtio_dev){ .priv = b });
 		return err_setx(e, EINVAL, "balloon: target of %llu MiB is more than guest memory (%llu MiB)",
-				(unsigned long long)(c->target >> 20), (unsigned long long)(b->memory >> 20));
+				(unsigned long long)(c->target >> 20), (unsigned long long)(vm->mem.size >> 20));
 	}
 	b->req = virtq_req_new(BALLOON_REQ_SEGS);
 	b->refresh_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

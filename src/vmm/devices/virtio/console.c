@@ -72,11 +72,22 @@ static bool vcon_has_input(const struct vcon *c)
 
 static void vcon_close_client(struct vcon *c);
 
+/* A socket reader that went away must not raise SIGPIPE (tests and
+ * embedders may not ignore it as casulo-vmm does). */
+static ssize_t vcon_writev(struct vcon *c, const struct iovec *iov, unsigned n)
+{
+	struct msghdr msg = { .msg_iov = (struct iovec *)iov, .msg_iovlen = MIN(n, (unsigned)IOV_MAX) };
+
+	if (c->kind == CONSOLE2_SOCKET)
+		return sendmsg(c->io_fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+	return writev(c->io_fd, iov, (int)msg.msg_iovlen);
+}
+
 /* Write what waits in pending; keeps out_ready accurate. */
 static void vcon_flush(struct vcon *c)
 {
 	while (c->pending_len > 0 && c->out_ready) {
-		ssize_t n = write(c->io_fd, c->pending, c->pending_len);
+		ssize_t n = vcon_writev(c, &(struct iovec){ c->pending, c->pending_len }, 1);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -104,7 +115,7 @@ static void vcon_output(struct vcon *c, const struct virtq_req *req)
 	if (c->io_fd < 0 || c->writes_failed)
 		return;
 	if (c->pending_len == 0 && c->out_ready) {
-		ssize_t n = writev(c->io_fd, req->out, (int)MIN(req->n_out, (unsigned)IOV_MAX));
+		ssize_t n = vcon_writev(c, req->out, req->n_out);
 		if (n >= 0)
 			off = (size_t)n;
 		else if (errno == EAGAIN)
@@ -174,9 +185,13 @@ static void vcon_rx(struct vcon *c)
 				return;
 			}
 			if (got == 0) {
+				uint8_t peek;
 				/* Ask for a kick when buffers come; if some came meanwhile, go on. */
 				if (virtq_enable_kicks(q))
 					continue;
+				/* A client that left with nothing unread is let go now, so the next can come. */
+				if (c->kind == CONSOLE2_SOCKET && recv(c->io_fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT) == 0)
+					eof = true;
 				break;
 			}
 			if (c->req->n_out > 0 || c->req->in_len == 0) {

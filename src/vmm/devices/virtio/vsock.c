@@ -388,8 +388,10 @@ static void conn_progress(struct vsock *v, struct conn *c)
 		conn_reset(v, c);
 		return;
 	}
-	if (c->fwd_cnt != c->fwd_cnt_told &&
-	    (c->fwd_cnt - c->fwd_cnt_told >= VSOCK_BUF_ALLOC / 2 || c->out_len == 0))
+	/* Tell the guest about forwarded bytes once it believes half its
+	 * credit is used (data packets to it carry fwd_cnt anyway): often
+	 * enough that a guest streaming to a fast reader never waits. */
+	if (c->fwd_cnt != c->fwd_cnt_told && c->rx_cnt - c->fwd_cnt_told >= VSOCK_BUF_ALLOC / 2)
 		c->owe |= OWE_CREDIT_UPDATE;
 	conn_schedule(v, c);
 }

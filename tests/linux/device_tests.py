@@ -1,0 +1,444 @@
+#!/usr/bin/python3
+"""The `linux` suite's device tests: virtio-rng, -console, -vsock and
+-balloon seen from real Debian guests.
+
+One process, TAP output, so that the whole file costs one lab boot where
+the host has no hardware virtualization (meson runs it through
+tests/lab/run).  Each test boots the default guest with casulo-vmm; the
+guest's initrd is the default one with tests/guest-tools' archive
+appended (guest-tool: vsock echo and connect, memtouch), since busybox
+has no vsock.
+
+usage: device_tests.py --vmm build/casulo-vmm --guest build/guest
+                       --tools build/tests/guest-tools/guest-tools.cpio [--filter SUBSTR]
+"""
+import argparse
+import hashlib
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+
+QUIET = 'console=ttyS0 quiet reboot=k panic=-1'
+TESTS = []
+MiB = 1 << 20
+
+
+def test(fn):
+    TESTS.append(fn)
+    return fn
+
+
+class Failure(Exception):
+    pass
+
+
+def check(cond, msg):
+    if not cond:
+        raise Failure(msg)
+
+
+class Guest:
+    def __init__(self, args, workdir):
+        self.vmm = args.vmm
+        self.kernel = os.path.join(args.guest, 'vmlinuz')
+        self.initrd = os.path.join(workdir, 'initrd-tools.img')
+        self.dir = workdir
+        with open(self.initrd, 'wb') as out:
+            for part in (os.path.join(args.guest, 'initrd.img'), args.tools):
+                with open(part, 'rb') as f:
+                    shutil.copyfileobj(f, out)
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def argv(self, command, extra=()):
+        line = QUIET + ' -- /bin/sh -c "%s"' % command
+        return [self.vmm, '--kernel', self.kernel, '--initrd', self.initrd, '--cmdline', line] + list(extra)
+
+    def run(self, command, extra=(), timeout=120):
+        start = time.monotonic()
+        try:
+            p = subprocess.run(self.argv(command, extra), capture_output=True, timeout=timeout)
+        except subprocess.TimeoutExpired as e:
+            raise Failure('timed out after %ss; output: %r' % (timeout, (e.stdout or b'')[-2000:]))
+        p.seconds = time.monotonic() - start
+        p.out = p.stdout.decode(errors='replace').replace('\r\n', '\n')
+        p.err = p.stderr.decode(errors='replace')
+        return p
+
+    def start(self, command, extra=()):
+        return Session(self.argv(command, extra))
+
+
+class Session:
+    """casulo-vmm running in the background; its console output is collected."""
+
+    def __init__(self, argv):
+        self.p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        os.set_blocking(self.p.stdout.fileno(), False)
+        self.buf = b''
+
+    def poll_output(self):
+        chunk = self.p.stdout.read()
+        if chunk:
+            self.buf += chunk
+
+    def expect(self, text, timeout=60):
+        deadline = time.monotonic() + timeout
+        while text not in self.buf:
+            check(time.monotonic() < deadline, 'never saw %r; got %r' % (text, self.buf[-500:]))
+            check(self.p.poll() is None, 'casulo-vmm exited (%s); got %r; stderr %r' %
+                  (self.p.returncode, self.buf[-500:], self.p.stderr.read()[-500:]))
+            self.poll_output()
+            time.sleep(0.05)
+
+    def text(self):
+        self.poll_output()
+        return self.buf.decode(errors='replace')
+
+    def rss(self):
+        with open('/proc/%d/status' % self.p.pid) as f:
+            m = re.search(r'VmRSS:\s+(\d+) kB', f.read())
+        return int(m.group(1)) * 1024
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.kill()
+        self.p.wait()
+        self.p.stdout.close()
+        self.p.stderr.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def wait_for(what, fn, timeout=60, interval=0.2):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value:
+            return value
+        check(time.monotonic() < deadline, 'timed out waiting for %s' % what)
+        time.sleep(interval)
+
+
+def wait_path(path, timeout=30):
+    wait_for('%s to appear' % path, lambda: os.path.exists(path), timeout, 0.05)
+
+
+# --- virtio-rng ---------------------------------------------------------------
+
+@test
+def rng_feeds_hwrng(g):
+    p = g.run('cat /sys/class/misc/hw_random/rng_current; head -c 4096 /dev/hwrng | wc -c')
+    check(p.returncode == 0, 'exit %d: %r' % (p.returncode, p.out[-300:]))
+    check(re.search(r'^virtio_rng\.\d+$', p.out, re.M), 'rng_current is not virtio: %r' % p.out[-300:])
+    check(re.search(r'^4096$', p.out, re.M), 'did not read 4096 bytes from /dev/hwrng: %r' % p.out[-300:])
+    p = g.run('cat /sys/class/misc/hw_random/rng_current', extra=['--rng=off'])
+    check(re.search(r'^none$', p.out, re.M), 'with --rng=off rng_current is %r' % p.out[-200:])
+
+
+@test
+def rng_boot_cost(g):
+    # Time to power off from a guest that reads nothing: what the device
+    # costs a boot (probe, the hwrng thread's first reads).
+    times = {'on': [], 'off': []}
+    for _ in range(3):
+        for mode in ('off', 'on'):
+            p = g.run('true', extra=['--rng=' + mode])
+            check(p.returncode == 0, 'exit %d' % p.returncode)
+            times[mode].append(p.seconds)
+    on, off = statistics.median(times['on']), statistics.median(times['off'])
+    return 'median boot+poweroff %.2fs with, %.2fs without (%+.0f ms)' % (on, off, (on - off) * 1000)
+
+
+# --- virtio-console -----------------------------------------------------------
+
+@test
+def console2_file_gets_guest_output(g):
+    out = g.path('console2.log')
+    p = g.run('echo line-for-hvc0 > /dev/hvc0; ls /dev/hvc0', extra=['--console2', 'file:' + out])
+    check(p.returncode == 0, 'exit %d: %r' % (p.returncode, p.out[-300:]))
+    data = open(out, 'rb').read()
+    check(b'line-for-hvc0' in data, 'file has %r' % data)
+
+
+@test
+def console2_socket_both_ways(g):
+    path = g.path('console2.sock')
+    # Raw mode: the line discipline neither echoes nor waits for a newline.
+    cmd = ('stty -F /dev/hvc0 raw -echo; exec 3<>/dev/hvc0; echo from-guest >&3; '
+           'head -c 9 <&3 > /tmp/in; echo got=$(cat /tmp/in)')
+    with g.start(cmd, extra=['--console2', 'socket:' + path]) as s:
+        wait_path(path)
+        c = socket.socket(socket.AF_UNIX)
+        c.connect(path)
+        c.settimeout(60)
+        data = b''
+        while b'from-guest' not in data:
+            chunk = c.recv(100)
+            check(chunk, 'socket closed; got %r' % data)
+            data += chunk
+        c.sendall(b'to-guest\n')
+        s.expect(b'got=to-guest')
+        check(s.p.wait(timeout=30) == 0, 'exit %s' % s.p.returncode)
+        c.close()
+
+
+# --- virtio-vsock -------------------------------------------------------------
+
+def serve(path, handler):
+    """A host listener on path; each connection is handled on its own thread."""
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(path)
+    listener.listen(8)
+
+    def loop():
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=handler, args=(conn,), daemon=True).start()
+    threading.Thread(target=loop, daemon=True).start()
+    return listener
+
+
+def echo_handler(conn, delay=0):
+    if delay:
+        time.sleep(delay)  # a slow reader: the guest must wait, not the VMM buffer
+    while True:
+        data = conn.recv(65536)
+        if not data:
+            break
+        conn.sendall(data)
+    conn.shutdown(socket.SHUT_WR)
+    conn.close()
+
+
+def vsock_args(g, cid=3):
+    return ['--vsock', 'cid=%d,socket=%s' % (cid, g.path('vsock')), '--memory', '512M']
+
+
+@test
+def vsock_guest_connects_to_host_echo(g):
+    listener = serve(g.path('vsock_5000'), echo_handler)
+    try:
+        # 10 MiB each way through a 256 KiB credit window, checked byte for byte.
+        p = g.run('head -c 10485760 /dev/urandom > /tmp/d; '
+                  'S=$(date +%s%N); guest-tool vsock-connect 2 5000 < /tmp/d > /tmp/b; E=$(date +%s%N); '
+                  'cmp /tmp/d /tmp/b && echo SAME $(wc -c < /tmp/b) $(( (E - S) / 1000000 ))ms',
+                  extra=vsock_args(g))
+    finally:
+        listener.close()
+    m = re.search(r'SAME (\d+) (\d+)ms', p.out)
+    check(m and int(m.group(1)) == 10 * MiB, 'echo differs or is short: %r %r' % (p.out[-500:], p.err[-500:]))
+    ms = max(int(m.group(2)), 1)
+    return '10 MiB echoed in %d ms (%.1f MiB/s each way)' % (ms, 10 * 1000.0 / ms)
+
+
+@test
+def vsock_host_connects_to_guest_listener(g):
+    path = g.path('vsock')
+    with g.start('guest-tool vsock-listen 6000; sleep 600', extra=vsock_args(g)) as s:
+        s.expect(b'listening on 6000')
+        c = socket.socket(socket.AF_UNIX)
+        c.connect(path)
+        c.settimeout(60)
+        c.sendall(b'CONNECT 6000\n')
+        line = b''
+        while not line.endswith(b'\n'):
+            ch = c.recv(1)
+            check(ch, 'closed before the OK line: %r' % line)
+            line += ch
+        check(re.match(rb'OK \d+\n$', line), 'reply %r' % line)
+        data = os.urandom(10 * MiB)
+        got = []
+
+        def reader():
+            while True:
+                chunk = c.recv(65536)
+                if not chunk:
+                    return
+                got.append(chunk)
+        t = threading.Thread(target=reader)
+        t.start()
+        start = time.monotonic()
+        c.sendall(data)
+        c.shutdown(socket.SHUT_WR)
+        t.join(120)
+        secs = time.monotonic() - start
+        back = b''.join(got)
+        check(len(back) == len(data), 'echoed %d of %d bytes' % (len(back), len(data)))
+        check(hashlib.sha256(back).digest() == hashlib.sha256(data).digest(), 'echo differs')
+        c.close()
+        return 'reply %r; 10 MiB echoed in %.2fs' % (line.strip().decode(), secs)
+
+
+@test
+def vsock_refusals(g):
+    path = g.path('vsock')
+    with g.start('guest-tool vsock-listen 6000 & sleep 1; guest-tool vsock-connect 2 7777 </dev/null; '
+                 'echo rc=$?; sleep 600', extra=vsock_args(g)) as s:
+        # The guest connecting to a host port nobody listens on: reset.
+        s.expect(b'rc=')
+        out = s.text()
+        check('rc=1' in out and 'Connection reset by peer' in out, 'guest connect to no listener: %r' % out[-300:])
+        # The host connecting to a guest port nobody listens on: closed, no line.
+        for request in (b'CONNECT 6001\n', b'CONNEKT 6000\n', b'CONNECT 99999999999\n', b'x' * 100):
+            c = socket.socket(socket.AF_UNIX)
+            c.connect(path)
+            c.settimeout(30)
+            c.sendall(request)
+            reply = c.recv(100)
+            check(reply == b'', '%r got %r, wanted a close' % (request, reply))
+            c.close()
+
+
+@test
+def vsock_slow_host_reader_holds_guest_back(g):
+    # The host program reads nothing for 3 s while the guest sends 32 MiB:
+    # the guest must wait for credit, the VMM must not buffer it.
+    listener = serve(g.path('vsock_5001'), lambda c: echo_handler(c, delay=3))
+    try:
+        with g.start('head -c 33554432 /dev/zero > /tmp/d; echo READY; '
+                     'guest-tool vsock-connect 2 5001 < /tmp/d | wc -c; sleep 600',
+                     extra=vsock_args(g)) as s:
+            s.expect(b'READY')
+            base = s.rss()
+            time.sleep(2.5)
+            grown = s.rss() - base
+            s.expect(b'33554432', timeout=120)
+    finally:
+        listener.close()
+    check(grown < 8 * MiB, 'VMM RSS grew by %d KiB while the host did not read' % (grown // 1024))
+    return 'VMM RSS grew %d KiB during the stall' % (grown // 1024)
+
+
+# --- virtio-balloon -----------------------------------------------------------
+
+class Control:
+    def __init__(self, path):
+        self.path = path
+
+    def __call__(self, line):
+        c = socket.socket(socket.AF_UNIX)
+        c.connect(self.path)
+        c.settimeout(10)
+        c.sendall(line.encode() + b'\n')
+        reply = b''
+        while not reply.endswith(b'\n'):
+            chunk = c.recv(4096)
+            if not chunk:
+                break
+            reply += chunk
+        c.close()
+        return reply.decode()
+
+    def field(self, line, name):
+        m = re.search(r'\b%s=(\d+)' % name, self(line))
+        return int(m.group(1)) if m else None
+
+
+def memtotal_series(s):
+    return [int(x) * 1024 for x in re.findall(r'MemTotal:\s+(\d+) kB', s.text())]
+
+
+@test
+def balloon_inflate_and_deflate(g):
+    ctl = Control(g.path('control.sock'))
+    extra = ['--memory', '512M', '--balloon', 'stats=1', '--control-socket', ctl.path]
+    # Touch most of the guest's memory first, so the host really backs it.
+    cmd = 'guest-tool memtouch 380 && echo TOUCHED; while :; do grep MemTotal /proc/meminfo; sleep 1; done'
+    with g.start(cmd, extra=extra) as s:
+        s.expect(b'TOUCHED')
+        total0 = wait_for('MemTotal', lambda: memtotal_series(s))[-1]
+        rss0 = s.rss()
+        check(ctl('balloon 128M').startswith('OK target=134217728'), 'balloon 128M refused')
+        wait_for('the guest to inflate', lambda: ctl.field('balloon', 'actual') == 128 * MiB, 90)
+        rss1 = s.rss()
+        stats = wait_for('statistics', lambda: 'free-memory=' in ctl('balloon-stats') and ctl('balloon-stats'))
+        n = len(memtotal_series(s))
+        total1 = wait_for('MemTotal to drop', lambda: [t for t in memtotal_series(s)[n:] if t <= total0 - 120 * MiB],
+                          30)[-1]
+        check(rss0 - rss1 >= 100 * MiB, 'VMM RSS went from %d to %d MiB' % (rss0 // MiB, rss1 // MiB))
+        check(ctl('balloon 0').startswith('OK'), 'balloon 0 refused')
+        wait_for('the guest to deflate', lambda: ctl.field('balloon', 'actual') == 0, 90)
+        n = len(memtotal_series(s))
+        total2 = wait_for('MemTotal to rise', lambda: [t for t in memtotal_series(s)[n:] if t >= total0 - 4 * MiB],
+                          30)[-1]
+        check('ERROR' in ctl('balloon 1T'), 'a target above guest memory was accepted')
+    return ('RSS %d -> %d MiB (-%d MiB); guest MemTotal %d -> %d -> %d MiB; %s' %
+            (rss0 // MiB, rss1 // MiB, (rss0 - rss1) // MiB, total0 // MiB, total1 // MiB, total2 // MiB,
+             ' '.join(w for w in stats.split() if w.startswith(('free-memory', 'total-memory')))))
+
+
+@test
+def balloon_free_page_reporting_returns_memory(g):
+    extra = ['--memory', '512M', '--balloon', 'free-page-reporting=on']
+    with g.start('guest-tool memtouch 300 && echo TOUCHED; sleep 600', extra=extra) as s:
+        s.expect(b'TOUCHED')
+        peak = s.rss()
+        # Linux reports free 2 MiB blocks a couple of seconds after they are freed.
+        low = wait_for('free pages to be reported', lambda: s.rss() <= peak - 100 * MiB and s.rss(), 60, 0.5)
+    return 'RSS %d -> %d MiB without inflating' % (peak // MiB, low // MiB)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--vmm', required=True)
+    ap.add_argument('--guest', required=True)
+    ap.add_argument('--tools', required=True)
+    ap.add_argument('--filter', default=os.environ.get('TEST_FILTER'))
+    args = ap.parse_args()
+    selected = [t for t in TESTS if not args.filter or args.filter in t.__name__]
+    print('TAP version 13')
+    print('1..%d' % len(selected), flush=True)
+    missing = [f for f in ('vmlinuz', 'initrd.img') if not os.path.exists(os.path.join(args.guest, f))]
+    skip = None
+    if missing:
+        skip = 'default guest not built (%s missing; run make guest)' % missing[0]
+    elif not os.path.exists(args.tools):
+        skip = 'guest tools archive %s not built' % args.tools
+    elif not os.access('/dev/kvm', os.R_OK | os.W_OK):
+        skip = '/dev/kvm is not usable'
+    failed = 0
+    with tempfile.TemporaryDirectory(prefix='casulo-dev-') as workdir:
+        g = None if skip else Guest(args, workdir)
+        for i, t in enumerate(selected, 1):
+            name = t.__name__
+            if skip:
+                print('ok %d - %s # SKIP %s' % (i, name, skip))
+                continue
+            # Each test gets a fresh folder for its sockets and files.
+            g.dir = tempfile.mkdtemp(dir=workdir)
+            start = time.monotonic()
+            try:
+                note = t(g)
+                print('ok %d - %s (%.1fs)%s' % (i, name, time.monotonic() - start, ': ' + note if note else ''))
+            except Failure as e:
+                failed += 1
+                print('# %s' % e)
+                print('not ok %d - %s' % (i, name))
+            except Exception:
+                failed += 1
+                for line in traceback.format_exc().splitlines():
+                    print('# ' + line)
+                print('not ok %d - %s' % (i, name))
+            sys.stdout.flush()
+    return 1 if failed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
