@@ -61,7 +61,7 @@ say "building in $out"
 rm -f "$out/manifest"
 work="$out/work"
 rm -rf "$work"
-mkdir -p "$work/root"
+mkdir -p "$work"
 trap 'rm -rf "$work"' EXIT
 
 # 2. Fetch (cached) and unpack.
@@ -78,29 +78,12 @@ cp "$work/kernel/boot/vmlinuz-$release" "$out/vmlinuz.tmp"
 mv "$out/vmlinuz.tmp" "$out/vmlinuz"
 $tool vmlinux "$out/vmlinuz" "$out/vmlinux"
 
-# 4. The initramfs tree.
-root="$work/root"
-for d in bin sbin usr/bin usr/sbin lib/modules dev proc sys run tmp root etc mnt var; do
-	mkdir -p "$root/$d"
-done
-chmod 1777 "$root/tmp"
-chmod 0700 "$root/root"
-cp "$work/busybox/bin/busybox" "$root/bin/busybox"
-for applet in $("$root/bin/busybox" --list-full); do
-	[ -e "$root/$applet" ] || ln -s /bin/busybox "$root/$applet"
-done
-# shellcheck disable=SC2086
-$tool modules "$moddir" $modules >"$work/modules.list"
-while read -r ko; do
-	name=$(basename "$ko")
-	[ ! -e "$root/lib/modules/$name" ] || die "two modules named $name"
-	cp "$moddir/$ko" "$root/lib/modules/$name"
-done <"$work/modules.list"
-printf 'root:x:0:0:root:/root:/bin/sh\n' >"$root/etc/passwd"
-printf 'root:x:0:\ntty:x:5:\n' >"$root/etc/group"
-"$cc" -std=gnu11 -Wall -Wextra -Os -static -s -o "$root/init" \
+# 4. The initramfs.
+"$cc" -std=gnu11 -Wall -Wextra -Os -static -s -o "$work/casulo-init" \
 	"$here/init/casulo-init.c" "$here/init/cmdline.c" "$here/init/ipconfig.c" "$here/init/modules.c"
-$tool cpio "$root" "$out/initrd.img" --compress "$compress" --node dev/console:c:5:1:0600
+# shellcheck disable=SC2086
+$tool initramfs "$out/initrd.img" "$work/busybox/bin/busybox" "$moddir" "$work/casulo-init" \
+	"$compress" $modules >"$work/modules.list"
 
 # 5. The manifest, last: its key marks the build complete.
 {
@@ -109,7 +92,7 @@ $tool cpio "$root" "$out/initrd.img" --compress "$compress" --node dev/console:c
 	printf 'kernel_release=%s\n' "$release"
 	printf 'busybox_package=%s\nbusybox_version=%s\n' "$(echo "$busybox" | cut -f1)" "$(echo "$busybox" | cut -f2)"
 	printf 'initrd_compression=%s\n' "$compress"
-	printf 'modules=%s\n' "$(sed 's|.*/||; s|\.ko$||' "$work/modules.list" | tr '\n' ' ' | sed 's/ $//')"
+	printf 'modules=%s\n' "$(sed 's|\.ko$||' "$work/modules.list" | tr '\n' ' ' | sed 's/ $//')"
 	for f in vmlinuz vmlinux initrd.img; do
 		printf '%s=%s %s\n' "$f" "$(stat -c %s "$out/$f")" "$(sha256sum "$out/$f" | cut -d' ' -f1)"
 	done

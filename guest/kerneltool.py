@@ -11,6 +11,12 @@
   kerneltool.py modules MODDIR NAME...     print the .ko files NAME... need, each
                                            after its dependencies (paths relative
                                            to MODDIR); built-in modules are skipped
+  kerneltool.py initramfs OUT BUSYBOX MODDIR INIT COMPRESSION MODULE...
+                                           write an initramfs (busybox and its links,
+                                           INIT as /init, the modules and their
+                                           dependencies in /lib/modules, listed in
+                                           load order in /lib/modules/order);
+                                           prints the module files in that order
   kerneltool.py cpio DIR OUT [--compress none|gzip|lz4] [--node PATH:c|b:MAJ:MIN:MODE]...
                                            write DIR as a newc cpio archive owned
                                            by root with zero mtimes (reproducible,
@@ -233,6 +239,45 @@ def compress(data, how):
     raise ToolError(f"unknown compression '{how}'")
 
 
+def build_initramfs(out, busybox, moddir, modules, init, compression='none'):
+    """Write an initramfs to out: busybox (static) with its applet links,
+    init as /init, the modules (with their dependencies) flat in
+    /lib/modules plus lib/modules/order listing them dependencies first,
+    and /dev/console.  Returns the module file names in load order."""
+    import shutil
+    import tempfile
+    with tempfile.TemporaryDirectory(dir=os.path.dirname(os.path.abspath(out))) as root:
+        for d in ('bin', 'sbin', 'usr/bin', 'usr/sbin', 'lib/modules', 'dev', 'proc', 'sys',
+                  'run', 'tmp', 'root', 'etc', 'mnt', 'var'):
+            os.makedirs(os.path.join(root, d))
+        os.chmod(os.path.join(root, 'tmp'), 0o1777)
+        os.chmod(os.path.join(root, 'root'), 0o700)
+        shutil.copy(busybox, os.path.join(root, 'bin/busybox'))
+        applets = subprocess.run([busybox, '--list-full'], capture_output=True, text=True,
+                                 check=True).stdout.split()
+        for applet in applets:
+            link = os.path.join(root, applet)
+            if not os.path.lexists(link):
+                os.symlink('/bin/busybox', link)
+        names = []
+        for rel in module_closure(moddir, modules):
+            name = os.path.basename(rel)
+            if name in names:
+                raise ToolError(f"two modules named '{name}'")
+            shutil.copy(os.path.join(moddir, rel), os.path.join(root, 'lib/modules', name))
+            names.append(name)
+        with open(os.path.join(root, 'lib/modules/order'), 'w') as fh:
+            fh.write(''.join(n + '\n' for n in names))
+        with open(os.path.join(root, 'etc/passwd'), 'w') as fh:
+            fh.write('root:x:0:0:root:/root:/bin/sh\n')
+        with open(os.path.join(root, 'etc/group'), 'w') as fh:
+            fh.write('root:x:0:\ntty:x:5:\n')
+        shutil.copy(init, os.path.join(root, 'init'))
+        os.chmod(os.path.join(root, 'init'), 0o755)
+        _write(out, compress(make_cpio(root, ['dev/console:c:5:1:0600']), compression))
+    return names
+
+
 # --- Debian packages ----------------------------------------------------------
 
 def cache_dir():
@@ -327,6 +372,10 @@ def main(argv):
         elif len(argv) >= 2 and argv[0] == 'modules':
             for rel in module_closure(argv[1], argv[2:]):
                 print(rel)
+        elif len(argv) >= 6 and argv[0] == 'initramfs':
+            # initramfs OUT BUSYBOX MODDIR INIT COMPRESSION MODULE...
+            for name in build_initramfs(argv[1], argv[2], argv[3], argv[6:], argv[4], argv[5]):
+                print(name)
         elif len(argv) >= 3 and argv[0] == 'cpio':
             how, nodes, rest = 'none', [], argv[3:]
             while rest:
