@@ -27,6 +27,8 @@ Debian's .deb carries no modules.dep.
 """
 import bz2
 import gzip
+import hashlib
+import json
 import lzma
 import os
 import stat
@@ -303,9 +305,53 @@ def _apt_show(name):
 _updated = False
 
 
+def _apt_stamp():
+    """Changes whenever apt's answer may: the package lists and preferences."""
+    h = hashlib.sha256()
+    for d in ('/var/lib/apt/lists', '/etc/apt/preferences.d', '/etc/apt/sources.list.d'):
+        try:
+            names = sorted(os.listdir(d))
+        except OSError:
+            continue
+        for n in names:
+            try:
+                st = os.stat(os.path.join(d, n))
+            except OSError:
+                continue
+            h.update(f'{d}/{n} {st.st_size} {st.st_mtime_ns}\n'.encode())
+    for f in ('/etc/apt/preferences', '/etc/apt/sources.list'):
+        try:
+            h.update(f'{f} {os.stat(f).st_mtime_ns}\n'.encode())
+        except OSError:
+            pass
+    return h.hexdigest()
+
+
 def resolve(name, meta=False):
     """(package, version) apt would install for name.  With meta, name is a
-    metapackage (linux-image-cloud-amd64) and the answer is what it depends on."""
+    metapackage (linux-image-cloud-amd64) and the answer is what it depends on.
+    Answers are remembered in $CASULO_CACHE/resolved.json until apt's lists
+    change (apt-cache takes about half a second a call)."""
+    path = os.path.join(cache_dir(), 'resolved.json')
+    stamp = _apt_stamp()
+    try:
+        with open(path) as fh:
+            memo = json.load(fh)
+    except (OSError, ValueError):
+        memo = {}
+    if memo.get('stamp') != stamp:
+        memo = {'stamp': stamp}
+    key = f"{'meta:' if meta else ''}{name}"
+    if key not in memo:
+        memo[key] = _resolve(name, meta)
+        os.makedirs(cache_dir(), exist_ok=True)
+        with open(path + f'.{os.getpid()}', 'w') as fh:
+            json.dump(memo, fh)
+        os.replace(path + f'.{os.getpid()}', path)
+    return tuple(memo[key])
+
+
+def _resolve(name, meta=False):
     global _updated
     fields = _apt_show(name)
     if fields is None and not _updated and os.geteuid() == 0:
@@ -320,7 +366,7 @@ def resolve(name, meta=False):
     dep = fields.get('Depends', '').split(',')[0].split('|')[0].split('(')[0].strip()
     if not dep:
         raise ToolError(f"'{name}' depends on nothing")
-    return resolve(dep)
+    return _resolve(dep)
 
 
 def fetch_deb(package, version):
