@@ -1,0 +1,206 @@
+/*
+ * casulo-vmm: boot one virtual machine and run it until it stops.
+ * Only command-line parsing lives here; the VMM is src/vmm/.
+ */
+#include <getopt.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "casulo-config.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/parse.h"
+#include "vmm/vm.h"
+
+#define PROG "casulo-vmm"
+#define EXIT_USAGE 2
+#define EXIT_VMM_ERROR 1
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: " PROG " [OPTIONS]\n"
+		"Boot a virtual machine on KVM and run it until the guest powers off or\n"
+		"reboots. The exit status is the one the guest's init reported (casulo-init\n"
+		"writes it to I/O port 0x604), or 0 if none was reported.\n"
+		"\n"
+		"Options:\n"
+		"  --kernel PATH       kernel: a bzImage (boot protocol 2.06+) or an ELF\n"
+		"                      vmlinux (PVH entry when it has one). Default: the\n"
+		"                      project's guest, <dir of this binary>/guest/vmlinuz\n"
+		"                      (or $CASULO_GUEST_DIR/vmlinuz)\n"
+		"  --initrd PATH       initial ramdisk. Default: with the default kernel,\n"
+		"                      its initrd.img; otherwise none\n"
+		"  --cmdline STR       kernel command line (default: \"%s\")\n"
+		"  --cpus N            number of vCPUs, 1-254 (default: %d)\n"
+		"  --memory SIZE       guest RAM, e.g. 256M, 4G; a multiple of 2 MiB (default: 256M)\n"
+		"  --console MODE      stdio (default), none, or file:PATH\n"
+		"  --disk SPEC         add a virtio-blk disk (repeatable, up to 8):\n"
+		"                      path=FILE[,readonly=on][,id=NAME][,cache=none|writeback]\n"
+		"                      a raw image or block device; readonly=on refuses guest\n"
+		"                      writes; id is the serial the guest sees (20 chars max);\n"
+		"                      cache=none bypasses the host page cache (O_DIRECT)\n"
+		"  --log-level LEVEL   error, warning (default), info or debug (to stderr)\n"
+		"  -h, --help          show this help\n"
+		"  -V, --version       show the version\n"
+		"\n"
+		"Console: with --console stdio the guest's serial port (COM1) is this\n"
+		"terminal, in raw mode. Type Ctrl-A then x to stop the VM; Ctrl-A Ctrl-A\n"
+		"sends a Ctrl-A to the guest.\n"
+		"\n"
+		"Exit status: the guest's reported status after poweroff or reboot (0 when\n"
+		"it reported none or quit with Ctrl-A x); 128+N when stopped by signal N\n"
+		"(SIGINT, SIGTERM, SIGHUP); 1 when the VMM failed (a bad kernel, a KVM\n"
+		"error, a fatal guest exit: the message says which); 2 for a bad option.\n",
+		VM_DEFAULT_CMDLINE, VM_DEFAULT_CPUS);
+}
+
+enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_CONSOLE, OPT_LOG_LEVEL, OPT_DISK };
+
+static const struct option options[] = {
+	{ "kernel", required_argument, NULL, OPT_KERNEL },
+	{ "initrd", required_argument, NULL, OPT_INITRD },
+	{ "cmdline", required_argument, NULL, OPT_CMDLINE },
+	{ "cpus", required_argument, NULL, OPT_CPUS },
+	{ "memory", required_argument, NULL, OPT_MEMORY },
+	{ "console", required_argument, NULL, OPT_CONSOLE },
+	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+	{ "disk", required_argument, NULL, OPT_DISK },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int bad_option(const char *fmt, ...) PRINTF_FMT(1, 2);
+static int bad_option(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, PROG ": ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry '" PROG " --help'.\n");
+	return EXIT_USAGE;
+}
+
+/* The default guest sits next to the binary: build/guest/ for build/casulo-vmm. */
+static int default_guest_path(const char *file, char *out, size_t len)
+{
+	const char *dir = getenv("CASULO_GUEST_DIR");
+	char exe[PATH_MAX];
+	ssize_t n;
+
+	if (dir && *dir)
+		return snprintf(out, len, "%s/%s", dir, file) < (int)len ? 0 : -1;
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return -1;
+	exe[n] = '\0';
+	if (strrchr(exe, '/'))
+		*strrchr(exe, '/') = '\0';
+	return snprintf(out, len, "%s/guest/%s", exe, file) < (int)len ? 0 : -1;
+}
+
+static int parse_log_level(const char *s, enum log_level *ret)
+{
+	static const char *const names[] = { "error", "warning", "info", "debug" };
+
+	for (int i = 0; i < 4; i++) {
+		if (strcmp(s, names[i]) == 0) {
+			*ret = (enum log_level)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+int main(int argc, char **argv)
+{
+	static char kernel_buf[PATH_MAX], initrd_buf[PATH_MAX];
+	struct vm_config cfg;
+	struct err *e = NULL;
+	struct vm *vm = NULL;
+	enum log_level level;
+	int opt, status;
+
+	log_set_ident(PROG);
+	vm_config_defaults(&cfg);
+	while ((opt = getopt_long(argc, argv, "hV", options, NULL)) != -1) {
+		switch (opt) {
+		case OPT_KERNEL: cfg.kernel_path = optarg; break;
+		case OPT_INITRD: cfg.initrd_path = optarg; break;
+		case OPT_CMDLINE: cfg.cmdline = optarg; break;
+		case OPT_CPUS:
+			if (parse_u32(optarg, &cfg.cpus) < 0 || cfg.cpus == 0)
+				return bad_option("--cpus '%s': not a number of vCPUs (1-254)", optarg);
+			break;
+		case OPT_MEMORY:
+			if (parse_size(optarg, &cfg.memory) < 0)
+				return bad_option("--memory '%s': not a size (e.g. 256M, 4G)", optarg);
+			break;
+		case OPT_CONSOLE:
+			if (strcmp(optarg, "stdio") == 0)
+				cfg.console = CONSOLE_STDIO;
+			else if (strcmp(optarg, "none") == 0)
+				cfg.console = CONSOLE_NONE;
+			else if (strncmp(optarg, "file:", 5) == 0 && optarg[5])
+				cfg.console = CONSOLE_FILE, cfg.console_path = optarg + 5;
+			else
+				return bad_option("--console '%s': expected stdio, none or file:PATH", optarg);
+			break;
+		case OPT_DISK:
+			if (vm_config_add_disk(&cfg, optarg, &e) < 0) {
+				fprintf(stderr, PROG ": %s\nTry '" PROG " --help'.\n", e->msg);
+				err_free(&e);
+				vm_config_free(&cfg);
+				return EXIT_USAGE;
+			}
+			break;
+		case OPT_LOG_LEVEL:
+			if (parse_log_level(optarg, &level) < 0)
+				return bad_option("--log-level '%s': expected error, warning, info or debug", optarg);
+			log_set_level(level);
+			break;
+		case 'h': usage(stdout); return 0;
+		case 'V': printf(PROG " %s\n", CASULO_VERSION); return 0;
+		default:
+			fprintf(stderr, "Try '" PROG " --help'.\n");
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc)
+		return bad_option("unexpected argument '%s'", argv[optind]);
+	if (cfg.kernel_path == NULL) {
+		if (default_guest_path("vmlinuz", kernel_buf, sizeof(kernel_buf)) < 0)
+			return bad_option("%s", "no --kernel given and the default guest path is unknown");
+		cfg.kernel_path = kernel_buf;
+		if (access(kernel_buf, R_OK) != 0) {
+			fprintf(stderr, PROG ": default kernel '%s': not built (run 'make guest') or give --kernel\n",
+				kernel_buf);
+			return EXIT_VMM_ERROR;
+		}
+		if (cfg.initrd_path == NULL && default_guest_path("initrd.img", initrd_buf, sizeof(initrd_buf)) == 0)
+			cfg.initrd_path = initrd_buf;
+	}
+
+	if (vm_create(&vm, &cfg, &e) < 0) {
+		err_print(e, PROG, stderr);
+		err_free(&e);
+		vm_config_free(&cfg);
+		return EXIT_VMM_ERROR;
+	}
+	status = vm_run(vm, &e);
+	vm_destroy(vm);
+	vm_config_free(&cfg);
+	if (status < 0) {
+		err_print(e, PROG, stderr);
+		err_free(&e);
+		return EXIT_VMM_ERROR;
+	}
+	return status;
+}

@@ -1,0 +1,93 @@
+/*
+ * A virtual machine: the KVM VM, its memory, vCPUs, buses and devices.
+ * One struct vm per process; nothing about it lives in globals.
+ *
+ * Threads: the caller of vm_run() runs the VMM event loop (console input,
+ * signals, exit requests); each vCPU runs KVM_RUN in its own thread and
+ * handles its exits.  A guest poweroff or reboot, a fatal vCPU error or a
+ * signal ends vm_run().
+ */
+#ifndef CASULO_VMM_VM_H
+#define CASULO_VMM_VM_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/err.h"
+#include "vmm/bus.h"
+#include "vmm/config.h"
+#include "vmm/event-loop.h"
+#include "vmm/memory.h"
+
+struct kvm_run;
+struct kvm_cpuid2;
+struct device;
+struct console;
+
+enum vm_exit_reason {
+	VM_EXIT_NONE = 0,
+	VM_EXIT_POWEROFF,  /* guest powered off */
+	VM_EXIT_REBOOT,    /* guest rebooted (or triple-faulted) */
+	VM_EXIT_ERROR,     /* a vCPU hit something fatal; see vm->error */
+	VM_EXIT_SIGNAL,    /* SIGINT/SIGTERM */
+	VM_EXIT_USER,      /* the console escape sequence */
+};
+
+struct vcpu {
+	struct vm *vm;
+	unsigned id;
+	int fd;
+	struct kvm_run *run;
+	pthread_t thread;
+	bool thread_started;
+	/* Counters for `GET /metrics` later; only this vCPU's thread writes. */
+	uint64_t exits_io, exits_mmio, exits_other;
+};
+
+struct vm {
+	struct vm_config cfg;
+	int kvm_fd;
+	int vm_fd;
+	size_t run_size; /* mmap size of struct kvm_run */
+	struct guest_memory mem;
+	struct kvm_cpuid2 *supported_cpuid;
+	unsigned nvcpus;
+	struct vcpu *vcpus;
+	struct bus pio;
+	struct bus mmio;
+	struct device *devices; /* created devices, newest first */
+	unsigned virtio_count;  /* virtio-mmio slots handed out */
+	struct console *console;
+	struct event_loop loop;
+	int exit_eventfd;       /* vCPU threads signal exit requests here */
+	int signal_fd;
+
+	atomic_int exit_reason;  /* enum vm_exit_reason, first one wins */
+	atomic_bool stopping;    /* vCPU threads leave KVM_RUN for good */
+	atomic_int guest_status; /* last status written to the exit port */
+	atomic_bool guest_status_set;
+	int exit_signal;
+	char *error;             /* message for VM_EXIT_ERROR */
+	pthread_mutex_t error_lock;
+};
+
+/* Build the whole VM from cfg: memory, vCPUs, devices, kernel.  On
+ * failure everything built so far is released. */
+int vm_create(struct vm **ret, const struct vm_config *cfg, struct err **e);
+/* Run until the guest stops; returns the process exit status to use. */
+int vm_run(struct vm *vm, struct err **e);
+void vm_destroy(struct vm *vm);
+
+/* Called from any thread: ask the VMM loop to end the VM.  Only the
+ * first request counts. */
+void vm_request_exit(struct vm *vm, enum vm_exit_reason reason);
+/* A vCPU thread reports a fatal error (message is copied). */
+void vm_fail(struct vm *vm, const char *fmt, ...) PRINTF_FMT(2, 3);
+/* Assert (level 1) or deassert an interrupt line (GSI). */
+void vm_set_irq(struct vm *vm, unsigned gsi, int level);
+
+const char *vm_exit_reason_name(enum vm_exit_reason r);
+
+#endif
