@@ -241,11 +241,12 @@ def compress(data, how):
     raise ToolError(f"unknown compression '{how}'")
 
 
-def build_initramfs(out, busybox, moddir, modules, init, compression='none'):
+def build_initramfs(out, busybox, moddir, modules, init, compression='none', extra=None):
     """Write an initramfs to out: busybox (static) with its applet links,
     init as /init, the modules (with their dependencies) flat in
     /lib/modules plus lib/modules/order listing them dependencies first,
-    and /dev/console.  Returns the module file names in load order."""
+    /dev/console, and extra {path in the archive: file here} (executable).
+    Returns the module file names in load order."""
     import shutil
     import tempfile
     with tempfile.TemporaryDirectory(dir=os.path.dirname(os.path.abspath(out))) as root:
@@ -274,8 +275,9 @@ def build_initramfs(out, busybox, moddir, modules, init, compression='none'):
             fh.write('root:x:0:0:root:/root:/bin/sh\n')
         with open(os.path.join(root, 'etc/group'), 'w') as fh:
             fh.write('root:x:0:\ntty:x:5:\n')
-        shutil.copy(init, os.path.join(root, 'init'))
-        os.chmod(os.path.join(root, 'init'), 0o755)
+        for dest, src in [('init', init)] + sorted((extra or {}).items()):
+            shutil.copy(src, os.path.join(root, dest))
+            os.chmod(os.path.join(root, dest), 0o755)
         _write(out, compress(make_cpio(root, ['dev/console:c:5:1:0600']), compression))
     return names
 

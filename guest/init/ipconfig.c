@@ -125,7 +125,7 @@ static int ipconfig_up(int sock, const char *dev)
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", dev);
 	if (ioctl(sock, SIOCGIFFLAGS, &ifr) < 0)
 		return -errno;
-	ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+	ifr.ifr_flags |= IFF_UP;
 	if (ioctl(sock, SIOCSIFFLAGS, &ifr) < 0)
 		return -errno;
 	return 0;

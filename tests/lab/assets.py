@@ -1,8 +1,8 @@
 """The lab's assets (docs/lab.md): Debian's generic kernel as an ELF vmlinux
 to boot through PVH, and an initramfs with busybox-static, the modules L1
-needs (dependencies from depends=) and lab-init as /init.  Built under
-build/lab (or $CASULO_LAB_DIR), rebuilt only when an input changes: the
-package versions, this file, kerneltool.py or lab-init."""
+needs (dependencies from depends=), lab-init as /init and kvm-pin.  Built
+under build/lab (or $CASULO_LAB_DIR), rebuilt only when an input changes:
+the package versions, this file, kerneltool.py, lab-init or kvm-pin.c."""
 import fcntl
 import hashlib
 import os
@@ -48,7 +48,8 @@ def build_assets(labdir):
                 return
             raise
         h = hashlib.sha256(repr((kernel, busybox, LAB_MODULES)).encode())
-        for f in (__file__, kerneltool.__file__, os.path.join(HERE, 'lab-init')):
+        for f in (__file__, kerneltool.__file__, os.path.join(HERE, 'lab-init'),
+                  os.path.join(HERE, 'kvm-pin.c')):
             with open(f, 'rb') as fh:
                 h.update(fh.read())
         key = h.hexdigest()
@@ -72,8 +73,12 @@ def build_assets(labdir):
             with open(os.path.join(work, 'kernel/boot', 'vmlinuz-' + release), 'rb') as fh:
                 elf, _ = kerneltool.extract_vmlinux(fh.read())
             kerneltool._write(outputs[0], elf)
+            pin = os.path.join(work, 'kvm-pin')
+            subprocess.run([os.environ.get('CC', 'gcc'), '-std=gnu11', '-Wall', '-Wextra', '-Os',
+                            '-static', '-s', '-o', pin, os.path.join(HERE, 'kvm-pin.c')], check=True)
             names = kerneltool.build_initramfs(outputs[1], os.path.join(work, 'busybox/bin/busybox'),
-                                               moddir, LAB_MODULES, os.path.join(HERE, 'lab-init'))
+                                               moddir, LAB_MODULES, os.path.join(HERE, 'lab-init'),
+                                               extra={'bin/kvm-pin': pin})
         with open(manifest + '.tmp', 'w') as fh:
             fh.write('# Casulo lab: built by tests/lab/run\n'
                      f'kernel_package={kernel[0]}\nkernel_version={kernel[1]}\n'
