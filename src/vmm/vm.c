@@ -25,6 +25,8 @@
 #include "vmm/console.h"
 #include "vmm/devices/device.h"
 #include "vmm/devices/virtio/blk.h"
+#include "vmm/devices/virtio/net.h"
+#include "vmm/devices/virtio/virtio.h"
 #include "vmm/vcpu.h"
 
 #define KVM_DEVICE "/dev/kvm"
@@ -291,6 +293,10 @@ int vm_create(struct vm **ret, const struct vm_config *cfg, struct err **e)
 		r = devices_create_builtin(vm, e);
 	for (unsigned i = 0; r == 0 && i < cfg->ndisks; i++)
 		r = virtio_blk_create(vm, &cfg->disks[i], i, e);
+	for (unsigned i = 0; r == 0 && i < cfg->nnets; i++)
+		r = virtio_net_create(vm, &cfg->nets[i], i, e);
+	if (r == 0)
+		r = virtio_devices_start(vm, e);
 	if (r == 0) {
 		vm->vcpus = calloc(vm->nvcpus, sizeof(*vm->vcpus));
 		if (vm->vcpus == NULL)

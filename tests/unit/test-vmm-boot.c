@@ -192,12 +192,27 @@ TEST(loader_writes_pvh_start_info)
 	guest_memory_destroy(&m);
 }
 
+/* ACPI fields are unaligned: read them with memcpy. */
+static uint64_t get64(const uint8_t *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return v;
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	uint32_t v;
+	memcpy(&v, p, 4);
+	return v;
+}
+
 static const uint8_t *find_table(const uint8_t *xsdt, const struct guest_memory *m, const char *sig)
 {
-	uint32_t len = *(const uint32_t *)(xsdt + 4);
+	uint32_t len = get32(xsdt + 4);
 
 	for (uint32_t off = 36; off + 8 <= len; off += 8) {
-		uint64_t addr = *(const uint64_t *)(xsdt + off);
+		uint64_t addr = get64(xsdt + off);
 		const uint8_t *t = guest_memory_ptr(m, addr, 36);
 		if (t && memcmp(t, sig, 4) == 0)
 			return t;
@@ -233,28 +248,28 @@ TEST(acpi_tables_are_consistent)
 	CHECK(memcmp(rsdp, "RSD PTR ", 8) == 0);
 	CHECK_INT(acpi_checksum(rsdp, 20), ==, 0);
 	CHECK_INT(acpi_checksum(rsdp, 36), ==, 0);
-	xsdt = guest_memory_ptr(&m, *(const uint64_t *)(rsdp + 24), 36);
+	xsdt = guest_memory_ptr(&m, get64(rsdp + 24), 36);
 	CHECK(xsdt && memcmp(xsdt, "XSDT", 4) == 0);
-	CHECK_INT(acpi_checksum(xsdt, *(const uint32_t *)(xsdt + 4)), ==, 0);
+	CHECK_INT(acpi_checksum(xsdt, get32(xsdt + 4)), ==, 0);
 	madt = find_table(xsdt, &m, "APIC");
 	fadt = find_table(xsdt, &m, "FACP");
 	CHECK(madt && fadt);
 	if (!madt || !fadt)
 		return;
-	CHECK_INT(acpi_checksum(madt, *(const uint32_t *)(madt + 4)), ==, 0);
-	CHECK_INT(acpi_checksum(fadt, *(const uint32_t *)(fadt + 4)), ==, 0);
-	for (uint32_t off = 44; off < *(const uint32_t *)(madt + 4); off += madt[off + 1])
+	CHECK_INT(acpi_checksum(madt, get32(madt + 4)), ==, 0);
+	CHECK_INT(acpi_checksum(fadt, get32(fadt + 4)), ==, 0);
+	for (uint32_t off = 44; off < get32(madt + 4); off += madt[off + 1])
 		if (madt[off] == 0)
 			CHECK_INT(madt[off + 3], ==, lapics++);
 	CHECK_INT(lapics, ==, 8);
-	CHECK(*(const uint32_t *)(fadt + 112) & (1u << 20)); /* hardware-reduced */
-	CHECK_INT(*(const uint64_t *)(fadt + 244 + 4), ==, PORT_ACPI_SLEEP_CONTROL);
-	CHECK_INT(*(const uint64_t *)(fadt + 116 + 4), ==, PORT_ACPI_RESET);
-	dsdt = guest_memory_ptr(&m, *(const uint64_t *)(fadt + 140), 36);
+	CHECK(get32(fadt + 112) & (1u << 20)); /* hardware-reduced */
+	CHECK_INT(get64(fadt + 244 + 4), ==, PORT_ACPI_SLEEP_CONTROL);
+	CHECK_INT(get64(fadt + 116 + 4), ==, PORT_ACPI_RESET);
+	dsdt = guest_memory_ptr(&m, get64(fadt + 140), 36);
 	CHECK(dsdt && memcmp(dsdt, "DSDT", 4) == 0);
-	CHECK_INT(acpi_checksum(dsdt, *(const uint32_t *)(dsdt + 4)), ==, 0);
-	CHECK(memmem(dsdt, *(const uint32_t *)(dsdt + 4), "_S5_", 4) != NULL);
-	CHECK(memmem(dsdt, *(const uint32_t *)(dsdt + 4), "LNRO0005", 8) != NULL);
+	CHECK_INT(acpi_checksum(dsdt, get32(dsdt + 4)), ==, 0);
+	CHECK(memmem(dsdt, get32(dsdt + 4), "_S5_", 4) != NULL);
+	CHECK(memmem(dsdt, get32(dsdt + 4), "LNRO0005", 8) != NULL);
 	cfg.ncpus = 0;
 	CHECK_INT(acpi_build(&m, &cfg, &rsdp_addr, &e), <, 0);
 	err_free(&e);

@@ -44,6 +44,10 @@ static void usage(FILE *f)
 		"                      a raw image or block device; readonly=on refuses guest\n"
 		"                      writes; id is the serial the guest sees (20 chars max);\n"
 		"                      cache=none bypasses the host page cache (O_DIRECT)\n"
+		"  --net SPEC          add a virtio-net interface (repeatable, up to 8):\n"
+		"                      tap=NAME[,mac=MAC] attaches to TAP interface NAME;\n"
+		"                      fd=N[,mac=MAC] uses an open TAP fd (IFF_TAP|IFF_NO_PI|\n"
+		"                      IFF_VNET_HDR). Default MAC: random, locally administered\n"
 		"  --log-level LEVEL   error, warning (default), info or debug (to stderr)\n"
 		"  -h, --help          show this help\n"
 		"  -V, --version       show the version\n"
@@ -59,7 +63,7 @@ static void usage(FILE *f)
 		VM_DEFAULT_CMDLINE, VM_DEFAULT_CPUS);
 }
 
-enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_CONSOLE, OPT_LOG_LEVEL, OPT_DISK };
+enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_CONSOLE, OPT_LOG_LEVEL, OPT_DISK, OPT_NET };
 
 static const struct option options[] = {
 	{ "kernel", required_argument, NULL, OPT_KERNEL },
@@ -70,6 +74,7 @@ static const struct option options[] = {
 	{ "console", required_argument, NULL, OPT_CONSOLE },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 	{ "disk", required_argument, NULL, OPT_DISK },
+	{ "net", required_argument, NULL, OPT_NET },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -154,7 +159,8 @@ int main(int argc, char **argv)
 				return bad_option("--console '%s': expected stdio, none or file:PATH", optarg);
 			break;
 		case OPT_DISK:
-			if (vm_config_add_disk(&cfg, optarg, &e) < 0) {
+		case OPT_NET:
+			if ((opt == OPT_DISK ? vm_config_add_disk(&cfg, optarg, &e) : vm_config_add_net(&cfg, optarg, &e)) < 0) {
 				fprintf(stderr, PROG ": %s\nTry '" PROG " --help'.\n", e->msg);
 				err_free(&e);
 				vm_config_free(&cfg);

@@ -334,7 +334,8 @@ static void blk_start(struct blk *b, struct blk_req *r)
 		req_complete(b, r, status_for(r));
 		return;
 	}
-	if (b->ring_ok) {
+	/* Inline devices (tests, fuzzers) complete every request at once. */
+	if (b->ring_ok && b->vd->thread_started) {
 		err = -submit_uring(b, r);
 		if (err == 0)
 			return;
@@ -401,7 +402,7 @@ static void blk_queue_notify(struct virtio_dev *vd, unsigned qi)
 		if (!virtq_enable_kicks(q) || b->inflight >= BLK_QUEUE_SIZE)
 			break;
 	}
-	if (b->ring_ok)
+	if (b->ring_ok && vd->thread_started)
 		io_uring_submit(&b->ring);
 	if (b->need_notify) {
 		b->need_notify = false;
@@ -582,5 +583,5 @@ int virtio_blk_create(struct vm *vm, const struct disk_config *d, unsigned index
 	} else {
 		log_info("disk '%s': io_uring unavailable, serving requests synchronously", d->path);
 	}
-	return virtio_dev_start(vd, e);
+	return 0;
 }

@@ -242,14 +242,19 @@ static void *device_thread(void *arg)
 	return NULL;
 }
 
-/* Run cmd on the device thread and wait for it. */
+/* Run cmd on the device thread and wait for it.  A device whose thread
+ * was never started (unit tests, fuzzers) runs everything inline. */
 static int device_command(struct virtio_dev *vd, int cmd)
 {
 	uint64_t one = 1;
 	int result;
 
-	if (!vd->thread_started)
-		return -ESRCH;
+	if (!vd->thread_started) {
+		if (cmd == CTL_ACTIVATE)
+			return do_activate(vd);
+		do_reset(vd);
+		return 0;
+	}
 	pthread_mutex_lock(&vd->ctl_lock);
 	while (vd->ctl_cmd != CTL_NONE)
 		pthread_cond_wait(&vd->ctl_done, &vd->ctl_lock);
@@ -577,6 +582,27 @@ int virtio_dev_create(struct vm *vm, const struct virtio_dev_ops *ops, const cha
 	if (r < 0)
 		return r;
 	*ret = vd;
+	return 0;
+}
+
+void virtio_dev_process_queue(struct virtio_dev *vd, unsigned q)
+{
+	if (vd->active && !vd->broken && q < vd->ops->nqueues)
+		vd->ops->queue_notify(vd, q);
+}
+
+int virtio_devices_start(struct vm *vm, struct err **e)
+{
+	for (struct device *dev = vm->devices; dev; dev = dev->next) {
+		struct virtio_dev *vd = (struct virtio_dev *)dev;
+		int r;
+
+		if (dev->ops != &virtio_device_ops || vd->thread_started)
+			continue;
+		r = virtio_dev_start(vd, e);
+		if (r < 0)
+			return r;
+	}
 	return 0;
 }
 

@@ -112,8 +112,14 @@ struct virtio_dev {
 int virtio_dev_create(struct vm *vm, const struct virtio_dev_ops *ops, const char *id, uint64_t features,
 		      const void *config, uint32_t config_len, void *priv, struct virtio_dev **ret, struct err **e);
 
-/* Start the device thread, once the model has added its own watches. */
+/* Start the device thread, once the model has added its own watches.
+ * The VM starts every virtio device's thread with virtio_devices_start()
+ * after creating them all.  A device whose thread is not started runs
+ * activation, reset and queue processing inline on the caller's thread
+ * (virtio_dev_process_queue()): unit tests and fuzzers drive it so. */
 int virtio_dev_start(struct virtio_dev *vd, struct err **e);
+int virtio_devices_start(struct vm *vm, struct err **e);
+void virtio_dev_process_queue(struct virtio_dev *vd, unsigned q);
 /* Device thread: tell the driver about used buffers on queue q if it wants. */
 void virtio_dev_notify_queue(struct virtio_dev *vd, unsigned q);
 /* Any thread: the config space changed (caller updated vd->config under vd->lock). */
