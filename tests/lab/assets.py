@@ -18,7 +18,9 @@ import kerneltool  # noqa: E402
 
 # What L1 needs from the generic kernel; kerneltool adds each depends=.
 LAB_MODULES = ['ccp', 'irqbypass', 'kvm', 'kvm_amd', 'virtio_pci', 'virtio_console',
-               '9pnet_virtio', '9p', 'overlay']
+               '9pnet_virtio', '9p', 'overlay',
+               # network tests: TAP devices, veth pairs and bridges in namespaces
+               'tun', 'veth', 'bridge']
 
 
 def say(msg):
