@@ -33,6 +33,10 @@ class Failure(Exception):
     pass
 
 
+class Skip(Exception):
+    pass
+
+
 def check(cond, msg):
     if not cond:
         raise Failure(msg)
@@ -224,6 +228,129 @@ def bad_kernel_files_fail_cleanly(g):
         check(p.returncode == 1 and 'needs guest memory' in p.err, 'small guest: %r' % p.err)
 
 
+# --- virtio-blk ---
+
+def make_ext4(directory, image, size='64M'):
+    subprocess.run(['mke2fs', '-q', '-F', '-t', 'ext4', '-d', directory, image, size], check=True, capture_output=True)
+
+
+def sha256(path):
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(1 << 20), b''):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@test
+def disk_files_match_checksums(g):
+    with tempfile.TemporaryDirectory() as d:
+        src = os.path.join(d, 'src')
+        os.mkdir(src)
+        want = {}
+        for name, size in (('small.txt', 100), ('one-mib.bin', 1 << 20), ('odd.bin', 3 * 4096 + 17)):
+            with open(os.path.join(src, name), 'wb') as f:
+                f.write(os.urandom(size))
+            want[name] = sha256(os.path.join(src, name))
+        img = os.path.join(d, 'disk.img')
+        make_ext4(src, img)
+        p = g.run('mount -t ext4 /dev/vda /mnt && cd /mnt && sha256sum *', extra=['--disk', 'path=' + img])
+        for name, digest in want.items():
+            check('%s  %s' % (digest, name) in p.out, '%s: checksum missing or wrong in %r' % (name, p.out[-600:]))
+
+
+@test
+def disk_writes_reach_the_host(g):
+    with tempfile.TemporaryDirectory() as d:
+        src = os.path.join(d, 'src')
+        os.mkdir(src)
+        img = os.path.join(d, 'disk.img')
+        make_ext4(src, img)
+        p = g.run('mount -t ext4 /dev/vda /mnt && seq 1 20000 > /mnt/written.txt && sync && umount /mnt && echo WROTE',
+                  extra=['--disk', 'path=%s' % img])
+        check('WROTE' in p.out and p.returncode == 0, 'guest could not write: %r' % p.out[-400:])
+        out = subprocess.run(['debugfs', '-R', 'cat /written.txt', img], capture_output=True).stdout
+        want = ''.join('%d\n' % i for i in range(1, 20001)).encode()
+        check(out == want, 'file read back on the host differs (%d bytes, wanted %d)' % (len(out), len(want)))
+
+
+def o_direct_works(directory):
+    probe = os.path.join(directory, '.o_direct_probe')
+    try:
+        fd = os.open(probe, os.O_CREAT | os.O_RDWR | os.O_DIRECT, 0o600)
+        os.close(fd)
+        return True
+    except OSError:
+        return False
+    finally:
+        if os.path.exists(probe):
+            os.unlink(probe)
+
+
+@test
+def disk_cache_none_writes_through(g):
+    dirs = [tempfile.gettempdir()] + [d for d in os.environ.get('CASULO_TEST_RW_DIRS', '').split(':') if d]
+    usable = [d for d in dirs if os.path.isdir(d) and o_direct_works(d)]
+    if not usable:
+        raise Skip('no directory here supports O_DIRECT (tried %s)' % ', '.join(dirs))
+    with tempfile.TemporaryDirectory(dir=usable[0]) as d:
+        img = os.path.join(d, 'direct.img')
+        with open(img, 'wb') as f:
+            f.truncate(8 << 20)
+        p = g.run('yes direct | head -c 65536 | dd of=/dev/vda bs=4096 oflag=direct 2>/dev/null && echo DONE',
+                  extra=['--disk', 'path=%s,cache=none' % img])
+        check('DONE' in p.out, 'guest write failed: %r %r' % (p.out[-300:], p.err))
+        with open(img, 'rb') as f:
+            check(f.read(65536) == (b'direct\n' * 10000)[:65536], 'image content differs')
+
+
+@test
+def readonly_disk_refuses_writes(g):
+    with tempfile.TemporaryDirectory() as d:
+        img = os.path.join(d, 'ro.img')
+        with open(img, 'wb') as f:
+            f.write(os.urandom(4 << 20))
+        before = sha256(img)
+        p = g.run('cat /sys/block/vda/ro; dd if=/dev/zero of=/dev/vda bs=4096 count=16 oflag=direct 2>&1; '
+                  'echo DD=$?; dd if=/dev/vda bs=4096 count=1 2>/dev/null | wc -c',
+                  extra=['--disk', 'path=%s,readonly=on' % img])
+        check('DD=0' not in p.out, 'a write to the read-only disk succeeded: %r' % p.out[-400:])
+        check(sha256(img) == before, 'the read-only image changed')
+        check('\n4096\n' in p.out, 'reads from the read-only disk failed: %r' % p.out[-400:])
+
+
+@test
+def two_disks_with_serials(g):
+    with tempfile.TemporaryDirectory() as d:
+        a, b = os.path.join(d, 'a.img'), os.path.join(d, 'b.img')
+        for path, size in ((a, 8 << 20), (b, 16 << 20)):
+            with open(path, 'wb') as f:
+                f.truncate(size)
+        p = g.run('for x in vda vdb; do echo $x $(cat /sys/block/$x/size) $(cat /sys/block/$x/serial); done',
+                  extra=['--disk', 'path=%s,id=first' % a, '--disk', 'path=%s,id=second' % b])
+        check('vda 16384 first' in p.out, 'first disk: %r' % p.out[-300:])
+        check('vdb 32768 second' in p.out, 'second disk: %r' % p.out[-300:])
+
+
+@test
+def fsynced_data_survives_kill9(g):
+    with tempfile.TemporaryDirectory() as d:
+        img = os.path.join(d, 'raw.img')
+        with open(img, 'wb') as f:
+            f.truncate(16 << 20)
+        pattern = 'casulo-durable-'
+        s = Session(g.argv('yes %s | head -c 1048576 > /tmp/data; dd if=/tmp/data of=/dev/vda bs=65536 conv=fsync '
+                           '2>/dev/null && echo FSYNCED; sleep 1000' % pattern, extra=['--disk', 'path=' + img]))
+        s.expect(b'FSYNCED', timeout=120)
+        s.p.kill()
+        s.p.wait()
+        with open(img, 'rb') as f:
+            data = f.read(1 << 20)
+        want = ((pattern + '\n') * (1 + (1 << 20) // len(pattern)))[:1 << 20].encode()
+        check(data == want, 'data on the image after kill -9 differs from what the guest fsynced')
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--vmm', required=True)
@@ -249,6 +376,8 @@ def main():
         try:
             note = t(g)
             print('ok %d - %s (%.1fs)%s' % (i, name, time.monotonic() - start, ': ' + note if note else ''))
+        except Skip as e:
+            print('ok %d - %s # SKIP %s' % (i, name, e))
         except Failure as e:
             failed += 1
             print('# %s' % e)
