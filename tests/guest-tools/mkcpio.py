@@ -1,9 +1,9 @@
 #!/usr/bin/python3
 """Write a newc cpio archive holding files, to append to an initramfs.
 
-usage: mkcpio.py OUT.cpio DEST=SRC [DEST=SRC...]
+usage: mkcpio.py OUT.cpio DEST SRC [DEST SRC...]
 
-Each SRC file lands at DEST (e.g. bin/guest-tool=build/guest-tool), mode
+Each SRC file lands at DEST (e.g. bin/guest-tool build/guest-tool), mode
 0755, with its parent directories.  Linux unpacks several concatenated
 archives in a row, so OUT can follow the default guest's initrd.img.
 """
@@ -22,11 +22,10 @@ def entry(name, mode, data=b''):
 
 
 def main():
-    if len(sys.argv) < 3:
+    if len(sys.argv) < 4 or len(sys.argv) % 2:
         sys.exit(__doc__)
     archive, dirs = b'', set()
-    for spec in sys.argv[2:]:
-        dest, src = spec.split('=', 1)
+    for dest, src in zip(sys.argv[2::2], sys.argv[3::2]):
         parts = dest.split('/')[:-1]
         for i in range(1, len(parts) + 1):
             d = '/'.join(parts[:i])

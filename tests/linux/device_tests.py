@@ -24,9 +24,9 @@ import sys
 import tempfile
 import threading
 import time
-import traceback
 
-QUIET = 'console=ttyS0 quiet reboot=k panic=-1'
+from guest_tests import QUIET, Failure, check, run_tests
+
 TESTS = []
 MiB = 1 << 20
 
@@ -34,15 +34,6 @@ MiB = 1 << 20
 def test(fn):
     TESTS.append(fn)
     return fn
-
-
-class Failure(Exception):
-    pass
-
-
-def check(cond, msg):
-    if not cond:
-        raise Failure(msg)
 
 
 class Guest:
@@ -215,14 +206,18 @@ def serve(path, handler):
     return listener
 
 
-def echo_handler(conn, delay=0):
+def echo_handler(conn, delay=0, stats=None):
     if delay:
         time.sleep(delay)  # a slow reader: the guest must wait, not the VMM buffer
+    total, start = 0, time.monotonic()
     while True:
         data = conn.recv(65536)
         if not data:
             break
+        total += len(data)
         conn.sendall(data)
+    if stats is not None:
+        stats.append((total, time.monotonic() - start))
     conn.shutdown(socket.SHUT_WR)
     conn.close()
 
@@ -233,19 +228,18 @@ def vsock_args(g, cid=3):
 
 @test
 def vsock_guest_connects_to_host_echo(g):
-    listener = serve(g.path('vsock_5000'), echo_handler)
+    stats = []
+    listener = serve(g.path('vsock_5000'), lambda c: echo_handler(c, stats=stats))
     try:
         # 10 MiB each way through a 256 KiB credit window, checked byte for byte.
-        p = g.run('head -c 10485760 /dev/urandom > /tmp/d; '
-                  'S=$(date +%s%N); guest-tool vsock-connect 2 5000 < /tmp/d > /tmp/b; E=$(date +%s%N); '
-                  'cmp /tmp/d /tmp/b && echo SAME $(wc -c < /tmp/b) $(( (E - S) / 1000000 ))ms',
-                  extra=vsock_args(g))
+        p = g.run('head -c 10485760 /dev/urandom > /tmp/d; guest-tool vsock-connect 2 5000 < /tmp/d > /tmp/b; '
+                  'cmp /tmp/d /tmp/b && echo SAME $(wc -c < /tmp/b)', extra=vsock_args(g))
     finally:
         listener.close()
-    m = re.search(r'SAME (\d+) (\d+)ms', p.out)
+    m = re.search(r'SAME (\d+)', p.out)
     check(m and int(m.group(1)) == 10 * MiB, 'echo differs or is short: %r %r' % (p.out[-500:], p.err[-500:]))
-    ms = max(int(m.group(2)), 1)
-    return '10 MiB echoed in %d ms (%.1f MiB/s each way)' % (ms, 10 * 1000.0 / ms)
+    check(stats, 'the host echo server saw no connection')
+    return '10 MiB echoed in %.2fs (%.1f MiB/s each way)' % (stats[0][1], 10 / max(stats[0][1], 1e-3))
 
 
 @test
@@ -301,7 +295,10 @@ def vsock_refusals(g):
             c.connect(path)
             c.settimeout(30)
             c.sendall(request)
-            reply = c.recv(100)
+            try:
+                reply = c.recv(100)
+            except ConnectionResetError:
+                reply = b''  # closed with the rest of a long line unread
             check(reply == b'', '%r got %r, wanted a close' % (request, reply))
             c.close()
 
@@ -395,6 +392,20 @@ def balloon_free_page_reporting_returns_memory(g):
     return 'RSS %d -> %d MiB without inflating' % (peak // MiB, low // MiB)
 
 
+class FreshDir:
+    """Gives each test its own folder for sockets and files."""
+
+    def __init__(self, g, workdir):
+        self.g, self.workdir = g, workdir
+
+    def wrap(self, t):
+        def run(_):
+            self.g.dir = tempfile.mkdtemp(dir=self.workdir)
+            return t(self.g)
+        run.__name__ = t.__name__
+        return run
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--vmm', required=True)
@@ -403,8 +414,6 @@ def main():
     ap.add_argument('--filter', default=os.environ.get('TEST_FILTER'))
     args = ap.parse_args()
     selected = [t for t in TESTS if not args.filter or args.filter in t.__name__]
-    print('TAP version 13')
-    print('1..%d' % len(selected), flush=True)
     missing = [f for f in ('vmlinuz', 'initrd.img') if not os.path.exists(os.path.join(args.guest, f))]
     skip = None
     if missing:
@@ -413,31 +422,10 @@ def main():
         skip = 'guest tools archive %s not built' % args.tools
     elif not os.access('/dev/kvm', os.R_OK | os.W_OK):
         skip = '/dev/kvm is not usable'
-    failed = 0
     with tempfile.TemporaryDirectory(prefix='casulo-dev-') as workdir:
         g = None if skip else Guest(args, workdir)
-        for i, t in enumerate(selected, 1):
-            name = t.__name__
-            if skip:
-                print('ok %d - %s # SKIP %s' % (i, name, skip))
-                continue
-            # Each test gets a fresh folder for its sockets and files.
-            g.dir = tempfile.mkdtemp(dir=workdir)
-            start = time.monotonic()
-            try:
-                note = t(g)
-                print('ok %d - %s (%.1fs)%s' % (i, name, time.monotonic() - start, ': ' + note if note else ''))
-            except Failure as e:
-                failed += 1
-                print('# %s' % e)
-                print('not ok %d - %s' % (i, name))
-            except Exception:
-                failed += 1
-                for line in traceback.format_exc().splitlines():
-                    print('# ' + line)
-                print('not ok %d - %s' % (i, name))
-            sys.stdout.flush()
-    return 1 if failed else 0
+        fresh = FreshDir(g, workdir)
+        return run_tests([fresh.wrap(t) for t in selected], g, skip)
 
 
 if __name__ == '__main__':

@@ -351,26 +351,17 @@ def fsynced_data_survives_kill9(g):
         check(data == want, 'data on the image after kill -9 differs from what the guest fsynced')
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument('--vmm', required=True)
-    ap.add_argument('--guest', required=True)
-    ap.add_argument('--filter', default=os.environ.get('TEST_FILTER'))
-    args = ap.parse_args()
-    selected = [t for t in TESTS if not args.filter or args.filter in t.__name__]
+def run_tests(selected, g, skip=None):
+    """Run each test(g), printing TAP (the plan too); every test is skipped
+    with reason skip when it is given.  Returns the exit status.  Also the
+    runner of tests/linux/device_tests.py."""
     print('TAP version 13')
     print('1..%d' % len(selected), flush=True)
-    missing = [f for f in ('vmlinuz', 'vmlinux', 'initrd.img') if not os.path.exists(os.path.join(args.guest, f))]
-    kvm_ok = os.access('/dev/kvm', os.R_OK | os.W_OK)
-    g = Guest(args)
     failed = 0
     for i, t in enumerate(selected, 1):
         name = t.__name__
-        if missing:
-            print('ok %d - %s # SKIP default guest not built (%s missing; run make guest)' % (i, name, missing[0]))
-            continue
-        if not kvm_ok:
-            print('ok %d - %s # SKIP /dev/kvm is not usable' % (i, name))
+        if skip:
+            print('ok %d - %s # SKIP %s' % (i, name, skip))
             continue
         start = time.monotonic()
         try:
@@ -389,6 +380,22 @@ def main():
             print('not ok %d - %s' % (i, name))
         sys.stdout.flush()
     return 1 if failed else 0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--vmm', required=True)
+    ap.add_argument('--guest', required=True)
+    ap.add_argument('--filter', default=os.environ.get('TEST_FILTER'))
+    args = ap.parse_args()
+    selected = [t for t in TESTS if not args.filter or args.filter in t.__name__]
+    missing = [f for f in ('vmlinuz', 'vmlinux', 'initrd.img') if not os.path.exists(os.path.join(args.guest, f))]
+    skip = None
+    if missing:
+        skip = 'default guest not built (%s missing; run make guest)' % missing[0]
+    elif not os.access('/dev/kvm', os.R_OK | os.W_OK):
+        skip = '/dev/kvm is not usable'
+    return run_tests(selected, Guest(args), skip)
 
 
 if __name__ == '__main__':
