@@ -13,6 +13,7 @@ usage: device_tests.py --vmm build/casulo-vmm --guest build/guest
                        --tools build/tests/guest-tools/guest-tools.cpio [--filter SUBSTR]
 """
 import argparse
+import faulthandler
 import hashlib
 import os
 import re
@@ -86,9 +87,12 @@ class Session:
         deadline = time.monotonic() + timeout
         while text not in self.buf:
             check(time.monotonic() < deadline, 'never saw %r; got %r' % (text, self.buf[-500:]))
-            check(self.p.poll() is None, 'casulo-vmm exited (%s); got %r; stderr %r' %
-                  (self.p.returncode, self.buf[-500:], self.p.stderr.read()[-500:]))
             self.poll_output()
+            if text in self.buf:
+                break
+            if self.p.poll() is not None:
+                raise Failure('casulo-vmm exited (%s) before %r; got %r; stderr %r' %
+                              (self.p.returncode, text, self.buf[-500:], self.p.stderr.read()[-500:]))
             time.sleep(0.05)
 
     def text(self):
@@ -393,7 +397,8 @@ def balloon_free_page_reporting_returns_memory(g):
 
 
 class FreshDir:
-    """Gives each test its own folder for sockets and files."""
+    """Gives each test its own folder for sockets and files, and a stack
+    dump on stderr if it hangs past every timeout of its own."""
 
     def __init__(self, g, workdir):
         self.g, self.workdir = g, workdir
@@ -401,7 +406,11 @@ class FreshDir:
     def wrap(self, t):
         def run(_):
             self.g.dir = tempfile.mkdtemp(dir=self.workdir)
-            return t(self.g)
+            faulthandler.dump_traceback_later(240)
+            try:
+                return t(self.g)
+            finally:
+                faulthandler.cancel_dump_traceback_later()
         run.__name__ = t.__name__
         return run
 
