@@ -321,6 +321,79 @@ TEST(vsock_host_program_connects_with_a_line)
 	cleanup(&t, -1, 0);
 }
 
+/* A guest that honours credit streams 2 MiB to a program that reads in
+ * small bites: everything arrives in order, and the credit the device
+ * gives (fwd_cnt) follows what the program took. */
+TEST(vsock_guest_stream_follows_host_credit)
+{
+	static uint8_t chunk[4096], got[4096];
+	const uint32_t total = 2 << 20;
+	uint32_t sent = 0, received = 0, buf_alloc = 0, fwd_cnt = 0;
+	unsigned updates = 0;
+	struct vs t;
+	struct pkt p;
+	int lfd, fd;
+
+	make_vsock(&t);
+	lfd = host_listen(&t, 1234);
+	post_rx(&t, 8);
+	fd = guest_connects(&t, lfd);
+	buf_alloc = 256 * 1024;
+	while (received < total) {
+		/* The guest sends what its view of our credit allows. */
+		while (sent < total && buf_alloc - (sent - fwd_cnt) >= sizeof(chunk)) {
+			for (size_t i = 0; i < sizeof(chunk); i++)
+				chunk[i] = (uint8_t)((sent + i) * 7 / 3);
+			send_pkt(&t, hdr(VIRTIO_VSOCK_OP_RW, 5000, 1234), chunk, sizeof(chunk));
+			sent += sizeof(chunk);
+		}
+		/* The program reads a little. */
+		ssize_t n = recv(fd, got, 1000, MSG_DONTWAIT);
+		CHECK(n > 0);
+		for (ssize_t i = 0; i < n; i++)
+			if (got[i] != (uint8_t)((received + i) * 7 / 3))
+				test_fail_at(__FILE__, __LINE__, "byte %u differs", (unsigned)(received + i));
+		received += (uint32_t)n;
+		virtio_vsock_poll_host(t.d.vd); /* the socket has room again */
+		while (recv_pkt(&t, &p)) {
+			CHECK_INT(p.h.op, ==, VIRTIO_VSOCK_OP_CREDIT_UPDATE);
+			CHECK_INT(p.h.fwd_cnt, <=, sent);
+			buf_alloc = p.h.buf_alloc;
+			fwd_cnt = p.h.fwd_cnt;
+			updates++;
+			post_rx(&t, 1);
+		}
+		CHECK(!vdrv_needs_reset(&t.d));
+	}
+	CHECK(updates > 0);
+	close(fd);
+	cleanup(&t, lfd, 1234);
+}
+
+/* A host program whose guest never answers is closed after 2 s. */
+TEST(vsock_host_connect_times_out)
+{
+	struct vs t;
+	struct pkt p;
+	char buf[8];
+	int fd;
+
+	make_vsock(&t);
+	post_rx(&t, 4);
+	fd = host_connect(&t);
+	CHECK_INT(send(fd, "CONNECT 9\n", 10, 0), ==, 10);
+	virtio_vsock_poll_host(t.d.vd);
+	CHECK(recv_pkt(&t, &p));
+	CHECK_INT(p.h.op, ==, VIRTIO_VSOCK_OP_REQUEST);
+	usleep(2600 * 1000);
+	virtio_vsock_poll_host(t.d.vd);
+	CHECK_INT(recv(fd, buf, sizeof(buf), 0), ==, 0);
+	CHECK(recv_pkt(&t, &p)); /* and the guest is told to forget it */
+	CHECK_INT(p.h.op, ==, VIRTIO_VSOCK_OP_RST);
+	close(fd);
+	cleanup(&t, -1, 0);
+}
+
 TEST(vsock_host_connect_refused_by_guest_closes)
 {
 	static const char *const bad[] = { "CONNECT\n", "CONNECT x\n", "connect 5\n", "CONNECT 5 6\n",

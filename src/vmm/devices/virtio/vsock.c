@@ -119,6 +119,7 @@ struct conn {
 
 	uint8_t *out;             /* guest -> host bytes the socket has not taken */
 	size_t out_start, out_len;
+	size_t out_line;          /* of which the "OK" line, first: not guest data */
 
 	bool queued;              /* in the rx list */
 	struct conn *rx_next;
@@ -252,6 +253,7 @@ static void conn_close_fd(struct conn *c)
 	free(c->out);
 	c->out = NULL;
 	c->out_len = 0;
+	c->out_line = 0;
 }
 
 /* Forget a connection; its memory goes in vsock_reap(). */
@@ -349,12 +351,14 @@ static void conn_schedule(struct vsock *v, struct conn *c)
 	v->rx_tail = c;
 }
 
-/* Close the socket and owe the guest an RST (sent, then the connection goes). */
+/* Close the socket and owe the guest an RST (sent, then the connection
+ * goes).  A guest that never heard of the connection, or has no driver
+ * running (it starts from nothing), is owed nothing. */
 static void conn_reset(struct vsock *v, struct conn *c)
 {
 	if (c->state == CONN_DEAD || c->state == CONN_RST)
 		return;
-	if (c->state == CONN_LINE) {
+	if (c->state == CONN_LINE || (c->owe & OWE_REQUEST) || !v->vd->active) {
 		conn_free(v, c);
 		return;
 	}
@@ -415,7 +419,12 @@ static void conn_flush(struct vsock *v, struct conn *c)
 		c->out_start += (size_t)n;
 		c->out_len -= (size_t)n;
 		/* The "OK" line is not guest data: only count what the guest sent. */
-		c->fwd_cnt += (uint32_t)MIN((uint64_t)n, (uint64_t)(c->rx_cnt - c->fwd_cnt));
+		if (c->out_line > 0) {
+			size_t line = MIN((size_t)n, c->out_line);
+			c->out_line -= line;
+			n -= (ssize_t)line;
+		}
+		c->fwd_cnt += (uint32_t)n;
 	}
 	if (c->out_len == 0)
 		c->out_start = 0;
@@ -595,10 +604,12 @@ static void vsock_guest_packet(struct vsock *v, const struct virtio_vsock_hdr *h
 		c->state = CONN_ESTABLISHED;
 		c->deadline = 0;
 		snprintf(line, sizeof(line), "OK %u\n", c->host_port);
-		if (!conn_queue_out(c, &(struct iovec){ line, strlen(line) }, 1, strlen(line)))
+		if (!conn_queue_out(c, &(struct iovec){ line, strlen(line) }, 1, strlen(line))) {
 			conn_reset(v, c);
-		else
-			conn_flush(v, c);
+			break;
+		}
+		c->out_line = strlen(line);
+		conn_flush(v, c);
 		break;
 	case VIRTIO_VSOCK_OP_RW:
 		if (c->state != CONN_ESTABLISHED)
@@ -895,7 +906,7 @@ static int conn_read_line(struct vsock *v, struct conn *c)
 	/* A host port no other connection to this guest port uses. */
 	for (unsigned tries = 0;; tries++) {
 		uint32_t p = v->next_port++;
-		if (v->next_port == 0)
+		if (v->next_port == UINT32_MAX) /* VMADDR_PORT_ANY */
 			v->next_port = VSOCK_FIRST_EPHEMERAL;
 		if (conn_find(v, p, (uint32_t)port) == NULL) {
 			c->host_port = p;
