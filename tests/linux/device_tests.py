@@ -386,6 +386,23 @@ def balloon_inflate_and_deflate(g):
 
 
 @test
+def balloon_deflates_on_oom(g):
+    # 160 MiB of a 256 MiB guest in the balloon, then a program needs 150:
+    # with deflate-on-oom the guest takes balloon pages back instead of
+    # killing it.
+    ctl = Control(g.path('control.sock'))
+    extra = ['--memory', '256M', '--balloon', 'target=160M,deflate-on-oom=on', '--control-socket', ctl.path]
+    cmd = ('while :; do set -- $(grep MemFree /proc/meminfo); [ $2 -lt 100000 ] && break; sleep 0.2; done; '
+           'echo INFLATED; guest-tool memtouch 150 && echo TOUCHED-OK; sleep 600')
+    with g.start(cmd, extra=extra) as s:
+        s.expect(b'INFLATED', timeout=90)
+        s.expect(b'TOUCHED-OK', timeout=180)
+        actual = ctl.field('balloon', 'actual')
+    check(actual < 160 * MiB, 'balloon still holds %d MiB' % (actual // MiB))
+    return 'the guest took %d MiB back from the balloon' % ((160 * MiB - actual) // MiB)
+
+
+@test
 def balloon_free_page_reporting_returns_memory(g):
     extra = ['--memory', '512M', '--balloon', 'free-page-reporting=on']
     with g.start('guest-tool memtouch 300 && echo TOUCHED; sleep 600', extra=extra) as s:

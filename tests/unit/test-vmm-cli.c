@@ -198,3 +198,36 @@ TEST(bad_options)
 	vmm(&r, "extra", NULL);
 	expect_error(&r, 2, "unexpected argument 'extra'");
 }
+
+/* --- the options of virtio-rng, -console, -vsock, -balloon and the control socket --- */
+
+TEST(device_options_in_help)
+{
+	static const char *const opts[] = { "--rng", "--console2", "--vsock", "CONNECT <port>", "--balloon",
+					    "free-page-reporting", "--control-socket" };
+	struct proc_result r;
+
+	vmm(&r, "--help", NULL);
+	CHECK_INT(r.status, ==, 0);
+	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
+		CHECK_CONTAINS(r.out, opts[i]);
+	proc_result_free(&r);
+}
+
+TEST(bad_device_options)
+{
+	struct proc_result r;
+
+	vmm(&r, "--rng=maybe", NULL);
+	expect_error(&r, 2, "--rng 'maybe': expected on or off");
+	vmm(&r, "--console2", "serial", NULL);
+	expect_error(&r, 2, "--console2 'serial': expected file:PATH, socket:PATH, pty or none");
+	vmm(&r, "--vsock", "cid=1,socket=/tmp/v", NULL);
+	expect_error(&r, 2, "--vsock 'cid=1,socket=/tmp/v': cid '1' is not a number from 3 to 4294967294");
+	vmm(&r, "--vsock", "socket=/tmp/v", NULL);
+	expect_error(&r, 2, "give both cid=N and socket=PATH");
+	vmm(&r, "--balloon", "target=lots", NULL);
+	expect_error(&r, 2, "--balloon 'target=lots': target 'lots' is not a size");
+	vmm(&r, "--balloon", "stats=1,color=red", NULL);
+	expect_error(&r, 2, "unknown key 'color'");
+}
