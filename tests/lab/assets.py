@@ -17,8 +17,10 @@ sys.path.insert(0, os.path.join(REPO, 'guest'))
 import kerneltool  # noqa: E402
 
 # What L1 needs from the generic kernel; kerneltool adds each depends=.
+# tun, vhost_net and vhost_vsock are for the VMMs under test (TAP
+# networking, QEMU's vhost devices as a reference).
 LAB_MODULES = ['ccp', 'irqbypass', 'kvm', 'kvm_amd', 'virtio_pci', 'virtio_console',
-               '9pnet_virtio', '9p', 'overlay']
+               '9pnet_virtio', '9p', 'overlay', 'tun', 'vhost_net', 'vhost_vsock']
 
 
 def say(msg):
