@@ -17,10 +17,11 @@ sys.path.insert(0, os.path.join(REPO, 'guest'))
 import kerneltool  # noqa: E402
 
 # What L1 needs from the generic kernel; kerneltool adds each depends=.
-# tun, vhost_net and vhost_vsock are for the VMMs under test (TAP
-# networking, QEMU's vhost devices as a reference).
 LAB_MODULES = ['ccp', 'irqbypass', 'kvm', 'kvm_amd', 'virtio_pci', 'virtio_console',
-               '9pnet_virtio', '9p', 'overlay', 'tun', 'vhost_net', 'vhost_vsock']
+               '9pnet_virtio', '9p', 'overlay',
+               # network tests: TAP devices, veth pairs and bridges in namespaces;
+               # QEMU's vhost devices as a reference
+               'tun', 'veth', 'bridge', 'vhost_net', 'vhost_vsock']
 
 
 def say(msg):
