@@ -41,5 +41,19 @@ for suite in $(scripts/suites.sh); do
 	logs="$logs $BUILD/meson-logs/testlog-$suite.json"
 done
 
+# libFuzzer targets, built with clang, each run briefly from its seeds.
+FUZZ_BUILD=${FUZZ_BUILD:-build-fuzz}
+if command -v clang >/dev/null 2>&1; then
+	if { [ -f "$FUZZ_BUILD/build.ninja" ] || CC=clang meson setup "$FUZZ_BUILD" -Dfuzz=true \
+		-Db_sanitize=address,undefined -Db_lundef=false >/dev/null; } && ninja -C "$FUZZ_BUILD" >/dev/null; then
+		rm -f "$FUZZ_BUILD/meson-logs/testlog.json"
+		meson test -C "$FUZZ_BUILD" --suite fuzz --no-rebuild >/dev/null 2>&1 || status=1
+		logs="$logs $FUZZ_BUILD/meson-logs/testlog.json"
+	else
+		echo "check: building the fuzz targets failed"
+		status=1
+	fi
+fi
+
 # Per-test lines for the reader, then the summary as the last line.
 python3 scripts/test-summary.py --details $logs
