@@ -19,6 +19,9 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import Vmm  # noqa: E402
+
 MARKER = b'CASULO-BENCH-READY'
 MEMORY_MIB = 256
 CMDLINE = 'console=ttyS0 quiet reboot=k panic=-1 -- /bin/sh -c "echo CASULO-BENCH-READY; poweroff -f"'
@@ -93,13 +96,8 @@ def main():
     if qemu is None:
         print('boot.py: qemu-system-x86_64 not found; install qemu-system-x86', file=sys.stderr)
         return 2
-    vmms = {
-        'casulo-vmm': [args.vmm, '--kernel', kernel, '--initrd', initrd, '--cpus', '1',
-                       '--memory', '%dM' % MEMORY_MIB, '--cmdline', CMDLINE],
-        'qemu-microvm': [qemu, '-M', 'microvm,accel=kvm,rtc=on', '-cpu', 'host', '-smp', '1',
-                         '-m', '%dM' % MEMORY_MIB, '-nodefaults', '-no-user-config', '-display', 'none',
-                         '-serial', 'stdio', '-kernel', kernel, '-initrd', initrd, '-append', CMDLINE],
-    }
+    vmms = {n: Vmm(n, kernel, initrd, args.vmm, cpus=1, memory_mib=MEMORY_MIB).argv(CMDLINE)
+            for n in ('casulo-vmm', 'qemu-microvm')}
     results = {name: {'boot': [], 'rss': []} for name in vmms}
     names = list(vmms)
     # One warm-up each: the first exec of a binary (over 9p in the lab) is slow.
