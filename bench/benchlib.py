@@ -1,6 +1,7 @@
 """Shared pieces of the benchmarks: how each VMM boots the same guest, a
 runner that captures what the guest prints between markers, and the
 report (medians, ratios)."""
+import argparse
 import os
 import shutil
 import statistics
@@ -68,3 +69,19 @@ def report(title, metrics, results, names, higher_is_better=True):
         ratio = meds[0] / meds[1] if meds[1] else float('nan')
         print('%-22s' % label + ''.join('%14.1f %-3s' % (m, unit) for m in meds) + '%11.2fx' % ratio)
     print('(medians; ratio = %s / %s; %s is better)' % (names[0], names[1], 'higher' if higher_is_better else 'lower'))
+
+
+NAMES = ['casulo-vmm', 'qemu-microvm']
+
+
+def tool_bench_setup():
+    """Arguments of the benchmarks that run tools in the guest, and one Vmm
+    per VMM booting the default kernel with the tools initrd."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--vmm', required=True)
+    ap.add_argument('--guest', required=True)
+    ap.add_argument('--initrd', required=True)
+    ap.add_argument('--runs', type=int, default=3)
+    args = ap.parse_args()
+    kernel = os.path.join(args.guest, 'vmlinuz')
+    return args, {n: Vmm(n, kernel, args.initrd, args.vmm) for n in NAMES}

@@ -6,14 +6,13 @@ Sequential 1 MiB read/write (MB/s) and 4 KiB random read/write (IOPS).
 
 usage: disk.py --vmm build/casulo-vmm --guest build/guest --initrd TOOLS_INITRD [--runs N]
 """
-import argparse
 import json
 import os
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import QUIET, Vmm, between, report, run_guest  # noqa: E402
+from benchlib import NAMES, QUIET, between, report, run_guest, tool_bench_setup  # noqa: E402
 
 METRICS = [('seq-read', 'seq read 1M', 'MB/s'), ('seq-write', 'seq write 1M', 'MB/s'),
            ('rand-read-4k', 'rand read 4K', 'IOPS'), ('rand-write-4k', 'rand write 4K', 'IOPS')]
@@ -30,15 +29,8 @@ def parse(out):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument('--vmm', required=True)
-    ap.add_argument('--guest', required=True)
-    ap.add_argument('--initrd', required=True)
-    ap.add_argument('--runs', type=int, default=3)
-    args = ap.parse_args()
-    kernel = os.path.join(args.guest, 'vmlinuz')
-    names = ['casulo-vmm', 'qemu-microvm']
-    vmms = {n: Vmm(n, kernel, args.initrd, args.vmm) for n in names}
+    args, vmms = tool_bench_setup()
+    names = NAMES
     cmd = QUIET + (' -- /bin/sh -c "echo FIO-JSON-BEGIN; fio --output-format=json /bench/disk.fio; '
                    'echo FIO-JSON-END"')
     results = {n: {k: [] for k, _, _ in METRICS} for n in names}

@@ -6,7 +6,6 @@ alternating.  Guest-to-host and host-to-guest throughput in Mbit/s.
 
 usage: net.py --vmm build/casulo-vmm --guest build/guest --initrd TOOLS_INITRD [--runs N]
 """
-import argparse
 import json
 import os
 import subprocess
@@ -14,7 +13,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import QUIET, Vmm, between, report, run_guest  # noqa: E402
+from benchlib import NAMES, QUIET, between, report, run_guest, tool_bench_setup  # noqa: E402
 
 NS = 'casulo-bench'
 METRICS = [('tx', 'guest -> host', 'Mb/s'), ('rx', 'host -> guest', 'Mb/s')]
@@ -39,15 +38,8 @@ def mbits(report_json):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument('--vmm', required=True)
-    ap.add_argument('--guest', required=True)
-    ap.add_argument('--initrd', required=True)
-    ap.add_argument('--runs', type=int, default=3)
-    args = ap.parse_args()
-    kernel = os.path.join(args.guest, 'vmlinuz')
-    names = ['casulo-vmm', 'qemu-microvm']
-    vmms = {n: Vmm(n, kernel, args.initrd, args.vmm) for n in names}
+    args, vmms = tool_bench_setup()
+    names = NAMES
     cmd = QUIET + (' ip=10.88.0.2::10.88.0.1:255.255.255.0::eth0:off -- /bin/sh -c "'
                    'echo TX-BEGIN; iperf3 -c 10.88.0.1 -t 6 -O 1 -J; echo TX-END; '
                    'echo RX-BEGIN; iperf3 -c 10.88.0.1 -t 6 -O 1 -R -J; echo RX-END"')
