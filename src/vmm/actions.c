@@ -12,6 +12,7 @@
 
 #include "casulo-config.h"
 #include "common/log.h"
+#include "vmm/snapshot/snapshot.h"
 
 #define STATE_BIT(s) (1u << (s))
 #define ANY_STATE (STATE_BIT(VM_STATE_NOT_STARTED) | STATE_BIT(VM_STATE_RUNNING) | STATE_BIT(VM_STATE_PAUSED) | \
@@ -76,39 +77,6 @@ static void answer(struct vm_action *a, int status, char *body)
 	a->body = body;
 }
 
-static json_object *config_json(const struct vm_config *c)
-{
-	json_object *o = json_object_new_object(), *disks = json_object_new_array(), *nets = json_object_new_array();
-
-	json_object_object_add(o, "vcpus", json_object_new_int((int)c->cpus));
-	json_object_object_add(o, "memory_mib", json_object_new_int64((int64_t)(c->memory >> 20)));
-	json_object_object_add(o, "kernel", json_object_new_string(c->kernel_path ? c->kernel_path : ""));
-	if (c->initrd_path)
-		json_object_object_add(o, "initrd", json_object_new_string(c->initrd_path));
-	json_object_object_add(o, "cmdline", json_object_new_string(c->cmdline ? c->cmdline : ""));
-	for (unsigned i = 0; i < c->ndisks; i++) {
-		json_object *d = json_object_new_object();
-		json_object_object_add(d, "path", json_object_new_string(c->disks[i].path));
-		json_object_object_add(d, "readonly", json_object_new_boolean(c->disks[i].readonly));
-		if (c->disks[i].id)
-			json_object_object_add(d, "id", json_object_new_string(c->disks[i].id));
-		json_object_object_add(d, "cache",
-				       json_object_new_string(c->disks[i].cache == DISK_CACHE_NONE ? "none" : "writeback"));
-		json_object_array_add(disks, d);
-	}
-	json_object_object_add(o, "disks", disks);
-	for (unsigned i = 0; i < c->nnets; i++) {
-		json_object *n = json_object_new_object();
-		if (c->nets[i].tap)
-			json_object_object_add(n, "tap", json_object_new_string(c->nets[i].tap));
-		else
-			json_object_object_add(n, "fd", json_object_new_int(c->nets[i].fd));
-		json_object_array_add(nets, n);
-	}
-	json_object_object_add(o, "nets", nets);
-	return o;
-}
-
 static void do_info(struct vm *vm, struct vm_action *a)
 {
 	json_object *o = json_object_new_object();
@@ -122,8 +90,39 @@ static void do_info(struct vm *vm, struct vm_action *a)
 	json_object_object_add(o, "state", json_object_new_string(vm_state_name(vm->state)));
 	json_object_object_add(o, "uptime_seconds", json_object_new_double(uptime));
 	json_object_object_add(o, "vmm_version", json_object_new_string(CASULO_VERSION));
-	json_object_object_add(o, "config", config_json(&vm->cfg));
+	json_object_object_add(o, "config", vm_config_to_json(&vm->cfg));
 	answer(a, 200, json_take(o));
+}
+
+static void do_snapshot_create(struct vm *vm, struct vm_action *a)
+{
+	struct err *e = NULL;
+
+	if (vm_snapshot_create(vm, a->path, &e) < 0)
+		answer(a, err_code(e) == EEXIST ? 400 : 500, vm_action_error_json("%s", e->msg));
+	else
+		answer(a, 204, NULL);
+	err_free(&e);
+}
+
+static void do_snapshot_load(struct vm *vm, struct vm_action *a)
+{
+	struct vm_config host = vm->cfg;
+	struct err *e = NULL;
+	bool built;
+
+	if (vm_snapshot_load(vm, a->path, &host, &built, &e) < 0) {
+		if (built) {
+			/* Half built: this VMM cannot go on. */
+			answer(a, 500, vm_action_error_json("%s", e->msg));
+			vm_fail(vm, "%s", e->msg);
+		} else {
+			answer(a, 422, vm_action_error_json("%s", e->msg));
+		}
+	} else {
+		answer(a, 204, NULL);
+	}
+	err_free(&e);
 }
 
 static void do_action(struct vm *vm, struct vm_action *a)
@@ -152,6 +151,12 @@ static void do_action(struct vm *vm, struct vm_action *a)
 	case VM_ACTION_STOP:
 		vm_request_exit(vm, VM_EXIT_STOPPED);
 		answer(a, 204, NULL);
+		return;
+	case VM_ACTION_SNAPSHOT_CREATE:
+		do_snapshot_create(vm, a);
+		return;
+	case VM_ACTION_SNAPSHOT_LOAD:
+		do_snapshot_load(vm, a);
 		return;
 	default:
 		answer(a, 501, vm_action_error_json("%s is not implemented yet", vm_action_name(a->kind)));

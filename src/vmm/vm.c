@@ -137,9 +137,10 @@ static int kvm_create_vm(struct vm *vm, struct err **e)
 	return 0;
 }
 
-static int setup_memory(struct vm *vm, struct err **e)
+static int setup_memory(struct vm *vm, int memory_fd, struct err **e)
 {
-	int r = guest_memory_create(&vm->mem, vm->cfg.memory, e);
+	int r = memory_fd >= 0 ? guest_memory_map_file(&vm->mem, vm->cfg.memory, memory_fd, e)
+			       : guest_memory_create(&vm->mem, vm->cfg.memory, e);
 
 	if (r < 0)
 		return r;
@@ -257,6 +258,64 @@ static int validate_config(const struct vm_config *cfg, struct err **e)
 	return 0;
 }
 
+/* A VM with its event loop, signals and action queue, and nothing else
+ * yet: vm_build() gives it KVM, memory, devices and vCPUs. */
+static int vm_alloc(struct vm **ret, const struct vm_config *cfg, struct err **e)
+{
+	struct vm *vm = calloc(1, sizeof(*vm));
+	int r;
+
+	if (vm == NULL)
+		return err_set(e, ENOMEM, "vm");
+	vm->cfg = *cfg;
+	vm->kvm_fd = vm->vm_fd = vm->exit_eventfd = vm->signal_fd = vm->action_fd = -1;
+	vm->loop.epfd = -1;
+	vm->nvcpus = cfg->cpus;
+	pthread_mutex_init(&vm->error_lock, NULL);
+	pthread_mutex_init(&vm->run_lock, NULL);
+	pthread_cond_init(&vm->run_cond, NULL);
+	bus_init(&vm->pio, "port I/O");
+	bus_init(&vm->mmio, "MMIO");
+	r = setup_events(vm, e);
+	if (r < 0) {
+		vm_destroy(vm);
+		return r;
+	}
+	*ret = vm;
+	return 0;
+}
+
+int vm_build(struct vm *vm, int memory_fd, struct err **e)
+{
+	const struct vm_config *cfg = &vm->cfg;
+	int r;
+
+	vm->nvcpus = cfg->cpus;
+	r = kvm_open(vm, e);
+	if (r == 0)
+		r = kvm_create_vm(vm, e);
+	if (r == 0)
+		r = setup_memory(vm, memory_fd, e);
+	if (r == 0)
+		r = console_create(vm, cfg->console, cfg->console_path, &vm->console, e);
+	if (r == 0)
+		r = devices_create_builtin(vm, e);
+	for (unsigned i = 0; r == 0 && i < cfg->ndisks; i++)
+		r = virtio_blk_create(vm, &cfg->disks[i], i, e);
+	for (unsigned i = 0; r == 0 && i < cfg->nnets; i++)
+		r = virtio_net_create(vm, &cfg->nets[i], i, e);
+	if (r == 0) {
+		vm->vcpus = calloc(vm->nvcpus, sizeof(*vm->vcpus));
+		if (vm->vcpus == NULL)
+			r = err_set(e, ENOMEM, "vcpus");
+		for (unsigned i = 0; vm->vcpus && i < vm->nvcpus; i++)
+			vm->vcpus[i].fd = -1;
+		for (unsigned i = 0; r == 0 && i < vm->nvcpus; i++)
+			r = vcpu_create(vm, &vm->vcpus[i], i, e);
+	}
+	return r;
+}
+
 int vm_create(struct vm **ret, const struct vm_config *cfg, struct err **e)
 {
 	struct guest_files files;
@@ -267,53 +326,17 @@ int vm_create(struct vm **ret, const struct vm_config *cfg, struct err **e)
 	if (r < 0)
 		return r;
 	r = guest_files_open(&files, cfg, e);
+	if (r == 0)
+		r = vm_alloc(&vm, cfg, e);
 	if (r < 0) {
 		guest_files_release(&files);
 		return r;
 	}
-	vm = calloc(1, sizeof(*vm));
-	if (vm == NULL) {
-		guest_files_release(&files);
-		return err_set(e, ENOMEM, "vm");
-	}
-	vm->cfg = *cfg;
-	vm->kvm_fd = vm->vm_fd = vm->exit_eventfd = vm->signal_fd = vm->action_fd = -1;
-	vm->loop.epfd = -1;
-	vm->nvcpus = cfg->cpus;
-	pthread_mutex_init(&vm->error_lock, NULL);
-	pthread_mutex_init(&vm->run_lock, NULL);
-	pthread_cond_init(&vm->run_cond, NULL);
-	bus_init(&vm->pio, "port I/O");
-	bus_init(&vm->mmio, "MMIO");
-
-	r = kvm_open(vm, e);
-	if (r == 0)
-		r = kvm_create_vm(vm, e);
-	if (r == 0)
-		r = setup_memory(vm, e);
-	if (r == 0)
-		r = setup_events(vm, e);
-	if (r == 0)
-		r = console_create(vm, cfg->console, cfg->console_path, &vm->console, e);
-	if (r == 0)
-		r = devices_create_builtin(vm, e);
-	for (unsigned i = 0; r == 0 && i < cfg->ndisks; i++)
-		r = virtio_blk_create(vm, &cfg->disks[i], i, e);
-	for (unsigned i = 0; r == 0 && i < cfg->nnets; i++)
-		r = virtio_net_create(vm, &cfg->nets[i], i, e);
-	if (r == 0)
-		r = virtio_devices_start(vm, e);
-	if (r == 0) {
-		vm->vcpus = calloc(vm->nvcpus, sizeof(*vm->vcpus));
-		if (vm->vcpus == NULL)
-			r = err_set(e, ENOMEM, "vcpus");
-		for (unsigned i = 0; vm->vcpus && i < vm->nvcpus; i++)
-			vm->vcpus[i].fd = -1;
-		for (unsigned i = 0; r == 0 && i < vm->nvcpus; i++)
-			r = vcpu_create(vm, &vm->vcpus[i], i, e);
-	}
+	r = vm_build(vm, -1, e);
 	if (r == 0)
 		r = load_guest(vm, &files, e);
+	if (r == 0)
+		r = virtio_devices_start(vm, e);
 	guest_files_release(&files);
 	if (r < 0) {
 		vm_destroy(vm);
@@ -321,6 +344,15 @@ int vm_create(struct vm **ret, const struct vm_config *cfg, struct err **e)
 	}
 	*ret = vm;
 	return 0;
+}
+
+int vm_create_waiting(struct vm **ret, const struct vm_config *cfg, struct err **e)
+{
+	int r = vm_alloc(ret, cfg, e);
+
+	if (r == 0)
+		(*ret)->state = VM_STATE_NOT_STARTED;
+	return r;
 }
 
 void vm_request_exit(struct vm *vm, enum vm_exit_reason reason)
@@ -461,6 +493,7 @@ int vm_resume(struct vm *vm)
 	pthread_cond_broadcast(&vm->run_cond);
 	pthread_mutex_unlock(&vm->run_lock);
 	vm->state = VM_STATE_RUNNING;
+	log_debug("vm: running %u vCPUs", vm->nvcpus);
 	log_debug("vm: resumed");
 	return 0;
 }
@@ -498,6 +531,11 @@ int vm_run(struct vm *vm, struct err **e)
 		r = event_loop_add(&vm->loop, vm->exit_eventfd, EPOLLIN, on_exit_event, vm, e);
 	if (r == 0)
 		r = event_loop_add(&vm->loop, vm->signal_fd, EPOLLIN, on_signal, vm, e);
+	/* A waiting VM serves its API until a snapshot is loaded into it. */
+	while (r == 0 && vm->vcpus == NULL && atomic_load(&vm->exit_reason) == VM_EXIT_NONE)
+		r = event_loop_run_once(&vm->loop) < 0 ? err_set(e, errno, "event loop: epoll_wait") : 0;
+	if (r == 0 && vm->vcpus == NULL)
+		goto stopped;
 	clock_gettime(CLOCK_MONOTONIC, &vm->started);
 	for (unsigned i = 0; r == 0 && i < vm->nvcpus; i++)
 		r = vcpu_start(&vm->vcpus[i], e);
@@ -506,6 +544,7 @@ int vm_run(struct vm *vm, struct err **e)
 		return r;
 	}
 	vm->state = VM_STATE_RUNNING;
+	log_debug("vm: running %u vCPUs", vm->nvcpus);
 	while (atomic_load(&vm->exit_reason) == VM_EXIT_NONE) {
 		r = event_loop_run_once(&vm->loop);
 		if (r < 0) {
@@ -515,6 +554,7 @@ int vm_run(struct vm *vm, struct err **e)
 		console_poll(vm->console);
 	}
 	stop_vcpus(vm);
+stopped:
 	vm->state = VM_STATE_STOPPED;
 	vm_actions_destroy(vm);
 
@@ -563,6 +603,8 @@ void vm_destroy(struct vm *vm)
 	if (vm->kvm_fd >= 0)
 		close(vm->kvm_fd);
 	free(vm->error);
+	if (vm->owns_cfg)
+		vm_config_free(&vm->cfg);
 	pthread_mutex_destroy(&vm->error_lock);
 	pthread_mutex_destroy(&vm->run_lock);
 	pthread_cond_destroy(&vm->run_cond);

@@ -59,6 +59,7 @@ struct vcpu {
 
 struct vm {
 	struct vm_config cfg;
+	bool owns_cfg;           /* cfg's strings belong to the VM (restored ones) */
 	int kvm_fd;
 	int vm_fd;
 	size_t run_size; /* mmap size of struct kvm_run */
@@ -102,6 +103,12 @@ struct vm {
 /* Build the whole VM from cfg: memory, vCPUs, devices, kernel.  On
  * failure everything built so far is released. */
 int vm_create(struct vm **ret, const struct vm_config *cfg, struct err **e);
+/* A VM that only serves its API until a snapshot is loaded into it
+ * (PUT /snapshot/load); cfg gives the console. */
+int vm_create_waiting(struct vm **ret, const struct vm_config *cfg, struct err **e);
+/* Give an allocated VM its KVM VM, memory (anonymous, or the snapshot
+ * memory file memory_fd), devices and vCPUs, from vm->cfg. */
+int vm_build(struct vm *vm, int memory_fd, struct err **e);
 /* Run until the guest stops; returns the process exit status to use. */
 int vm_run(struct vm *vm, struct err **e);
 void vm_destroy(struct vm *vm);

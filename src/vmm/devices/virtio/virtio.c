@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "vmm/arch/x86/aml.h"
 #include "vmm/arch/x86/layout.h"
+#include "vmm/snapshot/format.h"
 #include "vmm/vm.h"
 
 #define VIRT_MAGIC 0x74726976 /* "virt" */
@@ -523,10 +524,123 @@ static void virtio_destroy(struct device *dev)
 	free(vd);
 }
 
+#define VIRTIO_STATE_VERSION 1
+
+static void virtio_save(struct device *dev, struct snap_writer *w)
+{
+	struct virtio_dev *vd = (struct virtio_dev *)dev;
+
+	/* Paused: the device thread is idle, the registers still. */
+	pthread_mutex_lock(&vd->lock);
+	device_save_begin(dev, w, VIRTIO_STATE_VERSION);
+	snap_put_u32(w, vd->ops->device_id);
+	snap_put_u32(w, vd->status);
+	snap_put_u64(w, vd->device_features);
+	snap_put_u64(w, vd->driver_features);
+	snap_put_u32(w, vd->device_features_sel);
+	snap_put_u32(w, vd->driver_features_sel);
+	snap_put_u32(w, vd->queue_sel);
+	snap_put_u32(w, vd->config_generation);
+	snap_put_u32(w, atomic_load(&vd->interrupt_status));
+	snap_put_u8(w, vd->active);
+	snap_put_u8(w, vd->broken);
+	snap_put_u32(w, vd->config_len);
+	snap_put_bytes(w, vd->config, vd->config_len);
+	snap_put_u32(w, vd->ops->nqueues);
+	for (unsigned i = 0; i < vd->ops->nqueues; i++) {
+		const struct virtq *q = &vd->queues[i];
+		snap_put_u16(w, q->size);
+		snap_put_u8(w, q->ready);
+		snap_put_u64(w, q->desc_addr);
+		snap_put_u64(w, q->avail_addr);
+		snap_put_u64(w, q->used_addr);
+		snap_put_u16(w, q->last_avail);
+		snap_put_u16(w, q->used_idx);
+		snap_put_u16(w, q->signalled_used);
+		snap_put_u8(w, q->signalled_valid);
+	}
+	pthread_mutex_unlock(&vd->lock);
+	if (vd->ops->save)
+		vd->ops->save(vd, w);
+	snap_section_end(w);
+}
+
+static int virtio_restore(struct device *dev, const struct snap_reader *r, struct err **e)
+{
+	struct virtio_dev *vd = (struct virtio_dev *)dev;
+	struct snap_section s;
+	uint64_t device_features;
+	uint32_t config_len;
+	bool event_idx;
+	int ret = device_restore_begin(dev, r, VIRTIO_STATE_VERSION, &s, e);
+
+	if (ret < 0)
+		return ret;
+	if (snap_get_u32(&s) != vd->ops->device_id)
+		return err_setx(e, EINVAL, "section '%s' holds another kind of device than %s", s.name, vd->ops->name);
+	vd->status = snap_get_u32(&s);
+	device_features = snap_get_u64(&s);
+	vd->driver_features = snap_get_u64(&s);
+	vd->device_features_sel = snap_get_u32(&s);
+	vd->driver_features_sel = snap_get_u32(&s);
+	vd->queue_sel = snap_get_u32(&s);
+	vd->config_generation = snap_get_u32(&s);
+	atomic_store(&vd->interrupt_status, snap_get_u32(&s));
+	vd->active = snap_get_u8(&s) != 0;
+	vd->broken = snap_get_u8(&s) != 0;
+	config_len = snap_get_u32(&s);
+	if (config_len != vd->config_len)
+		return err_setx(e, EINVAL, "%s '%s': config space of %u bytes, this device has %u", vd->ops->name,
+				vd->id, config_len, vd->config_len);
+	snap_get_bytes(&s, vd->config, config_len);
+	if ((device_features & vd->driver_features) != vd->driver_features ||
+	    (vd->driver_features & ~vd->device_features))
+		return err_setx(e, EINVAL, "%s '%s': the guest uses features this device does not offer here",
+				vd->ops->name, vd->id);
+	if (snap_get_u32(&s) != vd->ops->nqueues)
+		return snap_bad_section(&s, e);
+	event_idx = virtio_dev_has_feature(vd, VIRTIO_RING_F_EVENT_IDX);
+	for (unsigned i = 0; i < vd->ops->nqueues; i++) {
+		struct virtq *q = &vd->queues[i];
+		uint16_t last_avail, used_idx, signalled;
+		bool valid;
+
+		q->size = snap_get_u16(&s);
+		q->ready = snap_get_u8(&s) != 0;
+		q->desc_addr = snap_get_u64(&s);
+		q->avail_addr = snap_get_u64(&s);
+		q->used_addr = snap_get_u64(&s);
+		last_avail = snap_get_u16(&s);
+		used_idx = snap_get_u16(&s);
+		signalled = snap_get_u16(&s);
+		valid = snap_get_u8(&s) != 0;
+		if (vd->active && q->ready) {
+			/* Map the rings again, then carry on from the saved indexes. */
+			q->ready = false;
+			if (virtq_enable(q, &vd->vm->mem, event_idx) < 0)
+				return err_setx(e, EINVAL, "%s '%s': queue %u's rings are outside guest memory",
+						vd->ops->name, vd->id, i);
+			q->last_avail = last_avail;
+			q->used_idx = used_idx;
+			q->signalled_used = signalled;
+			q->signalled_valid = valid;
+		}
+	}
+	if (vd->ops->restore && (ret = vd->ops->restore(vd, &s, e)) < 0)
+		return ret;
+	if (!snap_section_ok(&s))
+		return snap_bad_section(&s, e);
+	if (vd->active && !vd->broken && vd->ops->activate && vd->ops->activate(vd) < 0)
+		return err_setx(e, EIO, "%s '%s': could not be activated again", vd->ops->name, vd->id);
+	return 0;
+}
+
 static const struct device_ops virtio_device_ops = {
 	.name = "virtio-mmio",
 	.describe_acpi = virtio_describe_acpi,
 	.destroy = virtio_destroy,
+	.save = virtio_save,
+	.restore = virtio_restore,
 };
 
 /* Interrupt lines for virtio-mmio devices: the ISA lines nothing else
@@ -579,6 +693,7 @@ int virtio_dev_create(struct vm *vm, const struct virtio_dev_ops *ops, const cha
 		return err_set(e, ENOMEM, "%s '%s'", ops->name, id);
 	}
 	vd->dev.ops = &virtio_device_ops;
+	snprintf(vd->dev.name, sizeof(vd->dev.name), "virtio-%u", slot);
 	vd->ops = ops;
 	vd->vm = vm;
 	vd->priv = priv;

@@ -41,6 +41,8 @@
 struct vm;
 struct virtio_dev;
 struct virtio_watch;
+struct snap_writer;
+struct snap_section;
 
 typedef void (*virtio_fd_fn)(struct virtio_dev *vd, int fd, uint32_t events);
 
@@ -65,6 +67,11 @@ struct virtio_dev_ops {
 	void (*config_refresh)(struct virtio_dev *vd);
 	/* Free the device's own state (after the thread stopped). */
 	void (*destroy)(struct virtio_dev *vd);
+	/* Snapshots (optional): the model's own state, written after the
+	 * transport's in the device's section; the VM is paused.  A model
+	 * without them has nothing beyond its rings to keep. */
+	void (*save)(struct virtio_dev *vd, struct snap_writer *w);
+	int (*restore)(struct virtio_dev *vd, struct snap_section *s, struct err **e);
 };
 
 struct virtio_dev {
