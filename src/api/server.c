@@ -421,6 +421,15 @@ void api_server_stop(struct api_server *s)
 {
 	if (s == NULL)
 		return;
+	/* Stop accepting, then give requests in flight (the one that stopped
+	 * the VM, say) a moment to send their answers. */
+	MHD_quiesce_daemon(s->daemon);
+	for (int i = 0; i < 100; i++) {
+		const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+		if (info == NULL || info->num_connections == 0)
+			break;
+		usleep(10 * 1000);
+	}
 	MHD_stop_daemon(s->daemon);
 	close(s->fd);
 	unlink(s->path);

@@ -165,6 +165,16 @@ class Session:
             else:
                 time.sleep(0.05)
 
+    def drain(self, seconds):
+        """Read whatever the VMM prints for a while."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            chunk = self.p.stdout.read()
+            if chunk:
+                self.buf += chunk
+            else:
+                time.sleep(0.05)
+
     def send(self, data):
         self.p.stdin.write(data)
         self.p.stdin.flush()
@@ -457,6 +467,104 @@ def net_two_nics(g):
                   'echo NIC1-OK', cmdline=QUIET + ' ' + GUEST_IP,
                   extra=['--net', 'tap=ctap0', '--net', 'tap=ctap1'], argv_wrap=ns.argv)
         check('NIC0-OK' in p.out and 'NIC1-OK' in p.out, 'guest NICs: %r' % p.out[-400:])
+
+
+# --- snapshots ---
+
+def api_put(sock, path, body=None):
+    """PUT to a casulo-vmm API socket; returns (status, parsed body)."""
+    import http.client
+    import json
+    import socket as socketmod
+
+    class Conn(http.client.HTTPConnection):
+        def connect(self):
+            self.sock = socketmod.socket(socketmod.AF_UNIX, socketmod.SOCK_STREAM)
+            self.sock.settimeout(300)
+            self.sock.connect(sock)
+    c = Conn('localhost', timeout=300)
+    data = json.dumps(body) if body is not None else None
+    c.request('PUT', path, body=data)
+    r = c.getresponse()
+    text = r.read()
+    c.close()
+    return r.status, (json.loads(text) if text else None)
+
+
+def wait_for_file(path, timeout=60):
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path):
+        check(time.monotonic() < deadline, '%s did not appear' % path)
+        time.sleep(0.05)
+
+
+@test
+def snapshot_restore_keeps_processes_disks_and_network(g):
+    need_netns()
+    with tempfile.TemporaryDirectory() as d, Netns('casulo-t4', [('ctap0', '10.77.0.1/24')]) as ns:
+        src = os.path.join(d, 'src')
+        os.mkdir(src)
+        with open(os.path.join(src, 'data.bin'), 'wb') as f:
+            f.write(os.urandom(3 << 20))
+        digest = sha256(os.path.join(src, 'data.bin'))
+        img = os.path.join(d, 'disk.img')
+        make_ext4(src, img)
+        sock, snap = os.path.join(d, 'api.sock'), os.path.join(d, 'snap')
+        # An interactive guest: a counter in the background, the disk mounted.
+        s = Session(ns.argv(g.argv(None, cmdline=QUIET + ' ' + GUEST_IP, extra=[
+            '--disk', 'path=' + img, '--net', 'tap=ctap0', '--memory', '512M', '--api-socket', sock])))
+        s.expect(b'# ')
+        s.send(b'mount -t ext4 /dev/vda /mnt && echo MOUNTED\n')
+        s.expect(b'MOUNTED')
+        s.send(b'(n=0; while true; do echo count $n; n=$((n+1)); sleep 0.2; done) &\n')
+        s.expect(b'count 5')
+        # Pause first, so that what the console shows is where the guest is.
+        status, body = api_put(sock, '/vm/state', {'state': 'paused'})
+        check(status == 204, 'pause: HTTP %d %r' % (status, body))
+        s.drain(0.5)
+        seen = [int(x) for x in re.findall(rb'count (\d+)', s.buf)]
+        status, body = api_put(sock, '/snapshot/create', {'path': snap})
+        check(status == 204, 'snapshot create: HTTP %d %r' % (status, body))
+        api_put(sock, '/vm/stop')
+        check(s.wait() == 0, 'the first VMM did not stop cleanly')
+        check(os.path.exists(os.path.join(snap, 'state')), 'no state file')
+
+        # Restore in a new VMM: the counter goes on where it was, the disk
+        # reads back, the network answers.
+        r = Session(ns.argv([g.vmm, '--restore', snap]))
+        r.expect(b'count ', timeout=60)
+        time.sleep(1.5)
+        after = [int(x) for x in re.findall(rb'count (\d+)', r.buf)]
+        check(after and seen[-1] <= after[0] <= seen[-1] + 2,
+              'the counter did not go on: last before %d, first after %s' % (seen[-1], after[:3]))
+        check(after == sorted(after), 'the counter went backwards: %s' % after)
+        r.send(b'sha256sum /mnt/data.bin; ping -c 2 -W 5 10.77.0.1 >/dev/null && echo NET-OK\n')
+        r.expect(digest.encode(), timeout=60)
+        r.expect(b'NET-OK', timeout=60)
+        r.send(b'poweroff -f\n')
+        check(r.wait() == 0, 'the restored VMM did not exit cleanly')
+        return 'counter %d before the snapshot, %d first after restore' % (seen[-1], after[0])
+
+
+@test
+def corrupted_snapshot_is_refused(g):
+    with tempfile.TemporaryDirectory() as d:
+        sock, snap = os.path.join(d, 'api.sock'), os.path.join(d, 'snap')
+        s = Session(g.argv('echo READY; sleep 1000', extra=['--api-socket', sock]))
+        s.expect(b'READY')
+        status, _ = api_put(sock, '/snapshot/create', {'path': snap})
+        check(status == 204, 'snapshot create: HTTP %d' % status)
+        s.p.terminate()
+        s.wait()
+        state = os.path.join(snap, 'state')
+        data = bytearray(open(state, 'rb').read())
+        data[len(data) // 2] ^= 0x55
+        open(state, 'wb').write(bytes(data))
+        p = subprocess.run([g.vmm, '--restore', snap], capture_output=True, text=True, timeout=60)
+        check(p.returncode == 1 and 'corrupted' in p.stderr, 'corrupted state: %d %r' % (p.returncode, p.stderr))
+        open(state, 'wb').write(bytes(data[:len(data) // 3]))
+        p = subprocess.run([g.vmm, '--restore', snap], capture_output=True, text=True, timeout=60)
+        check(p.returncode == 1 and 'truncated' in p.stderr, 'truncated state: %d %r' % (p.returncode, p.stderr))
 
 
 def main():
