@@ -63,7 +63,10 @@ int ns_write_idmaps(const struct oci_spec *s, pid_t pid, struct err **e) MUST_CH
 /* mounts.c */
 int rootfs_setup(struct run_ctx *c, struct err **e) MUST_CHECK; /* before pivot_root */
 int rootfs_pivot(struct run_ctx *c, struct err **e) MUST_CHECK;
-int rootfs_finish(struct run_ctx *c, struct err **e) MUST_CHECK; /* after pivot_root */
+/* After pivot_root: read-only root and propagation (rootfs_finalize), then,
+ * after sysctls, the read-only and masked paths (rootfs_protect). */
+int rootfs_finalize(struct run_ctx *c, struct err **e) MUST_CHECK;
+int rootfs_protect(struct run_ctx *c, struct err **e) MUST_CHECK;
 /* mount flags parsing (also for unit tests) */
 struct mount_opts {
 	unsigned long flags;      /* MS_* to set */

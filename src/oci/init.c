@@ -91,6 +91,19 @@ static int load_seccomp(int sock, struct seccomp_prepared **scp, struct err **e)
 	return r;
 }
 
+/* A pty for process.terminal, its master handed to the runtime. */
+static int setup_console(struct run_ctx *c, struct err **e)
+{
+	_cleanup_close_ int master = -1;
+	int r;
+
+	if (!c->proc->terminal || !c->console_needed)
+		return 0;
+	if ((r = terminal_setup(c->proc, !c->exec_mode, &master, e)) < 0)
+		return r;
+	return hand_fd(c->child_sock, SYNC_CONSOLE, master, "console", e);
+}
+
 static int container_process_setup(struct run_ctx *c, pid_t host_pid, char **exe, struct seccomp_prepared **scp,
 				   struct err **e)
 {
@@ -113,26 +126,27 @@ static int container_process_setup(struct run_ctx *c, pid_t host_pid, char **exe
 			if ((r = hooks_run(s, HOOK_CREATE_CONTAINER, st, e)) < 0)
 				return r;
 		}
-		if (c->ns_new[NS_MOUNT]) {
-			if ((r = rootfs_pivot(c, e)) < 0 || (r = rootfs_finish(c, e)) < 0)
-				return r;
-		}
-		if ((r = write_sysctls(s, e)) < 0 || (r = set_names(s, e)) < 0)
+		/* runc's order: pivot, console, read-only root, names, sysctls,
+		 * then read-only and masked paths. */
+		if (c->ns_new[NS_MOUNT] && (r = rootfs_pivot(c, e)) < 0)
+			return r;
+		if ((r = setup_console(c, e)) < 0)
+			return r;
+		if (c->ns_new[NS_MOUNT] && (r = rootfs_finalize(c, e)) < 0)
+			return r;
+		if ((r = set_names(s, e)) < 0 || (r = write_sysctls(s, e)) < 0)
+			return r;
+		if (c->ns_new[NS_MOUNT] && (r = rootfs_protect(c, e)) < 0)
 			return r;
 	} else {
 		if (fchdir(c->exec_root_fd) < 0 || chroot(".") < 0)
 			return err_set(e, errno, "container '%s': enter its root", c->id);
 		close(c->exec_root_fd);
+		if ((r = setup_console(c, e)) < 0)
+			return r;
 	}
-	if (p->terminal && c->console_needed) {
-		_cleanup_close_ int master = -1;
-		if ((r = terminal_setup(p, !c->exec_mode, &master, e)) < 0)
-			return r;
-		if ((r = hand_fd(sock, SYNC_CONSOLE, master, "console", e)) < 0)
-			return r;
-	} else if (!c->exec_mode && setsid() < 0) {
+	if (!(p->terminal && c->console_needed) && !c->exec_mode && setsid() < 0)
 		return err_set(e, errno, "setsid");
-	}
 	if ((r = process_limits(s, p, host_pid, e)) < 0)
 		return r;
 	if (!c->no_new_keyring && !c->exec_mode && (r = join_keyring(c->id, e)) < 0)

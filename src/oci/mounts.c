@@ -605,10 +605,21 @@ static int readonly_path(const char *path, struct err **e)
 		       : 0;
 }
 
-int rootfs_finish(struct run_ctx *c, struct err **e)
+int rootfs_finalize(struct run_ctx *c, struct err **e)
 {
 	const struct oci_spec *s = c->spec;
 	unsigned long prop = propagation_flags(s->rootfs_propagation);
+
+	if (s->root_readonly && remount_bind("/", MS_RDONLY, 0, "/", e) < 0)
+		return err_wrap(e, "root.readonly");
+	if ((prop & MS_SHARED) && mount(NULL, "/", NULL, prop, NULL) < 0)
+		return err_set(e, errno, "linux.rootfsPropagation '%s': mount '/'", s->rootfs_propagation);
+	return 0;
+}
+
+int rootfs_protect(struct run_ctx *c, struct err **e)
+{
+	const struct oci_spec *s = c->spec;
 	int r;
 
 	for (size_t i = 0; i < s->n_readonly_paths; i++)
@@ -617,9 +628,5 @@ int rootfs_finish(struct run_ctx *c, struct err **e)
 	for (size_t i = 0; i < s->n_masked_paths; i++)
 		if ((r = mask_path(s->masked_paths[i], NULL, e)) < 0)
 			return r;
-	if (s->root_readonly && (r = remount_bind("/", MS_RDONLY, 0, "/", e)) < 0)
-		return err_wrap(e, "root.readonly");
-	if ((prop & MS_SHARED) && mount(NULL, "/", NULL, prop, NULL) < 0)
-		return err_set(e, errno, "linux.rootfsPropagation '%s': mount '/'", s->rootfs_propagation);
 	return 0;
 }

@@ -150,66 +150,80 @@ int open_in_root(int rootfd, const char *path, int flags, mode_t mode)
 	return fd < 0 ? -errno : fd;
 }
 
-int mkdir_in_root(int rootfd, const char *path, mode_t mode, bool as_file)
+/* Walk path one component at a time below rootfd: an existing symlink is
+ * resolved inside the root (its target joined with the rest of the path),
+ * a missing component is created in the directory resolved so far. */
+static int mkdir_in_root_depth(int rootfd, const char *path, mode_t mode, bool as_file, int depth)
 {
-	char buf[4096];
-	_cleanup_close_ int dir = -1;
+	char buf[4096], prefix[4096] = "";
 	char *comp, *save = NULL;
-	int fd;
+	int fd = open_in_root(rootfd, path, O_PATH, 0);
 
-	fd = open_in_root(rootfd, path, O_PATH, 0);
 	if (fd >= 0 || fd != -ENOENT)
 		return fd;
+	if (depth > 40)
+		return -ELOOP;
 	if (strlen(path) >= sizeof(buf))
 		return -ENAMETOOLONG;
 	strcpy(buf, path);
-	dir = fcntl(rootfd, F_DUPFD_CLOEXEC, 3);
-	if (dir < 0)
-		return -errno;
-	comp = strtok_r(buf, "/", &save);
-	while (comp) {
-		char *next = strtok_r(NULL, "/", &save);
-		bool last = next == NULL;
-		int nfd;
+	for (comp = strtok_r(buf, "/", &save); comp; comp = strtok_r(NULL, "/", &save)) {
+		char cand[4096];
+		const char *rest = save && *save ? save : "";
+		bool last = *rest == '\0';
+		struct stat st;
 
-		if (strcmp(comp, ".") == 0 || strcmp(comp, "..") == 0) {
-			/* Resolve the prefix so far through the rootfs again. */
-			size_t off = (size_t)(comp - buf) + strlen(comp);
-			char prefix[4096];
-			memcpy(prefix, path, off);
-			prefix[off] = '\0';
-			nfd = open_in_root(rootfd, prefix, O_PATH | O_DIRECTORY, 0);
-			if (nfd < 0)
-				return nfd;
-			close(dir);
-			dir = nfd;
-			comp = next;
+		if (strcmp(comp, ".") == 0)
+			continue;
+		if (strcmp(comp, "..") == 0) {
+			char *slash = strrchr(prefix, '/');
+			if (slash)
+				*slash = '\0';
 			continue;
 		}
-		if (last && as_file) {
-			nfd = openat(dir, comp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, mode);
-			if (nfd < 0 && errno != EEXIST)
-				return -errno;
-			if (nfd >= 0)
-				close(nfd);
-		} else if (mkdirat(dir, comp, mode) < 0 && errno != EEXIST) {
-			return -errno;
+		if ((size_t)snprintf(cand, sizeof(cand), "%s/%s", prefix, comp) >= sizeof(cand))
+			return -ENAMETOOLONG;
+		fd = open_in_root(rootfd, cand, O_PATH | O_NOFOLLOW, 0);
+		if (fd >= 0) {
+			if (fstat(fd, &st) == 0 && S_ISLNK(st.st_mode)) {
+				char target[4096], next[8192];
+				ssize_t n = readlinkat(fd, "", target, sizeof(target) - 1);
+				close(fd);
+				if (n < 0)
+					return -errno;
+				target[n] = '\0';
+				snprintf(next, sizeof(next), "%s%s%s/%s", target[0] == '/' ? "" : prefix,
+					 target[0] == '/' ? "" : "/", target, rest);
+				return mkdir_in_root_depth(rootfd, next, mode, as_file, depth + 1);
+			}
+			close(fd);
+		} else if (fd == -ENOENT) {
+			int dir = open_in_root(rootfd, prefix[0] ? prefix : "/", O_PATH | O_DIRECTORY, 0);
+			int r = 0;
+			if (dir < 0)
+				return dir;
+			if (last && as_file) {
+				int f = openat(dir, comp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, mode);
+				if (f >= 0)
+					close(f);
+				else if (errno != EEXIST)
+					r = -errno;
+			} else if (mkdirat(dir, comp, mode) < 0 && errno != EEXIST) {
+				r = -errno;
+			}
+			close(dir);
+			if (r < 0)
+				return r;
+		} else {
+			return fd;
 		}
-		{
-			/* Reopen through the rootfs: comp may be a symlink made meanwhile. */
-			size_t off = (size_t)(comp - buf) + strlen(comp);
-			char prefix[4096];
-			memcpy(prefix, path, off);
-			prefix[off] = '\0';
-			nfd = open_in_root(rootfd, prefix, O_PATH | (last && as_file ? 0 : O_DIRECTORY), 0);
-			if (nfd < 0)
-				return nfd;
-		}
-		close(dir);
-		dir = nfd;
-		comp = next;
+		strcpy(prefix, cand);
 	}
-	return TAKE_FD(dir);
+	return open_in_root(rootfd, prefix[0] ? prefix : "/", O_PATH, 0);
+}
+
+int mkdir_in_root(int rootfd, const char *path, mode_t mode, bool as_file)
+{
+	return mkdir_in_root_depth(rootfd, path, mode, as_file, 0);
 }
 
 const char *fd_path(int fd, char *buf, size_t size)
