@@ -169,7 +169,11 @@ static int container_process_setup(struct run_ctx *c, pid_t host_pid, char **exe
 		return err_set(e, errno, "process.cwd '%s': chdir as uid %u", p->cwd, p->user.uid);
 	if (p->no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return err_set(e, errno, "process.noNewPrivileges: prctl");
-	if (*scp && (r = load_seccomp(sock, scp, e)) < 0)
+	/* With no_new_privs the filter goes on as late as possible, right
+	 * before execve, so that it need not allow the runtime's own syscalls
+	 * (runc does the same); a listener must reach the runtime, so a
+	 * filter with SCMP_ACT_NOTIFY is loaded now. */
+	if (*scp && s->seccomp->uses_notify && (r = load_seccomp(sock, scp, e)) < 0)
 		return r;
 	umask(p->user.umask);
 	return 0;
@@ -219,6 +223,8 @@ __attribute__((noreturn)) static void container_process(struct run_ctx *c)
 		if (hooks_run(c->spec, HOOK_START_CONTAINER, st, &e) < 0)
 			goto fail_started;
 	}
+	if (scp && load_seccomp(sock, &scp, &e) < 0)
+		goto fail_started;
 	execve(exe, c->proc->args, env);
 	err_set(&e, errno, "exec '%s'", exe);
 fail_started:
