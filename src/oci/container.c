@@ -184,6 +184,18 @@ int container_start_sync(struct run_ctx *c, struct err **e)
 	return err_setx(e, EPROTO, "container '%s': start: unexpected answer", c->id);
 }
 
+void container_block_signals(sigset_t *old)
+{
+	sigset_t all;
+
+	sigfillset(&all);
+	sigdelset(&all, SIGSEGV);
+	sigdelset(&all, SIGBUS);
+	sigdelset(&all, SIGILL);
+	sigdelset(&all, SIGFPE);
+	sigprocmask(SIG_BLOCK, &all, old);
+}
+
 int container_wait(pid_t pid, int console_master)
 {
 	sigset_t all, old;
@@ -193,12 +205,8 @@ int container_wait(pid_t pid, int console_master)
 		terminal_proxy(console_master, pid, &ws);
 		close(console_master);
 	} else {
+		container_block_signals(&old);
 		sigfillset(&all);
-		sigdelset(&all, SIGSEGV);
-		sigdelset(&all, SIGBUS);
-		sigdelset(&all, SIGILL);
-		sigdelset(&all, SIGFPE);
-		sigprocmask(SIG_BLOCK, &all, &old);
 		sfd = signalfd(-1, &all, SFD_CLOEXEC);
 		for (;;) {
 			struct signalfd_siginfo si;
@@ -492,8 +500,14 @@ int oci_run(const struct oci_global *g, const char *id, const struct oci_create_
 	    struct err **e)
 {
 	struct created cr;
-	int r = do_create(g, id, o, true, &cr, e);
+	sigset_t old;
+	int r;
 
+	/* A foreground run forwards signals to the container: hold them from
+	 * now on, so that none is lost (or kills us) during setup. */
+	if (!o->detach)
+		container_block_signals(&old);
+	r = do_create(g, id, o, true, &cr, e);
 	*status = 0;
 	if (r < 0)
 		return r;

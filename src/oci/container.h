@@ -11,6 +11,7 @@
 #ifndef CASULO_OCI_CONTAINER_H
 #define CASULO_OCI_CONTAINER_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <sys/types.h>
 
@@ -135,6 +136,8 @@ struct oci_state;
 int container_destroy(struct oci_state *st, struct err **e);
 /* Until pid (not our child) has exited, at most timeout_ms; 0 or -ETIMEDOUT. */
 int container_wait_gone(pid_t pid, unsigned long long start_time, int timeout_ms);
+/* Hold every signal but the synchronous ones (our children unblock). */
+void container_block_signals(sigset_t *old);
 /* Wait for a child, forwarding signals; returns the runc exit code. */
 int container_wait(pid_t pid, int console_master);
 

@@ -205,6 +205,10 @@ int oci_exec(const struct oci_global *g, const char *id, const struct oci_exec_o
 		r = err_setx(e, ESRCH, "container '%s': the container exited", id);
 		goto out;
 	}
+	if (!o->detach) {
+		sigset_t old;
+		container_block_signals(&old);
+	}
 	if ((r = container_spawn(&c, &pid, &console, o->console_socket, e)) < 0)
 		goto out;
 	close(c.exec_root_fd);

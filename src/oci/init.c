@@ -241,9 +241,13 @@ fail:
 __attribute__((noreturn)) void init_setup_child(struct run_ctx *c)
 {
 	struct err *e = NULL;
+	sigset_t none;
 	pid_t pid;
 	int r;
 
+	/* A foreground runtime holds its signals: the container must not. */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 	/* The state lock is the runtime's: a child holding it would block
 	 * start and delete until it execs. */
 	if (c->lock_fd >= 0)

@@ -113,14 +113,10 @@ int terminal_proxy(int master, pid_t child, int *wstatus)
 		if (ioctl(0, TIOCGWINSZ, &ws) == 0)
 			ioctl(master, TIOCSWINSZ, &ws);
 	}
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGCHLD);
-	sigaddset(&mask, SIGWINCH);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGHUP);
-	sigaddset(&mask, SIGQUIT);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
+	/* Every signal but the synchronous ones is held (container_wait's
+	 * caller blocked them): read them all, forward all but these two. */
+	container_block_signals(NULL);
+	sigfillset(&mask);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
 	*wstatus = 0;
 	for (;;) {

@@ -163,6 +163,37 @@ def run(bundle, cid=None, extra=(), **kw):
     return rt('run', '--bundle', bundle.dir, *extra, cid or unique_id(), **kw)
 
 
+def start_detached(bundle, cid=None):
+    """run --detach; returns (id, pid of the init) once it runs."""
+    cid = cid or unique_id()
+    ok_run(rt('run', '--detach', '--bundle', bundle.dir, cid), 'run --detach')
+    return cid, wait_status(cid, 'running')['pid']
+
+
+def unix_listener(handler):
+    """A Unix socket in WORK served once by handler(conn) in a thread;
+    returns (path, thread).  Join the thread, then the socket is closed."""
+    import socket
+    import threading
+    path = os.path.join(tempfile.mkdtemp(dir=WORK), 'sock')
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    srv.listen(1)
+    srv.settimeout(30)
+
+    def serve():
+        try:
+            conn, _ = srv.accept()
+            with conn:
+                handler(conn)
+        finally:
+            srv.close()
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    return path, t
+
+
 def state(cid):
     p = rt('state', cid)
     if p.returncode != 0:

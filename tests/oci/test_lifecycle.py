@@ -12,7 +12,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from ocitest import (RUNTIME, STATE_ROOT, WORK, Bundle, Clean, contains, eq, fails, main, ok_run, rt, run,  # noqa: E402
-                     state, test, unique_id, wait_status)
+                     start_detached, state, test, unique_id, wait_status)
 
 
 @test
@@ -202,10 +202,7 @@ def kill_signals_and_all():
 
 @test
 def exec_runs_in_the_container():
-    b = Bundle(['sleep', '30'])
-    cid = unique_id()
-    ok_run(rt('run', '-d', '--bundle', b.dir, cid))
-    init = wait_status(cid, 'running')['pid']
+    cid, init = start_detached(Bundle(['sleep', '30']))
     out = ok_run(rt('exec', cid, 'sh', '-c', 'hostname; cat /proc/1/cmdline; echo; readlink /proc/self/ns/net'))
     lines = out.splitlines()
     eq(lines[0], 'casulo-test', 'hostname')

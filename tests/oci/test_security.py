@@ -11,12 +11,11 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from ocitest import (RUNTIME, STATE_ROOT, WORK, Bundle, Skip, contains, eq, fails, fails_clean, main,  # noqa: E402
-                     ok_run, rt, run, test, unique_id, wait_status)
+from ocitest import (RUNTIME, STATE_ROOT, WORK, Bundle, Skip, contains, eq, fails_clean, main, ok_run,  # noqa: E402
+                     rt, run, start_detached, test, unique_id, unix_listener)
 
 CAP = {'CAP_CHOWN': 0, 'CAP_DAC_OVERRIDE': 1, 'CAP_KILL': 5, 'CAP_SETGID': 6, 'CAP_SETUID': 7,
        'CAP_NET_BIND_SERVICE': 10, 'CAP_NET_RAW': 13, 'CAP_SYS_ADMIN': 21, 'CAP_SYS_TIME': 25,
@@ -180,29 +179,21 @@ def recv_fds(sock, size=8192):
 
 @test
 def seccomp_notify_sends_the_listener():
-    path = os.path.join(tempfile.mkdtemp(dir=WORK), 'listener.sock')
-    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    srv.bind(path)
-    srv.listen(1)
     got = {}
 
-    def serve():
-        conn, _ = srv.accept()
+    def serve(conn):
         msg, fds = recv_fds(conn)
         got['msg'], got['fds'] = msg, fds
         for fd in fds:
             got['link'] = os.readlink(f'/proc/self/fd/{fd}')
             os.close(fd)  # no supervisor: pending syscalls fail with ENOSYS
-        conn.close()
 
-    t = threading.Thread(target=serve)
-    t.start()
+    path, t = unix_listener(serve)
     b = seccomp_bundle('mkdir /tmp/n 2>&1; echo rc=$?', [{'names': ['mkdir', 'mkdirat'], 'action': 'SCMP_ACT_NOTIFY'}],
                        listenerPath=path, listenerMetadata='meta-data')
     cid = unique_id()
     out = ok_run(run(b, cid))
     t.join(10)
-    srv.close()
     eq(len(got.get('fds', [])), 1, 'one fd received')
     contains(got['link'], 'seccomp', 'the fd is a seccomp listener')
     doc = json.loads(got['msg'])
@@ -282,10 +273,7 @@ def user_and_groups():
 
 @test
 def namespaces_joined_by_path():
-    b = Bundle(['sleep', '30'])
-    cid = unique_id()
-    ok_run(rt('run', '-d', '--bundle', b.dir, cid))
-    pid = wait_status(cid, 'running')['pid']
+    _, pid = start_detached(Bundle(['sleep', '30']))
     j = Bundle(['sh', '-c', 'for n in net ipc uts; do readlink /proc/self/ns/$n; done; hostname'])
     j.linux['namespaces'] = [{'type': 'pid'}, {'type': 'mount'}, {'type': 'network', 'path': f'/proc/{pid}/ns/net'},
                              {'type': 'ipc', 'path': f'/proc/{pid}/ns/ipc'}, {'type': 'uts', 'path': f'/proc/{pid}/ns/uts'}]
@@ -322,16 +310,10 @@ def time_and_cgroup_namespaces():
 
 @test
 def console_socket_receives_the_pty():
-    path = os.path.join(tempfile.mkdtemp(dir=WORK), 'console.sock')
-    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    srv.bind(path)
-    srv.listen(1)
     got = {}
 
-    def serve():
-        conn, _ = srv.accept()
-        msg, fds = recv_fds(conn)
-        got['fds'] = fds
+    def serve(conn):
+        _, fds = recv_fds(conn)
         data = b''
         try:
             while True:
@@ -342,10 +324,8 @@ def console_socket_receives_the_pty():
         except OSError:
             pass  # EIO once the slave side closes
         got['out'] = data.decode(errors='replace')
-        conn.close()
 
-    t = threading.Thread(target=serve)
-    t.start()
+    path, t = unix_listener(serve)
     b = Bundle(['sh', '-c', 'tty; stty size; ls -l /dev/console | cut -c1'])
     b.process['terminal'] = True
     b.process['consoleSize'] = {'height': 33, 'width': 111}
@@ -354,7 +334,6 @@ def console_socket_receives_the_pty():
     ok_run(rt('create', '--bundle', b.dir, '--console-socket', path, cid), 'create with a console socket')
     ok_run(rt('start', cid))
     t.join(10)
-    srv.close()
     out = got.get('out', '').replace('\r', '').split()
     eq(out, ['/dev/pts/0', '33', '111', 'c'], 'terminal output')
     b2 = Bundle(['true'])
