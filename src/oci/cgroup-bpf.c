@@ -89,8 +89,16 @@ static int build_program(const struct oci_device_rule *rules, size_t nrules, str
 	p[n++] = INSN(BPF_ALU64 | BPF_RSH | BPF_K, BPF_REG_3, 0, 0, 16);
 	p[n++] = INSN(BPF_LDX | BPF_W | BPF_MEM, BPF_REG_4, BPF_REG_1, 4, 0);
 	p[n++] = INSN(BPF_LDX | BPF_W | BPF_MEM, BPF_REG_5, BPF_REG_1, 8, 0);
-	for (size_t i = nrules; i-- > 0;)
+	for (size_t i = nrules; i-- > 0;) {
 		n += emit_rule(p + n, &rules[i]);
+		/* A rule matching everything decides alone: what follows would be
+		 * unreachable, which the verifier refuses. */
+		if (emit_rule(NULL, &rules[i]) == 2) {
+			*ret = p;
+			*len = n;
+			return 0;
+		}
+	}
 	p[n++] = INSN(BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 0);
 	p[n++] = INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
 	*ret = p;
