@@ -70,8 +70,7 @@ static size_t emit_rule(struct bpf_insn *p, const struct oci_device_rule *r)
 	return n;
 }
 
-/* Build the program; *ret is malloc'd. */
-static int build_program(const struct oci_device_rule *rules, size_t nrules, struct bpf_insn **ret, size_t *len)
+int cgroup_bpf_build(const struct oci_device_rule *rules, size_t nrules, struct bpf_insn **ret, size_t *len)
 {
 	size_t total = 6 + 2, n = 0;
 	struct bpf_insn *p;
@@ -116,7 +115,7 @@ int cgroup_bpf_devices_attach(const char *dir, const struct oci_device_rule *rul
 	size_t len;
 	uint32_t n_old = 0;
 
-	if (build_program(rules, n, &prog, &len) < 0)
+	if (cgroup_bpf_build(rules, n, &prog, &len) < 0)
 		return err_set(e, ENOMEM, "cgroup '%s': device program", dir);
 	cgfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (cgfd < 0)

@@ -135,7 +135,7 @@ static void clean_path(char *p)
 	free(copy);
 }
 
-static int dir_for(const char *mountpoint, const char *mount_root, const char *own, const char *rel, char **ret)
+int cgroup_path_join(const char *mountpoint, const char *mount_root, const char *own, const char *rel, char **ret)
 {
 	char buf[4096];
 	const char *base = "";
@@ -245,7 +245,7 @@ int cgroup_create(const char *cgroups_path, const char *id, bool systemd, struct
 			if (cg->mode == CGROUP_MODE_V1)
 				continue;
 			if (own_cgroup(proc_cgroup, "", &own) < 0 ||
-			    dir_for(mnt, root, own, cg->rel, &cg->unified.path) < 0 ||
+			    cgroup_path_join(mnt, root, own, cg->rel, &cg->unified.path) < 0 ||
 			    (cg->unified.mountpoint = strdup(mnt)) == NULL || (cg->unified.controllers = strdup("")) == NULL)
 				goto nomem;
 			continue;
@@ -266,7 +266,7 @@ int cgroup_create(const char *cgroups_path, const char *id, bool systemd, struct
 			goto nomem;
 		struct cgroup_dir *d = &cg->v1[cg->n_v1++];
 		d->controllers = TAKE_PTR(ctrls);
-		if ((d->mountpoint = strdup(mnt)) == NULL || dir_for(mnt, root, own, cg->rel, &d->path) < 0)
+		if ((d->mountpoint = strdup(mnt)) == NULL || cgroup_path_join(mnt, root, own, cg->rel, &d->path) < 0)
 			goto nomem;
 	}
 	if (cg->mode != CGROUP_MODE_V1 && cg->unified.path == NULL && cg->mode == CGROUP_MODE_V2) {

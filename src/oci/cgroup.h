@@ -38,6 +38,12 @@ struct cgroup {
 
 enum cgroup_mode cgroup_detect_mode(void);
 
+/* runc's cgroupsPath rule for one hierarchy mounted at mountpoint (whose
+ * mount root is mount_root): an absolute rel is taken from the hierarchy's
+ * root, a relative one from own (the runtime's cgroup there); "." and ".."
+ * are cleaned lexically, so a path cannot climb above the mount. */
+int cgroup_path_join(const char *mountpoint, const char *mount_root, const char *own, const char *rel, char **ret);
+
 /* Resolve cgroupsPath and create the directories.  systemd: the
  * "slice:prefix:name" form, refused with a clear error without systemd. */
 int cgroup_create(const char *cgroups_path, const char *id, bool systemd, struct cgroup **ret,
@@ -86,7 +92,10 @@ struct oci_device_rule;
 int cgroup_device_rules(const struct oci_resources *r, const struct oci_device *devs, size_t n_devs,
 			struct oci_device_rule **ret, size_t *n);
 
-/* The eBPF device program (cgroup-bpf.c). */
+/* The eBPF device program (cgroup-bpf.c): build it (insns malloc'd, struct
+ * bpf_insn), and load and attach it, replacing the programs before it. */
+struct bpf_insn;
+int cgroup_bpf_build(const struct oci_device_rule *rules, size_t n, struct bpf_insn **ret, size_t *len);
 int cgroup_bpf_devices_attach(const char *dir, const struct oci_device_rule *rules, size_t n, struct err **e);
 
 #endif
