@@ -353,7 +353,7 @@ int cgroup_set(struct cgroup *cg, const struct oci_resources *r, const struct oc
 	return 0;
 }
 
-static int enter_dir(const char *dir, pid_t pid, struct err **e)
+int cgroup_enter_pid(const char *dir, pid_t pid, struct err **e)
 {
 	char val[32];
 
@@ -361,40 +361,56 @@ static int enter_dir(const char *dir, pid_t pid, struct err **e)
 	return cgroup_write(dir, "cgroup.procs", val, e);
 }
 
-int cgroup_enter(const struct cgroup *cg, pid_t pid, struct err **e)
+/* Does the controller list ctrls ("memory,pids") name one of d's? */
+static bool names_dir(const char *ctrls, const struct cgroup_dir *d)
 {
-	int r;
+	char *copy = strdup(d->controllers), *save = NULL;
+	bool found = false;
 
-	for (size_t i = 0; i < cg->n_v1; i++)
-		if ((r = enter_dir(cg->v1[i].path, pid, e)) < 0)
-			return r;
-	if (cg->unified.path && (r = enter_dir(cg->unified.path, pid, e)) < 0)
-		return r;
-	return 0;
+	for (char *t = copy ? strtok_r(copy, ",", &save) : NULL; t && !found; t = strtok_r(NULL, ",", &save)) {
+		const char *p = strstr(ctrls, t);
+		size_t n = strlen(t);
+		found = p && (p == ctrls || p[-1] == ',') && (p[n] == ',' || p[n] == '\0');
+	}
+	free(copy);
+	return found;
 }
 
-int cgroup_enter_sub(const struct cgroup *cg, const char *spec, pid_t pid, struct err **e)
+int cgroup_enter_self(const struct cgroup *cg, const char *sub, bool now, int *unified_fd, struct err **e)
 {
-	const char *colon = strchr(spec, ':');
-	const char *sub = colon ? colon + 1 : spec;
-	_cleanup_free_ char *ctrls = colon ? strndup(spec, (size_t)(colon - spec)) : NULL;
+	const char *colon = sub ? strchr(sub, ':') : NULL;
+	const char *subpath = sub ? (colon ? colon + 1 : sub) : NULL;
+	_cleanup_free_ char *ctrls = colon ? strndup(sub, (size_t)(colon - sub)) : NULL;
 	char dir[4096];
-	int r;
 
-	if (strstr(sub, "..") || sub[0] == '\0')
-		return err_setx(e, EINVAL, "exec --cgroup '%s': not a sub-cgroup path", spec);
-	if (cg->mode == CGROUP_MODE_V2) {
-		snprintf(dir, sizeof(dir), "%s/%s", cg->unified.path, sub);
-		return enter_dir(dir, pid, e);
-	}
+	*unified_fd = -1;
+	if (subpath && (strstr(subpath, "..") || subpath[0] == '\0'))
+		return err_setx(e, EINVAL, "exec --cgroup '%s': not a sub-cgroup path", sub);
 	for (size_t i = 0; i < cg->n_v1; i++) {
-		if (ctrls && strstr(ctrls, cg->v1[i].controllers) == NULL)
-			continue;
-		snprintf(dir, sizeof(dir), "%s/%s", cg->v1[i].path, sub);
-		if (access(dir, F_OK) < 0 && !ctrls)
-			continue;
-		if ((r = enter_dir(dir, pid, e)) < 0)
-			return r;
+		const struct cgroup_dir *d = &cg->v1[i];
+		snprintf(dir, sizeof(dir), "%s", d->path);
+		if (subpath && (!ctrls || names_dir(ctrls, d))) {
+			snprintf(dir, sizeof(dir), "%s/%s", d->path, subpath);
+			/* Without a controller list, the sub-cgroup is optional per hierarchy. */
+			if (!ctrls && access(dir, F_OK) < 0)
+				snprintf(dir, sizeof(dir), "%s", d->path);
+		}
+		/* "0" into tasks moves the calling thread, which spares the
+		 * kernel's global threadgroup lock (and its RCU grace period)
+		 * that a write to cgroup.procs takes. */
+		if (cgroup_write(dir, "tasks", "0", e) < 0)
+			return -err_code(*e);
+	}
+	if (cg->unified.path) {
+		if (subpath && (cg->mode == CGROUP_MODE_V2 || (ctrls && strstr(ctrls, "unified"))))
+			snprintf(dir, sizeof(dir), "%s/%s", cg->unified.path, subpath);
+		else
+			snprintf(dir, sizeof(dir), "%s", cg->unified.path);
+		if (now)
+			return cgroup_write(dir, "cgroup.procs", "0", e);
+		*unified_fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (*unified_fd < 0)
+			return err_set(e, errno, "cgroup '%s': open", dir);
 	}
 	return 0;
 }

@@ -51,9 +51,15 @@ int cgroup_create(const char *cgroups_path, const char *id, bool systemd, struct
 /* Write resources; updating says a running container is changed. */
 int cgroup_set(struct cgroup *cg, const struct oci_resources *r, const struct oci_device *devs, size_t n_devs,
 	       bool updating, struct err **e) MUST_CHECK;
-int cgroup_enter(const struct cgroup *cg, pid_t pid, struct err **e) MUST_CHECK;
-/* Enter a sub-cgroup of the container ("exec --cgroup"): "[ctrl[,ctrl]:]path". */
-int cgroup_enter_sub(const struct cgroup *cg, const char *spec, pid_t pid, struct err **e) MUST_CHECK;
+/* Move the calling single-threaded process into the container's v1
+ * cgroups (or the sub-cgroup sub, "[ctrl[,ctrl]:]path", of exec --cgroup),
+ * and open the cgroup2 directory for clone3(CLONE_INTO_CGROUP):
+ * *unified_fd, or -1 when there is no cgroup2 side.  With now, join the
+ * cgroup2 side at once too (a process about to enter a user namespace
+ * could not clone into it later). */
+int cgroup_enter_self(const struct cgroup *cg, const char *sub, bool now, int *unified_fd, struct err **e) MUST_CHECK;
+/* Write pid into dir/cgroup.procs (the fallback without clone3). */
+int cgroup_enter_pid(const char *dir, pid_t pid, struct err **e) MUST_CHECK;
 /* Kill what is left, remove every directory. */
 int cgroup_destroy(struct cgroup *cg, struct err **e);
 void cgroup_free(struct cgroup *cg);

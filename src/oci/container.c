@@ -77,11 +77,6 @@ int container_spawn(struct run_ctx *c, pid_t *pidp, int *console_master, const c
 		goto fail;
 	if (len >= 1 && buf[0] && (r = ns_write_idmaps(c->spec, a, e)) < 0)
 		goto fail;
-	if (c->cg) {
-		r = c->exec_cgroup ? cgroup_enter_sub(c->cg, c->exec_cgroup, a, e) : cgroup_enter(c->cg, a, e);
-		if (r < 0)
-			goto fail;
-	}
 	if ((r = sync_send(c->sock, SYNC_USERNS_DONE, NULL, 0, -1)) < 0) {
 		r = err_set(e, -r, "container '%s': sync", c->id);
 		goto fail;

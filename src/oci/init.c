@@ -14,10 +14,12 @@
 
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <linux/sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "common/macro.h"
+#include "oci/cgroup.h"
 #include "oci/container.h"
 #include "oci/state.h"
 #include "oci/sync.h"
@@ -194,6 +196,12 @@ __attribute__((noreturn)) static void container_process(struct run_ctx *c)
 		_exit(1);
 	if (len == sizeof(host_pid))
 		memcpy(&host_pid, buf, sizeof(host_pid));
+	/* The cgroup namespace is made here, now that we sit in our cgroups
+	 * on every hierarchy, so that they are its root. */
+	if (c->ns_new[NS_CGROUP] && unshare(CLONE_NEWCGROUP) < 0) {
+		err_set(&e, errno, "namespace cgroup: unshare");
+		goto fail;
+	}
 	if (container_process_setup(c, host_pid, &exe, &scp, &e) < 0)
 		goto fail;
 	env = process_env(c->proc);
@@ -238,12 +246,39 @@ fail:
 	_exit(1);
 }
 
+/* The container process: a child of the runtime (CLONE_PARENT), born in
+ * the cgroup2 directory cgfd when there is one (CLONE_INTO_CGROUP, which
+ * takes no global lock).  Returns the pid, 0 in the child, -errno. */
+static pid_t clone_container_process(int cgfd, const char *cgdir, struct err **e)
+{
+	struct clone_args args = { .flags = CLONE_PARENT };
+	pid_t pid;
+
+	if (cgfd >= 0) {
+		args.flags |= CLONE_INTO_CGROUP;
+		args.cgroup = (uint64_t)cgfd;
+		pid = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+		if (pid >= 0 || (errno != ENOSYS && errno != E2BIG))
+			return pid < 0 ? err_set(e, errno, "cgroup '%s': clone3 into the cgroup", cgdir) : pid;
+	}
+	pid = (pid_t)syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, NULL, NULL, 0);
+	if (pid < 0)
+		return err_set(e, errno, "clone the container process");
+	/* Kernels without clone3: the child waits for SYNC_INIT_GO, so moving
+	 * it now is soon enough. */
+	if (pid > 0 && cgfd >= 0 && cgroup_enter_pid(cgdir, pid, e) < 0) {
+		kill(pid, SIGKILL);
+		return -err_code(*e);
+	}
+	return pid;
+}
+
 __attribute__((noreturn)) void init_setup_child(struct run_ctx *c)
 {
 	struct err *e = NULL;
 	sigset_t none;
+	int cgfd = -1, r;
 	pid_t pid;
-	int r;
 
 	/* A foreground runtime holds its signals: the container must not. */
 	sigemptyset(&none);
@@ -252,15 +287,15 @@ __attribute__((noreturn)) void init_setup_child(struct run_ctx *c)
 	 * start and delete until it execs. */
 	if (c->lock_fd >= 0)
 		close(c->lock_fd);
+	/* Cgroups first, while our paths and credentials are the runtime's. */
+	if (c->cg && cgroup_enter_self(c->cg, c->exec_cgroup, c->ns_new[NS_USER] || c->ns_fds[NS_USER] >= 0, &cgfd,
+				       &e) < 0)
+		goto fail;
 	if (ns_enter(c, &e) < 0)
 		goto fail;
-	/* CLONE_PARENT: the container process becomes the runtime's child,
-	 * in the pid (and time) namespace unshared above. */
-	pid = (pid_t)syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, NULL, NULL, 0);
-	if (pid < 0) {
-		err_set(&e, errno, "container '%s': clone the container process", c->id);
+	pid = clone_container_process(cgfd, c->cg ? c->cg->unified.path : NULL, &e);
+	if (pid < 0)
 		goto fail;
-	}
 	if (pid == 0)
 		container_process(c);
 	r = sync_send(c->child_sock, SYNC_PID, &pid, sizeof(pid), -1);

@@ -137,13 +137,15 @@ int ns_enter(struct run_ctx *c, struct err **e)
 		if (setresuid(0, 0, 0) < 0)
 			return err_set(e, errno, "namespace user: setresuid(0) (is uid 0 mapped?)");
 	}
+	/* All but user (done) and cgroup (the container process makes it once
+	 * it sits in its cgroups). */
 	for (int k = 0; k < NS_KIND_MAX; k++)
-		if (k != NS_USER && c->ns_new[k])
+		if (k != NS_USER && k != NS_CGROUP && c->ns_new[k])
 			flags |= oci_ns_info[k].clone_flag;
 	if (flags && unshare(flags) < 0) {
 		int saved = errno;
 		for (int k = 0; k < NS_KIND_MAX; k++)
-			if (k != NS_USER && c->ns_new[k] && unshare(oci_ns_info[k].clone_flag) < 0)
+			if (k != NS_USER && k != NS_CGROUP && c->ns_new[k] && unshare(oci_ns_info[k].clone_flag) < 0)
 				return err_set(e, errno, "namespace %s: unshare", oci_ns_info[k].spec_name);
 		if (saved)
 			return err_set(e, saved, "namespaces: unshare");
