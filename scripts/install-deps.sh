@@ -9,7 +9,7 @@ pkgs_guest="busybox-static cpio xz-utils zstd e2fsprogs kmod"
 pkgs_lab="qemu-system-x86 busybox-static cpio xz-utils"
 pkgs_oci="busybox-static libseccomp-dev libcap-dev libjson-c-dev podman containerd runc crun util-linux"
 pkgs_test="$pkgs_build $pkgs_guest $pkgs_lab $pkgs_oci clang lld libclang-rt-14-dev iproute2 procps"
-pkgs_bench="$pkgs_test"
+pkgs_bench="$pkgs_test time"
 
 want=""
 for set in "$@"; do
