@@ -385,7 +385,8 @@ int cgroup_enter_self(const struct cgroup *cg, const char *sub, bool now, int *u
 
 	*unified_fd = -1;
 	if (subpath && (strstr(subpath, "..") || subpath[0] == '\0'))
-		return err_setx(e, EINVAL, "exec --cgroup '%s': not a sub-cgroup path", sub);
+		return err_setx(e, EINVAL, "exec --cgroup '%s': not a sub-cgroup path: `..` components are not allowed",
+				sub);
 	for (size_t i = 0; i < cg->n_v1; i++) {
 		const struct cgroup_dir *d = &cg->v1[i];
 		snprintf(dir, sizeof(dir), "%s", d->path);

@@ -278,6 +278,40 @@ static int write_pid_file(const char *path, pid_t pid, struct err **e)
 	return 0;
 }
 
+/* systemd socket activation, as runc handles it: when LISTEN_PID is us,
+ * the LISTEN_FDS descriptors after stdio pass to the container, which is
+ * told LISTEN_FDS=N and LISTEN_PID=1. */
+static int take_listen_fds(struct run_ctx *c, struct err **e)
+{
+	const char *fds = getenv("LISTEN_FDS"), *pid = getenv("LISTEN_PID");
+	char kv[2][64];
+	char *add[3] = { kv[0], kv[1], NULL };
+	size_t n;
+	char **env;
+	long nfds;
+
+	if (fds == NULL || pid == NULL || atol(pid) != (long)getpid())
+		return 0;
+	nfds = atol(fds);
+	if (nfds <= 0 || nfds > 1024)
+		return 0;
+	if (c->preserve_fds < (unsigned)nfds)
+		c->preserve_fds = (unsigned)nfds;
+	snprintf(kv[0], sizeof(kv[0]), "LISTEN_FDS=%ld", nfds);
+	snprintf(kv[1], sizeof(kv[1]), "LISTEN_PID=1");
+	n = c->spec->process.n_env;
+	env = realloc(c->spec->process.env, (n + 3) * sizeof(char *));
+	if (env == NULL)
+		return err_set(e, ENOMEM, "LISTEN_FDS");
+	for (int i = 0; i < 2; i++)
+		if ((env[n + (size_t)i] = strdup(add[i])) == NULL)
+			return err_set(e, ENOMEM, "LISTEN_FDS");
+	env[n + 2] = NULL;
+	c->spec->process.env = env;
+	c->spec->process.n_env = n + 2;
+	return 0;
+}
+
 struct created {
 	struct run_ctx c;
 	struct oci_state *st;
@@ -305,7 +339,8 @@ static int do_create(const struct oci_global *g, const char *id, const struct oc
 		return r;
 	if (realpath(o->bundle ? o->bundle : ".", bundle) == NULL)
 		return err_set(e, errno, "bundle '%s'", o->bundle ? o->bundle : ".");
-	if (asprintf(&config_path, "%s/config.json", bundle) < 0)
+	if (o->config && o->config[0] == '/' ? asprintf(&config_path, "%s", o->config) < 0
+	    : asprintf(&config_path, "%s/%s", bundle, o->config ? o->config : "config.json") < 0)
 		return err_set(e, ENOMEM, "bundle '%s'", bundle);
 	if ((r = read_file(config_path, &config_text, &config_len)) < 0)
 		return err_set(e, -r, "bundle '%s': read config.json", bundle);
@@ -317,6 +352,8 @@ static int do_create(const struct oci_global *g, const char *id, const struct oc
 	c->no_pivot = o->no_pivot;
 	c->no_new_keyring = o->no_new_keyring;
 	c->preserve_fds = o->preserve_fds;
+	if ((r = take_listen_fds(c, e)) < 0)
+		goto fail;
 	c->wait_fifo = !run_mode;
 	c->apply_container_seccomp = true;
 	if (!c->spec->has_process) {
@@ -414,10 +451,10 @@ static int do_create(const struct oci_global *g, const char *id, const struct oc
 			goto fail;
 		}
 	}
-	if ((r = cgroup_create(c->spec->cgroups_path, id, g->systemd_cgroup, &c->cg, e)) < 0)
+	if (!g->no_cgroups && (r = cgroup_create(c->spec->cgroups_path, id, g->systemd_cgroup, &c->cg, e)) < 0)
 		goto fail;
 	st->systemd_cgroup = g->systemd_cgroup;
-	if ((r = cgroup_set(c->cg, c->spec->has_resources ? &c->spec->resources : NULL, c->spec->devices,
+	if (c->cg && (r = cgroup_set(c->cg, c->spec->has_resources ? &c->spec->resources : NULL, c->spec->devices,
 			    c->spec->n_devices, false, e)) < 0)
 		goto fail;
 	if ((r = ns_open_paths(c, e)) < 0)
@@ -558,12 +595,20 @@ int oci_start(const struct oci_global *g, const char *id, struct err **e)
 		goto out;
 	}
 	r = write(fd, "0", 1) == 1 ? 0 : -errno;
-	close(fd);
 	if (r < 0) {
+		close(fd);
 		r = err_set(e, -r, "container '%s': write '%s'", id, fifo);
 		goto out;
 	}
 	unlink(fifo);
+	/* The container holds the fifo until execve closes it: POLLERR on our
+	 * end (no reader left) says the process runs (its startContainer hooks
+	 * done), so poststart hooks follow them, as the spec orders. */
+	{
+		struct pollfd p = { fd, 0, 0 };
+		(void)poll(&p, 1, 60000);
+	}
+	close(fd);
 	run_poststart(st);
 	r = 0;
 out:

@@ -116,6 +116,9 @@ int process_find_exec(const struct oci_process *p, char **ret, struct err **e) M
 int process_limits(const struct oci_spec *s, const struct oci_process *p, pid_t pid, struct err **e) MUST_CHECK;
 /* LSM labels for the next exec. */
 int process_labels(const char *apparmor, const char *selinux, struct err **e) MUST_CHECK;
+/* Give stdio to the process's user (not /dev/null), as runc does, so that
+ * a non-root process can use its console and pipes. */
+int process_fix_stdio(uid_t uid, struct err **e) MUST_CHECK;
 /* Mark every fd from 3 + preserve on close-on-exec. */
 void process_close_fds(unsigned preserve);
 /* The environment, with HOME added when missing (runc does). */

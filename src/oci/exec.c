@@ -35,6 +35,25 @@ static int append_strv(char ***v, size_t *n, char *const *add, size_t nadd)
 	return 0;
 }
 
+/* Set KEY=value in env, replacing an entry with the same KEY. */
+static int env_set(char ***env, size_t *n, const char *kv)
+{
+	const char *eq = strchr(kv, '=');
+	size_t klen = eq ? (size_t)(eq - kv) : strlen(kv);
+
+	for (size_t i = 0; i < *n; i++) {
+		if (strncmp((*env)[i], kv, klen) == 0 && (*env)[i][klen] == '=') {
+			char *copy = strdup(kv);
+			if (copy == NULL)
+				return -ENOMEM;
+			free((*env)[i]);
+			(*env)[i] = copy;
+			return 0;
+		}
+	}
+	return append_strv(env, n, (char *const *)&kv, 1);
+}
+
 /* Build the process: --process FILE, else config.json's process with the
  * flags applied over it. */
 static int build_process(const struct oci_exec_opts *o, const struct oci_spec *spec, struct oci_process *p,
@@ -67,9 +86,14 @@ static int build_process(const struct oci_exec_opts *o, const struct oci_spec *s
 		p->user.n_additional_gids = base->user.n_additional_gids;
 	}
 	if (append_strv(&p->args, &p->n_args, o->args, o->n_args) < 0 ||
-	    append_strv(&p->env, &p->n_env, base->env, base->n_env) < 0 ||
-	    append_strv(&p->env, &p->n_env, o->env, o->n_env) < 0)
+	    append_strv(&p->env, &p->n_env, base->env, base->n_env) < 0)
 		return err_set(e, ENOMEM, "exec");
+	for (size_t i = 0; i < o->n_env; i++) {
+		if (strchr(o->env[i], '=') == NULL || o->env[i][0] == '=')
+			return err_setx(e, EINVAL, "exec --env '%s': not KEY=value", o->env[i]);
+		if (env_set(&p->env, &p->n_env, o->env[i]) < 0)
+			return err_set(e, ENOMEM, "exec");
+	}
 	p->cwd = strdup(o->cwd ? o->cwd : base->cwd ? base->cwd : "/");
 	p->has_caps = base->has_caps;
 	memcpy(p->caps, base->caps, sizeof(p->caps));
@@ -126,8 +150,12 @@ static int apply_flags(const struct oci_exec_opts *o, struct oci_process *p, str
 		if (cap < 0)
 			return err_setx(e, EINVAL, "exec --cap '%s': unknown capability", o->caps[i]);
 		p->has_caps = true;
-		for (int s = 0; s < CAP_SET_AMBIENT; s++)
-			p->caps[s] |= 1ULL << cap;
+		p->caps[CAP_SET_BOUNDING] |= 1ULL << cap;
+		p->caps[CAP_SET_EFFECTIVE] |= 1ULL << cap;
+		p->caps[CAP_SET_PERMITTED] |= 1ULL << cap;
+		/* runc: ambient only when the process has inheritable bits. */
+		if (p->caps[CAP_SET_INHERITABLE])
+			p->caps[CAP_SET_AMBIENT] |= 1ULL << cap;
 	}
 	if (o->apparmor) {
 		free(p->apparmor_profile);

@@ -27,7 +27,7 @@ static long long now_ms(void)
 
 static int run_one(const struct oci_hook *h, const char *kind, size_t index, const char *state, struct err **e)
 {
-	char *const empty_env[] = { NULL };
+	extern char **environ;
 	char *argv_default[] = { h->path, NULL };
 	int in[2], status = 0;
 	pid_t pid;
@@ -49,7 +49,8 @@ static int run_one(const struct oci_hook *h, const char *kind, size_t index, con
 		if (dup2(in[0], 0) < 0)
 			_exit(127);
 		/* The hook's stdout joins stderr: stdout may be the container's. */
-		execve(h->path, h->args ? h->args : argv_default, h->env ? h->env : empty_env);
+		/* No env: the runtime's own, as runc (Go's exec.Cmd) passes it. */
+		execve(h->path, h->args ? h->args : argv_default, h->env ? h->env : environ);
 		fprintf(stderr, "casulo-runtime: hook %s[%zu] '%s': exec: %s\n", kind, index, h->path, strerror(errno));
 		_exit(127);
 	}

@@ -147,7 +147,9 @@ static int container_process_setup(struct run_ctx *c, pid_t host_pid, char **exe
 		if ((r = setup_console(c, e)) < 0)
 			return r;
 	}
-	if (!(p->terminal && c->console_needed) && !c->exec_mode && setsid() < 0)
+	/* A session of its own (with the terminal, terminal_setup made it);
+	 * an exec'd process may already lead one: then setsid fails, harmlessly. */
+	if (!(p->terminal && c->console_needed) && setsid() < 0 && !c->exec_mode)
 		return err_set(e, errno, "setsid");
 	if ((r = process_limits(s, p, host_pid, e)) < 0)
 		return r;
@@ -165,7 +167,7 @@ static int container_process_setup(struct run_ctx *c, pid_t host_pid, char **exe
 	 * while we still have it (runc's order). */
 	if (*scp && !p->no_new_privileges && (r = load_seccomp(sock, scp, e)) < 0)
 		return r;
-	if ((r = caps_apply_user(p, p->has_caps, e)) < 0)
+	if ((r = process_fix_stdio(p->user.uid, e)) < 0 || (r = caps_apply_user(p, p->has_caps, e)) < 0)
 		return r;
 	if (p->user.uid != 0 && chdir(p->cwd) < 0)
 		return err_set(e, errno, "process.cwd '%s': chdir as uid %u", p->cwd, p->user.uid);
@@ -222,7 +224,8 @@ __attribute__((noreturn)) static void container_process(struct run_ctx *c)
 		while (n < 0 && errno == EINTR);
 		if (n != 1)
 			_exit(1);
-		close(c->fifo_fd);
+		/* The fifo stays open until execve closes it: `start` waits for
+		 * that before it runs the poststart hooks. */
 	} else if (sync_expect(sock, SYNC_START, NULL, 0, NULL, NULL, "container init", &e) < 0) {
 		_exit(1);
 	}

@@ -13,6 +13,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "common/log.h"
 #include "common/macro.h"
 #include "oci/cgroup.h"
 #include "oci/container.h"
@@ -38,6 +39,24 @@ int container_wait_gone(pid_t pid, unsigned long long start_time, int timeout_ms
 		msleep(5);
 	}
 	return proc_alive(pid, start_time) ? -ETIMEDOUT : 0;
+}
+
+/* Is SIGKILL pending for pid (it dies as soon as it can run)? */
+static bool sigkill_pending(pid_t pid)
+{
+	char path[64], *text = NULL;
+	bool pending = false;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if (read_file(path, &text, NULL) < 0)
+		return false;
+	for (const char *key = "ShdPnd:"; key; key = strcmp(key, "ShdPnd:") == 0 ? "SigPnd:" : NULL) {
+		const char *p = strstr(text, key);
+		if (p && (strtoull(p + strlen(key), NULL, 16) & (1ULL << (SIGKILL - 1))))
+			pending = true;
+	}
+	free(text);
+	return pending;
 }
 
 static int load_locked(const struct oci_global *g, const char *id, struct oci_state **st, struct err **e)
@@ -116,9 +135,19 @@ int oci_delete(const struct oci_global *g, const char *id, bool force, struct er
 		kill(st->pid, SIGKILL);
 		if (s == STATUS_PAUSED && st->cg)
 			(void)cgroup_freeze(st->cg, false, NULL);
-		if (container_wait_gone(st->pid, st->start_time, 10000) < 0) {
-			r = err_setx(e, ETIMEDOUT, "container '%s': init %d did not die after SIGKILL", id, (int)st->pid);
-			goto out;
+		if (container_wait_gone(st->pid, st->start_time, 1000) < 0) {
+			/* Frozen by a freezer that is not ours (or stuck in the
+			 * kernel): it dies when it runs again.  runc waits 10 s and
+			 * fails; crun goes on; so do we, and say so. */
+			if (sigkill_pending(st->pid))
+				log_warn("container '%s': init %d has SIGKILL pending but does not run (frozen?); "
+					 "deleting anyway",
+					 id, (int)st->pid);
+			else if (container_wait_gone(st->pid, st->start_time, 9000) < 0) {
+				r = err_setx(e, ETIMEDOUT, "container '%s': init %d did not die after SIGKILL", id,
+					     (int)st->pid);
+				goto out;
+			}
 		}
 	}
 	r = container_destroy(st, e);

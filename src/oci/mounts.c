@@ -525,7 +525,7 @@ int rootfs_setup(struct run_ctx *c, struct err **e)
 
 	/* Our mounts must not reach the host: slave (or the configured
 	 * propagation) on everything, and a private parent for pivot_root. */
-	if (mount(NULL, "/", NULL, (prop & MS_SHARED) ? (MS_SLAVE | MS_REC) : prop, NULL) < 0)
+	if (mount(NULL, "/", NULL, (prop & (MS_SHARED | MS_UNBINDABLE)) ? (MS_SLAVE | MS_REC) : prop, NULL) < 0)
 		return err_set(e, errno, "rootfs propagation: mount '/'");
 	if (mount(c->rootfs, c->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
 		return err_set(e, errno, "rootfs '%s': bind onto itself", c->rootfs);
@@ -539,6 +539,13 @@ int rootfs_setup(struct run_ctx *c, struct err **e)
 	}
 	if ((r = devices_setup(c, rootfd, dev_is_bind, e)) < 0)
 		return r;
+	/* A missing process.cwd is created, as runc does. */
+	if (c->proc && c->proc->cwd) {
+		int fd = mkdir_in_root(rootfd, c->proc->cwd, 0755, false);
+		if (fd < 0)
+			return err_set(e, -fd, "process.cwd '%s': create in rootfs", c->proc->cwd);
+		close(fd);
+	}
 	if (!dev_is_bind && has_dev && (r = devices_symlinks(rootfd, e)) < 0)
 		return r;
 	return 0;
@@ -612,7 +619,9 @@ int rootfs_finalize(struct run_ctx *c, struct err **e)
 
 	if (s->root_readonly && remount_bind("/", MS_RDONLY, 0, "/", e) < 0)
 		return err_wrap(e, "root.readonly");
-	if ((prop & MS_SHARED) && mount(NULL, "/", NULL, prop, NULL) < 0)
+	/* Shared and unbindable could not be set before the rootfs was bound
+	 * and pivoted onto: now they can. */
+	if ((prop & (MS_SHARED | MS_UNBINDABLE)) && mount(NULL, "/", NULL, prop, NULL) < 0)
 		return err_set(e, errno, "linux.rootfsPropagation '%s': mount '/'", s->rootfs_propagation);
 	return 0;
 }

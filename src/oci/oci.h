@@ -18,6 +18,7 @@ struct oci_resources;
 struct oci_global {
 	const char *root; /* state directory root, default /run/casulo-runtime */
 	bool systemd_cgroup;
+	bool no_cgroups; /* crun's --cgroup-manager=disabled */
 	bool debug;
 };
 
@@ -26,6 +27,7 @@ struct oci_global {
 /* create and run. */
 struct oci_create_opts {
 	const char *bundle; /* default: current directory */
+	const char *config; /* crun's --config: the config file, relative to the bundle */
 	const char *console_socket;
 	const char *pid_file;
 	bool no_pivot;

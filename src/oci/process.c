@@ -103,7 +103,7 @@ int process_limits(const struct oci_spec *s, const struct oci_process *p, pid_t 
 			int32_t nice;
 			uint32_t priority;
 			uint64_t runtime, deadline, period;
-		} attr = { 48, (uint32_t)p->sched_policy, 0, p->sched_nice, (uint32_t)p->sched_priority,
+		} attr = { 48, (uint32_t)p->sched_policy, p->sched_flags, p->sched_nice, (uint32_t)p->sched_priority,
 			   p->sched_runtime, p->sched_deadline, p->sched_period };
 		if (syscall(SYS_sched_setattr, 0, &attr, 0) < 0)
 			return err_set(e, errno, "process.scheduler: sched_setattr");
@@ -133,6 +133,23 @@ int process_labels(const char *apparmor, const char *selinux, struct err **e)
 			if (r < 0)
 				return err_set(e, -r, "process.selinuxLabel '%s': set exec label", selinux);
 		}
+	}
+	return 0;
+}
+
+int process_fix_stdio(uid_t uid, struct err **e)
+{
+	struct stat null;
+
+	if (uid == 0 || stat("/dev/null", &null) < 0)
+		return 0;
+	for (int fd = 0; fd < 3; fd++) {
+		struct stat st;
+		if (fstat(fd, &st) < 0 || st.st_uid == uid || (S_ISCHR(st.st_mode) && st.st_rdev == null.st_rdev))
+			continue;
+		/* Only the owner: the group may be the mount's choice. */
+		if (fchown(fd, uid, (gid_t)-1) < 0 && errno != EINVAL && errno != EPERM && errno != EROFS)
+			return err_set(e, errno, "stdio fd %d: chown to uid %u", fd, uid);
 	}
 	return 0;
 }

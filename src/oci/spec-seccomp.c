@@ -139,8 +139,6 @@ int spec_seccomp_from_json(json_object *linux_o, struct oci_spec *s, struct err 
 		return r;
 	if (sc->uses_notify && (sc->listener_path == NULL || sc->listener_path[0] == '\0'))
 		return BAD(e, "linux.seccomp.listenerPath: required when a rule uses SCMP_ACT_NOTIFY");
-	if (sc->listener_path && !sc->uses_notify)
-		return BAD(e, "linux.seccomp.listenerPath: given but no rule uses SCMP_ACT_NOTIFY");
 	return 0;
 }
 

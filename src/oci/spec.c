@@ -198,6 +198,22 @@ static int parse_io_sched(json_object *proc, struct oci_process *p, struct err *
 		    (r = ju_uint64(sched, "process.scheduler", "period", &p->sched_period, NULL, e)) < 0 ||
 		    (r = ju_string_array(sched, "process.scheduler", "flags", &flags, &nflags, e)) < 0)
 			return r;
+		for (size_t i = 0; i < nflags; i++) {
+			static const char *const names[] = { "SCHED_FLAG_RESET_ON_FORK", "SCHED_FLAG_RECLAIM",
+							     "SCHED_FLAG_DL_OVERRUN", "SCHED_FLAG_KEEP_POLICY",
+							     "SCHED_FLAG_KEEP_PARAMS", "SCHED_FLAG_UTIL_CLAMP_MIN",
+							     "SCHED_FLAG_UTIL_CLAMP_MAX" };
+			int bit = -1;
+			for (int j = 0; j < 7; j++)
+				if (strcmp(flags[i], names[j]) == 0)
+					bit = j;
+			if (bit < 0) {
+				r = BAD(e, "process.scheduler.flags[%zu]: unknown flag '%s'", i, flags[i]);
+				strv_free(flags);
+				return r;
+			}
+			p->sched_flags |= 1ULL << bit;
+		}
 		strv_free(flags);
 		p->sched_policy = -1;
 		for (int i = 0; pol && i < 7; i++)
@@ -209,6 +225,15 @@ static int parse_io_sched(json_object *proc, struct oci_process *p, struct err *
 			return BAD(e, "process.scheduler.nice: %d is not in -20..19", nice);
 		p->sched_nice = nice;
 		p->sched_priority = prio;
+		if (p->sched_policy == 6) { /* SCHED_DEADLINE */
+			if (p->sched_runtime == 0)
+				return BAD(e, "process.scheduler: SCHED_DEADLINE requires runtime");
+			if (p->sched_deadline == 0)
+				return BAD(e, "process.scheduler: SCHED_DEADLINE requires deadline");
+			if (p->sched_runtime > p->sched_deadline ||
+			    (p->sched_period && p->sched_deadline > p->sched_period))
+				return BAD(e, "process.scheduler: SCHED_DEADLINE needs runtime <= deadline <= period");
+		}
 		p->has_scheduler = true;
 	}
 	return 0;
@@ -374,6 +399,8 @@ static int device_item(json_object *o, const char *where, void *elem, void *ctx,
 	    (r = ju_uint32(o, where, "gid", &d->gid, &d->has_gid, e)) < 0)
 		return r;
 	d->mode = mode;
+	for (size_t n = d->path ? strlen(d->path) : 0; n > 1 && d->path[n - 1] == '/'; n--)
+		d->path[n - 1] = '\0';
 	if (d->path == NULL || d->path[0] != '/')
 		return BAD(e, "%s.path: required, an absolute path", where);
 	if (type == NULL || strlen(type) != 1 || strchr("cbup", type[0]) == NULL)
@@ -541,6 +568,12 @@ static int validate(struct oci_spec *s, struct err **e)
 		if ((strcmp(k, "kernel.hostname") == 0 || strcmp(k, "kernel.domainname") == 0) &&
 		    !s->ns[NS_UTS].present)
 			return BAD(e, "linux.sysctl.%s: needs a uts namespace", k);
+		if (strcmp(k, "kernel.hostname") == 0 && s->hostname && strcmp(s->hostname, s->sysctl[i].value))
+			return BAD(e, "linux.sysctl.%s: '%s' conflicts with hostname '%s'", k, s->sysctl[i].value,
+				   s->hostname);
+		if (strcmp(k, "kernel.domainname") == 0 && s->domainname && strcmp(s->domainname, s->sysctl[i].value))
+			return BAD(e, "linux.sysctl.%s: '%s' conflicts with domainname '%s'", k, s->sysctl[i].value,
+				   s->domainname);
 	}
 	if (s->has_process && s->process.user.has_umask == false)
 		s->process.user.umask = 022;

@@ -34,8 +34,10 @@ int state_check_id(const char *id, struct err **e)
 		return err_setx(e, EINVAL, "container id '%s': invalid id format", id);
 	for (const char *p = id; *p; p++)
 		if (!isalnum((unsigned char)*p) && !strchr("_+-.", *p))
-			return err_setx(e, EINVAL, "container id '%s': invalid id format (allowed: letters, digits, _+-.)",
-					id);
+			return err_setx(e, EINVAL,
+					"container ID '%s': invalid id format: invalid character '%c' (allowed: letters, "
+					"digits, _+-.)",
+					id, *p);
 	return 0;
 }
 

@@ -112,7 +112,7 @@ def setup_failures_leave_nothing():
         (['no-such-program'], {}, ['executable file not found']),
         (['/bin/no-such-program'], {}, ['/bin/no-such-program']),
         (['/etc'], {}, ['is a directory']),
-        (['true'], {'process.cwd': '/no/such/dir'}, ["process.cwd '/no/such/dir'"]),
+        (['true'], {'process.cwd': '/etc/passwd'}, ["process.cwd '/etc/passwd'"]),
         (['true'], {'linux.sysctl': {'kernel.no_such_knob': '1'}}, ["sysctl 'kernel.no_such_knob'"]),
     ]
     for args, changes, needles in cases:

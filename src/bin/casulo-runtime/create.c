@@ -10,8 +10,8 @@ struct create_args {
 	bool run;
 };
 
-enum { OPT_BUNDLE = 'b', OPT_CONSOLE = 256, OPT_PIDFILE, OPT_NOPIVOT, OPT_NOKEYRING, OPT_PRESERVE, OPT_DETACH = 'd',
-       OPT_KEEP, OPT_NOSUBREAPER };
+enum { OPT_BUNDLE = 'b', OPT_CONFIG = 'f', OPT_CONSOLE = 256, OPT_PIDFILE, OPT_NOPIVOT, OPT_NOKEYRING, OPT_PRESERVE, OPT_DETACH = 'd',
+       OPT_KEEP = 300, OPT_NOSUBREAPER };
 
 static int handle(int c, const char *arg, void *data)
 {
@@ -20,6 +20,7 @@ static int handle(int c, const char *arg, void *data)
 
 	switch (c) {
 	case OPT_BUNDLE: a->o->bundle = arg; break;
+	case OPT_CONFIG: a->o->config = arg; break;
 	case OPT_CONSOLE: a->o->console_socket = arg; break;
 	case OPT_PIDFILE: a->o->pid_file = arg; break;
 	case OPT_NOPIVOT: a->o->no_pivot = cli_bool(arg); break;
@@ -60,6 +61,7 @@ int cli_parse_create(const char *verb, int argc, char **argv, bool run, struct o
 {
 	static const struct option opts[] = {
 		{ "bundle", required_argument, NULL, OPT_BUNDLE },
+		{ "config", required_argument, NULL, OPT_CONFIG }, /* crun's */
 		{ "console-socket", required_argument, NULL, OPT_CONSOLE },
 		{ "pid-file", required_argument, NULL, OPT_PIDFILE },
 		{ "no-pivot", optional_argument, NULL, OPT_NOPIVOT },

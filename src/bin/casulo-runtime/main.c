@@ -88,6 +88,16 @@ int cli_getopt(const char *verb, int argc, char **argv, const struct option *opt
 		}
 	}
 	shortopts[n] = '\0';
+	/* --help (or -h) before the arguments: the verb's options, exit 0. */
+	for (int i = 1; i < argc && argv[i][0] == '-'; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			printf("Usage: casulo-runtime [global options] %s [options]%s\n\nOptions:\n", verb,
+			       strcmp(verb, "list") && strcmp(verb, "features") && strcmp(verb, "spec") ? " CONTAINER" : "");
+			for (const struct option *o = opts; o->name; o++)
+				printf("  --%s%s\n", o->name, o->has_arg == required_argument ? " VALUE" : "");
+			exit(0);
+		}
+	}
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long_only(argc, argv, shortopts, opts, &idx)) != -1) {
@@ -116,7 +126,7 @@ static void usage(FILE *out)
 int main(int argc, char **argv)
 {
 	enum { OPT_ROOT = 256, OPT_LOG, OPT_LOG_FORMAT, OPT_DEBUG, OPT_SYSTEMD, OPT_CRIU, OPT_ROOTLESS, OPT_VERSION,
-	       OPT_HELP };
+	       OPT_HELP, OPT_CGROUP_MANAGER };
 	static const struct option opts[] = {
 		{ "root", required_argument, NULL, OPT_ROOT },
 		{ "log", required_argument, NULL, OPT_LOG },
@@ -125,6 +135,7 @@ int main(int argc, char **argv)
 		{ "systemd-cgroup", optional_argument, NULL, OPT_SYSTEMD },
 		{ "criu", required_argument, NULL, OPT_CRIU },
 		{ "rootless", required_argument, NULL, OPT_ROOTLESS },
+		{ "cgroup-manager", required_argument, NULL, OPT_CGROUP_MANAGER }, /* crun's */
 		{ "version", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -144,6 +155,14 @@ int main(int argc, char **argv)
 		case OPT_DEBUG: g.debug = cli_bool(optarg); break;
 		case OPT_SYSTEMD: g.systemd_cgroup = cli_bool(optarg); break;
 		case OPT_CRIU: case OPT_ROOTLESS: break; /* accepted for runc compatibility */
+		case OPT_CGROUP_MANAGER:
+			if (strcmp(optarg, "systemd") == 0)
+				g.systemd_cgroup = true;
+			else if (strcmp(optarg, "disabled") == 0)
+				g.no_cgroups = true;
+			else if (strcmp(optarg, "cgroupfs") != 0)
+				return cli_usage(NULL, "--cgroup-manager '%s': cgroupfs, systemd or disabled", optarg);
+			break;
 		case 'v':
 			printf("casulo-runtime version %s\nspec: 1.1.0\n", CASULO_VERSION);
 			return 0;
