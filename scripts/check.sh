@@ -22,6 +22,10 @@ if ! build_dir "$BUILD" || ! build_dir "$ASAN_BUILD" -Db_sanitize=address,undefi
 	exit 1
 fi
 
+# The default guest for the linux suite (cached; without it those tests skip).
+scripts/install-deps.sh guest lab >/dev/null 2>&1 || true
+guest/build.sh "$BUILD/guest" >"$BUILD/guest-build.log" 2>&1 || echo "check: building the default guest failed (see $BUILD/guest-build.log)"
+
 # Unit tests run sanitized; everything that boots guests runs the plain build.
 rm -f "$ASAN_BUILD/meson-logs/testlog.json"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \

@@ -19,7 +19,10 @@ for bin in "$dir"/fuzz/fuzz-*; do
 	corpus="$dir/corpus/$name"
 	mkdir -p "$corpus"
 	# Seed with the test guests: real kernels in each boot format.
-	cp -n "$dir"/tests/kvm/test-guest* "$corpus"/ 2>/dev/null || true
+	case $name in
+	fuzz-kernel-image) cp -n "$dir"/tests/kvm/test-guest* "$corpus"/ 2>/dev/null || true ;;
+	*) cp -n fuzz/seeds/"${name#fuzz-}"* "$corpus"/ 2>/dev/null || true ;;
+	esac
 	echo "fuzz: $name for ${seconds}s"
 	if ! "$bin" -max_total_time="$seconds" -artifact_prefix="$dir/crashes/$name-" -print_final_stats=1 \
 		"$corpus" >"$dir/$name.log" 2>&1; then

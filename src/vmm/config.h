@@ -5,11 +5,31 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "common/err.h"
+
 enum console_mode { CONSOLE_STDIO, CONSOLE_NONE, CONSOLE_FILE };
+enum disk_cache { DISK_CACHE_WRITEBACK, DISK_CACHE_NONE };
+
+#define VM_MAX_DISKS 8
+#define VM_MAX_NETS 8
+
+struct disk_config {
+	const char *path;
+	const char *id;      /* serial the guest reads (GET_ID); default "diskN" */
+	bool readonly;
+	enum disk_cache cache;
+};
+
+struct net_config {
+	const char *tap; /* TAP interface to attach to, or NULL with fd */
+	int fd;          /* an open TAP fd (IFF_VNET_HDR), or -1 */
+	uint8_t mac[6];
+	bool has_mac;    /* otherwise a random locally administered one */
+};
 
 #define VM_DEFAULT_CPUS 1
 #define VM_DEFAULT_MEMORY (256ULL << 20)
-#define VM_DEFAULT_CMDLINE "console=ttyS0 reboot=k panic=-1 pci=off"
+#define VM_DEFAULT_CMDLINE "console=ttyS0 reboot=k panic=-1"
 
 struct vm_config {
 	const char *kernel_path;
@@ -19,8 +39,21 @@ struct vm_config {
 	uint64_t memory;
 	enum console_mode console;
 	const char *console_path; /* CONSOLE_FILE */
+	struct disk_config disks[VM_MAX_DISKS];
+	unsigned ndisks;
+	struct net_config nets[VM_MAX_NETS];
+	unsigned nnets;
+	char *owned[32];          /* option strings the config points into */
+	unsigned nowned;
 };
 
 void vm_config_defaults(struct vm_config *cfg);
+void vm_config_free(struct vm_config *cfg);
+/* "path=FILE[,readonly=on][,id=NAME][,cache=none|writeback]" */
+int vm_config_add_disk(struct vm_config *cfg, const char *spec, struct err **e);
+/* "tap=NAME[,mac=MAC]" or "fd=N[,mac=MAC]" */
+int vm_config_add_net(struct vm_config *cfg, const char *spec, struct err **e);
+/* "52:54:00:12:34:56" */
+int parse_mac(const char *s, uint8_t mac[6]);
 
 #endif

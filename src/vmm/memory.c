@@ -19,6 +19,27 @@ void guest_memory_layout(struct guest_memory *mem, uint64_t size)
 	}
 }
 
+/*
+ * KVM maps guest memory with huge pages only where the host address and
+ * the guest address agree modulo the huge page size: align the mapping to
+ * 2 MiB (every region starts at a 2 MiB multiple).  NORESERVE: the
+ * guest's untouched pages cost the host nothing.
+ */
+static void *map_aligned(uint64_t size, uint64_t align)
+{
+	uint8_t *p = mmap(NULL, size + align, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+			  -1, 0);
+	uint8_t *aligned;
+
+	if (p == MAP_FAILED)
+		return MAP_FAILED;
+	aligned = (uint8_t *)ALIGN_UP((uintptr_t)p, (uintptr_t)align);
+	if (aligned > p)
+		munmap(p, (size_t)(aligned - p));
+	munmap(aligned + size, (size_t)(p + align - aligned));
+	return aligned;
+}
+
 int guest_memory_create(struct guest_memory *mem, uint64_t size, struct err **e)
 {
 	void *base;
@@ -29,8 +50,7 @@ int guest_memory_create(struct guest_memory *mem, uint64_t size, struct err **e)
 	if (!IS_ALIGNED(size, 4096ULL))
 		return err_setx(e, EINVAL, "memory: size %llu is not a multiple of 4 KiB", (unsigned long long)size);
 	guest_memory_layout(mem, size);
-	/* NORESERVE: the guest's untouched pages cost the host nothing. */
-	base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	base = map_aligned(size, GUEST_MEMORY_ALIGN);
 	if (base == MAP_FAILED)
 		return err_set(e, errno, "memory: map %llu MiB", (unsigned long long)(size >> 20));
 	/* Transparent huge pages cut EPT/NPT misses for large guests. */

@@ -13,6 +13,7 @@
 #include "common/err.h"
 
 #define GUEST_MEMORY_MAX_REGIONS 2
+#define GUEST_MEMORY_ALIGN (2ULL << 20)
 
 struct guest_region {
 	uint64_t gpa;

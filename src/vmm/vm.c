@@ -24,33 +24,31 @@
 #include "vmm/boot/loader.h"
 #include "vmm/console.h"
 #include "vmm/devices/device.h"
+#include "vmm/devices/virtio/blk.h"
+#include "vmm/devices/virtio/net.h"
+#include "vmm/devices/virtio/virtio.h"
 #include "vmm/vcpu.h"
 
 #define KVM_DEVICE "/dev/kvm"
 
-/* A read-only view of a whole file (kernel or initrd). */
-struct mapped_file {
-	const uint8_t *data;
-	size_t len;
-};
-
-static void mapped_file_release(struct mapped_file *f)
+/* Map a kernel or initrd for parsing; its bulk is later read with pread()
+ * into guest memory, so only the header pages ever become resident. */
+static void mapped_file_release(struct blob *f)
 {
 	if (f->data && f->len)
 		munmap((void *)f->data, f->len);
-	f->data = NULL;
-	f->len = 0;
+	if (f->fd >= 0)
+		close(f->fd);
+	*f = blob_from_buffer(NULL, 0);
 }
 
-static int mapped_file_open(struct mapped_file *f, const char *what, const char *path, uint64_t max_len,
-			    struct err **e)
+static int mapped_file_open(struct blob *f, const char *what, const char *path, uint64_t max_len, struct err **e)
 {
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
 	struct stat st;
 	void *p;
 
-	f->data = NULL;
-	f->len = 0;
+	*f = blob_from_buffer(NULL, 0);
 	if (fd < 0)
 		return err_set(e, errno, "%s '%s': open", what, path);
 	if (fstat(fd, &st) < 0)
@@ -68,6 +66,7 @@ static int mapped_file_open(struct mapped_file *f, const char *what, const char 
 		return err_set(e, errno, "%s '%s': mmap", what, path);
 	f->data = p;
 	f->len = (size_t)st.st_size;
+	f->fd = TAKE_FD(fd);
 	return 0;
 }
 
@@ -180,8 +179,8 @@ static int setup_events(struct vm *vm, struct err **e)
 /* The guest's files, opened and checked before any KVM work so that a
  * bad kernel or initrd is reported without touching /dev/kvm. */
 struct guest_files {
-	struct mapped_file kernel;
-	struct mapped_file initrd;
+	struct blob kernel;
+	struct blob initrd;
 	struct kernel_image img;
 };
 
@@ -196,6 +195,7 @@ static int guest_files_open(struct guest_files *f, const struct vm_config *cfg, 
 	int r;
 
 	memset(f, 0, sizeof(*f));
+	f->kernel.fd = f->initrd.fd = -1;
 	r = mapped_file_open(&f->kernel, "kernel", cfg->kernel_path, cfg->memory, e);
 	if (r < 0)
 		return r;
@@ -222,11 +222,10 @@ static int load_guest(struct vm *vm, const struct guest_files *files, struct err
 		.kernel_name = vm->cfg.kernel_path,
 		.initrd_name = vm->cfg.initrd_path,
 		.cmdline = vm->cfg.cmdline,
-		.initrd = files->initrd.data,
-		.initrd_len = files->initrd.len,
+		.initrd = files->initrd.data ? &files->initrd : NULL,
 		.rsdp_addr = rsdp,
 	};
-	r = boot_load(&vm->mem, &files->img, files->kernel.data, files->kernel.len, &boot, &entry, e);
+	r = boot_load(&vm->mem, &files->img, &files->kernel, &boot, &entry, e);
 	if (r == 0)
 		r = regs_setup_boot_tables(&vm->mem, e);
 	if (r == 0)
@@ -292,6 +291,12 @@ int vm_create(struct vm **ret, const struct vm_config *cfg, struct err **e)
 		r = console_create(vm, cfg->console, cfg->console_path, &vm->console, e);
 	if (r == 0)
 		r = devices_create_builtin(vm, e);
+	for (unsigned i = 0; r == 0 && i < cfg->ndisks; i++)
+		r = virtio_blk_create(vm, &cfg->disks[i], i, e);
+	for (unsigned i = 0; r == 0 && i < cfg->nnets; i++)
+		r = virtio_net_create(vm, &cfg->nets[i], i, e);
+	if (r == 0)
+		r = virtio_devices_start(vm, e);
 	if (r == 0) {
 		vm->vcpus = calloc(vm->nvcpus, sizeof(*vm->vcpus));
 		if (vm->vcpus == NULL)

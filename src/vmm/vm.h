@@ -58,6 +58,7 @@ struct vm {
 	struct bus pio;
 	struct bus mmio;
 	struct device *devices; /* created devices, newest first */
+	unsigned virtio_count;  /* virtio-mmio slots handed out */
 	struct console *console;
 	struct event_loop loop;
 	int exit_eventfd;       /* vCPU threads signal exit requests here */

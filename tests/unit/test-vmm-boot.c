@@ -107,13 +107,14 @@ TEST(loader_places_initrd_high_and_fills_boot_params)
 	struct boot_entry entry;
 	struct err *e = NULL;
 	static uint8_t kernel[8192], initrd[10000];
-	struct boot_config cfg = { "k", "i", "console=ttyS0", initrd, sizeof(initrd), LAYOUT_ACPI_ADDR };
+	struct blob kblob = blob_from_buffer(kernel, sizeof(kernel)), iblob = blob_from_buffer(initrd, sizeof(initrd));
+	struct boot_config cfg = { "k", "i", "console=ttyS0", &iblob, LAYOUT_ACPI_ADDR };
 	struct boot_params *bp;
 
 	CHECK_INT(guest_memory_create(&m, 128 * MiB, &e), ==, 0);
 	fake_image(&img, kernel, sizeof(kernel));
 	memset(initrd, 0x5a, sizeof(initrd));
-	CHECK_INT(boot_load(&m, &img, kernel, sizeof(kernel), &cfg, &entry, &e), ==, 0);
+	CHECK_INT(boot_load(&m, &img, &kblob, &cfg, &entry, &e), ==, 0);
 	CHECK_INT(entry.entry, ==, 0x1000200);
 	CHECK_INT(entry.boot_info, ==, LAYOUT_ZERO_PAGE_ADDR);
 	CHECK_INT(entry.initrd_addr % 4096, ==, 0);
@@ -140,20 +141,21 @@ TEST(loader_rejects_what_does_not_fit)
 	static uint8_t kernel[8192];
 	uint8_t *big_initrd = malloc(40 * MiB);
 	char cmdline[3000];
-	struct boot_config cfg = { "k", "i", "", big_initrd, 40 * MiB, 0 };
+	struct blob kblob = blob_from_buffer(kernel, sizeof(kernel)), iblob = blob_from_buffer(big_initrd, 40 * MiB);
+	struct boot_config cfg = { "k", "i", "", &iblob, 0 };
 
 	CHECK_INT(guest_memory_create(&m, 48 * MiB, &e), ==, 0);
 	fake_image(&img, kernel, sizeof(kernel));
-	CHECK_INT(boot_load(&m, &img, kernel, sizeof(kernel), &cfg, &entry, &e), <, 0);
+	CHECK_INT(boot_load(&m, &img, &kblob, &cfg, &entry, &e), <, 0);
 	CHECK_CONTAINS(e->msg, "initrd 'i': 40 MiB does not fit");
 	memset(cmdline, 'a', sizeof(cmdline) - 1);
 	cmdline[sizeof(cmdline) - 1] = '\0';
-	cfg = (struct boot_config){ "k", NULL, cmdline, NULL, 0, 0 };
-	CHECK_INT(boot_load(&m, &img, kernel, sizeof(kernel), &cfg, &entry, &e), <, 0);
+	cfg = (struct boot_config){ "k", NULL, cmdline, NULL, 0 };
+	CHECK_INT(boot_load(&m, &img, &kblob, &cfg, &entry, &e), <, 0);
 	CHECK_CONTAINS(e->msg, "command line: 2999 bytes exceed the kernel's limit of 2047");
 	img.load_end = 60 * MiB;
 	cfg.cmdline = "";
-	CHECK_INT(boot_load(&m, &img, kernel, sizeof(kernel), &cfg, &entry, &e), <, 0);
+	CHECK_INT(boot_load(&m, &img, &kblob, &cfg, &entry, &e), <, 0);
 	CHECK_CONTAINS(e->msg, "kernel 'k': needs guest memory up to 60 MiB");
 	err_free(&e);
 	free(big_initrd);
@@ -167,7 +169,8 @@ TEST(loader_writes_pvh_start_info)
 	struct boot_entry entry;
 	struct err *e = NULL;
 	static uint8_t kernel[4096], initrd[4096];
-	struct boot_config cfg = { "k", "i", "x", initrd, sizeof(initrd), 0xe0000 };
+	struct blob kblob = blob_from_buffer(kernel, sizeof(kernel)), iblob = blob_from_buffer(initrd, sizeof(initrd));
+	struct boot_config cfg = { "k", "i", "x", &iblob, 0xe0000 };
 	struct hvm_start_info *si;
 	struct hvm_modlist_entry *mod;
 
@@ -175,7 +178,7 @@ TEST(loader_writes_pvh_start_info)
 	fake_image(&img, kernel, sizeof(kernel));
 	img.format = KERNEL_FORMAT_ELF;
 	img.entry_kind = KERNEL_ENTRY_PVH;
-	CHECK_INT(boot_load(&m, &img, kernel, sizeof(kernel), &cfg, &entry, &e), ==, 0);
+	CHECK_INT(boot_load(&m, &img, &kblob, &cfg, &entry, &e), ==, 0);
 	CHECK_INT(entry.boot_info, ==, LAYOUT_PVH_INFO_ADDR);
 	si = guest_memory_ptr(&m, LAYOUT_PVH_INFO_ADDR, sizeof(*si));
 	CHECK_INT(si->magic, ==, HVM_START_MAGIC);
@@ -189,12 +192,27 @@ TEST(loader_writes_pvh_start_info)
 	guest_memory_destroy(&m);
 }
 
+/* ACPI fields are unaligned: read them with memcpy. */
+static uint64_t get64(const uint8_t *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return v;
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	uint32_t v;
+	memcpy(&v, p, 4);
+	return v;
+}
+
 static const uint8_t *find_table(const uint8_t *xsdt, const struct guest_memory *m, const char *sig)
 {
-	uint32_t len = *(const uint32_t *)(xsdt + 4);
+	uint32_t len = get32(xsdt + 4);
 
 	for (uint32_t off = 36; off + 8 <= len; off += 8) {
-		uint64_t addr = *(const uint64_t *)(xsdt + off);
+		uint64_t addr = get64(xsdt + off);
 		const uint8_t *t = guest_memory_ptr(m, addr, 36);
 		if (t && memcmp(t, sig, 4) == 0)
 			return t;
@@ -230,28 +248,28 @@ TEST(acpi_tables_are_consistent)
 	CHECK(memcmp(rsdp, "RSD PTR ", 8) == 0);
 	CHECK_INT(acpi_checksum(rsdp, 20), ==, 0);
 	CHECK_INT(acpi_checksum(rsdp, 36), ==, 0);
-	xsdt = guest_memory_ptr(&m, *(const uint64_t *)(rsdp + 24), 36);
+	xsdt = guest_memory_ptr(&m, get64(rsdp + 24), 36);
 	CHECK(xsdt && memcmp(xsdt, "XSDT", 4) == 0);
-	CHECK_INT(acpi_checksum(xsdt, *(const uint32_t *)(xsdt + 4)), ==, 0);
+	CHECK_INT(acpi_checksum(xsdt, get32(xsdt + 4)), ==, 0);
 	madt = find_table(xsdt, &m, "APIC");
 	fadt = find_table(xsdt, &m, "FACP");
 	CHECK(madt && fadt);
 	if (!madt || !fadt)
 		return;
-	CHECK_INT(acpi_checksum(madt, *(const uint32_t *)(madt + 4)), ==, 0);
-	CHECK_INT(acpi_checksum(fadt, *(const uint32_t *)(fadt + 4)), ==, 0);
-	for (uint32_t off = 44; off < *(const uint32_t *)(madt + 4); off += madt[off + 1])
+	CHECK_INT(acpi_checksum(madt, get32(madt + 4)), ==, 0);
+	CHECK_INT(acpi_checksum(fadt, get32(fadt + 4)), ==, 0);
+	for (uint32_t off = 44; off < get32(madt + 4); off += madt[off + 1])
 		if (madt[off] == 0)
 			CHECK_INT(madt[off + 3], ==, lapics++);
 	CHECK_INT(lapics, ==, 8);
-	CHECK(*(const uint32_t *)(fadt + 112) & (1u << 20)); /* hardware-reduced */
-	CHECK_INT(*(const uint64_t *)(fadt + 244 + 4), ==, PORT_ACPI_SLEEP_CONTROL);
-	CHECK_INT(*(const uint64_t *)(fadt + 116 + 4), ==, PORT_ACPI_RESET);
-	dsdt = guest_memory_ptr(&m, *(const uint64_t *)(fadt + 140), 36);
+	CHECK(get32(fadt + 112) & (1u << 20)); /* hardware-reduced */
+	CHECK_INT(get64(fadt + 244 + 4), ==, PORT_ACPI_SLEEP_CONTROL);
+	CHECK_INT(get64(fadt + 116 + 4), ==, PORT_ACPI_RESET);
+	dsdt = guest_memory_ptr(&m, get64(fadt + 140), 36);
 	CHECK(dsdt && memcmp(dsdt, "DSDT", 4) == 0);
-	CHECK_INT(acpi_checksum(dsdt, *(const uint32_t *)(dsdt + 4)), ==, 0);
-	CHECK(memmem(dsdt, *(const uint32_t *)(dsdt + 4), "_S5_", 4) != NULL);
-	CHECK(memmem(dsdt, *(const uint32_t *)(dsdt + 4), "LNRO0005", 8) != NULL);
+	CHECK_INT(acpi_checksum(dsdt, get32(dsdt + 4)), ==, 0);
+	CHECK(memmem(dsdt, get32(dsdt + 4), "_S5_", 4) != NULL);
+	CHECK(memmem(dsdt, get32(dsdt + 4), "LNRO0005", 8) != NULL);
 	cfg.ncpus = 0;
 	CHECK_INT(acpi_build(&m, &cfg, &rsdp_addr, &e), <, 0);
 	err_free(&e);
@@ -435,4 +453,14 @@ TEST(console_escape_filter)
 	n = console_filter_input(&pending, (const uint8_t *)"\001q", 2, out, &quit);
 	CHECK_INT(n, ==, 2);
 	CHECK(!quit);
+}
+
+TEST(memory_is_huge_page_aligned)
+{
+	struct guest_memory m;
+	struct err *e = NULL;
+
+	CHECK_INT(guest_memory_create(&m, 34 * MiB, &e), ==, 0);
+	CHECK_INT((uintptr_t)m.base % GUEST_MEMORY_ALIGN, ==, 0);
+	guest_memory_destroy(&m);
 }

@@ -39,6 +39,15 @@ static void usage(FILE *f)
 		"  --cpus N            number of vCPUs, 1-254 (default: %d)\n"
 		"  --memory SIZE       guest RAM, e.g. 256M, 4G; a multiple of 2 MiB (default: 256M)\n"
 		"  --console MODE      stdio (default), none, or file:PATH\n"
+		"  --disk SPEC         add a virtio-blk disk (repeatable, up to 8):\n"
+		"                      path=FILE[,readonly=on][,id=NAME][,cache=none|writeback]\n"
+		"                      a raw image or block device; readonly=on refuses guest\n"
+		"                      writes; id is the serial the guest sees (20 chars max);\n"
+		"                      cache=none bypasses the host page cache (O_DIRECT)\n"
+		"  --net SPEC          add a virtio-net interface (repeatable, up to 8):\n"
+		"                      tap=NAME[,mac=MAC] attaches to TAP interface NAME;\n"
+		"                      fd=N[,mac=MAC] uses an open TAP fd (IFF_TAP|IFF_NO_PI|\n"
+		"                      IFF_VNET_HDR). Default MAC: random, locally administered\n"
 		"  --log-level LEVEL   error, warning (default), info or debug (to stderr)\n"
 		"  -h, --help          show this help\n"
 		"  -V, --version       show the version\n"
@@ -54,7 +63,7 @@ static void usage(FILE *f)
 		VM_DEFAULT_CMDLINE, VM_DEFAULT_CPUS);
 }
 
-enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_CONSOLE, OPT_LOG_LEVEL };
+enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_CONSOLE, OPT_LOG_LEVEL, OPT_DISK, OPT_NET };
 
 static const struct option options[] = {
 	{ "kernel", required_argument, NULL, OPT_KERNEL },
@@ -64,6 +73,8 @@ static const struct option options[] = {
 	{ "memory", required_argument, NULL, OPT_MEMORY },
 	{ "console", required_argument, NULL, OPT_CONSOLE },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+	{ "disk", required_argument, NULL, OPT_DISK },
+	{ "net", required_argument, NULL, OPT_NET },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -147,6 +158,15 @@ int main(int argc, char **argv)
 			else
 				return bad_option("--console '%s': expected stdio, none or file:PATH", optarg);
 			break;
+		case OPT_DISK:
+		case OPT_NET:
+			if ((opt == OPT_DISK ? vm_config_add_disk(&cfg, optarg, &e) : vm_config_add_net(&cfg, optarg, &e)) < 0) {
+				fprintf(stderr, PROG ": %s\nTry '" PROG " --help'.\n", e->msg);
+				err_free(&e);
+				vm_config_free(&cfg);
+				return EXIT_USAGE;
+			}
+			break;
 		case OPT_LOG_LEVEL:
 			if (parse_log_level(optarg, &level) < 0)
 				return bad_option("--log-level '%s': expected error, warning, info or debug", optarg);
@@ -177,10 +197,12 @@ int main(int argc, char **argv)
 	if (vm_create(&vm, &cfg, &e) < 0) {
 		err_print(e, PROG, stderr);
 		err_free(&e);
+		vm_config_free(&cfg);
 		return EXIT_VMM_ERROR;
 	}
 	status = vm_run(vm, &e);
 	vm_destroy(vm);
+	vm_config_free(&cfg);
 	if (status < 0) {
 		err_print(e, PROG, stderr);
 		err_free(&e);

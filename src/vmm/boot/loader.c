@@ -7,8 +7,8 @@
 
 #define LOADER_TYPE_UNDEFINED 0xff
 
-static int load_segments(const struct guest_memory *mem, const struct kernel_image *img, const uint8_t *kernel,
-			 size_t kernel_len, const struct boot_config *cfg, struct err **e)
+static int load_segments(const struct guest_memory *mem, const struct kernel_image *img, const struct blob *kernel,
+			 const struct boot_config *cfg, struct err **e)
 {
 	uint64_t low_end = guest_memory_low_end(mem);
 
@@ -20,10 +20,14 @@ static int load_segments(const struct guest_memory *mem, const struct kernel_ima
 		const struct kernel_segment *s = &img->segments[i];
 		uint8_t *dst = guest_memory_ptr(mem, s->paddr, s->mem_size);
 
-		if (dst == NULL || s->file_offset > kernel_len || s->file_size > kernel_len - s->file_offset)
+		int r;
+
+		if (dst == NULL || s->file_offset > kernel->len || s->file_size > kernel->len - s->file_offset)
 			return err_setx(e, EFBIG, "kernel '%s': segment at 0x%llx (%llu bytes) is outside guest memory",
 					cfg->kernel_name, (unsigned long long)s->paddr, (unsigned long long)s->mem_size);
-		memcpy(dst, kernel + s->file_offset, s->file_size);
+		r = blob_copy(kernel, s->file_offset, dst, s->file_size);
+		if (r < 0)
+			return err_set(e, -r, "kernel '%s': read", cfg->kernel_name);
 		memset(dst + s->file_size, 0, s->mem_size - s->file_size);
 	}
 	return 0;
@@ -33,18 +37,24 @@ static int load_segments(const struct guest_memory *mem, const struct kernel_ima
 static int load_initrd(const struct guest_memory *mem, const struct kernel_image *img, const struct boot_config *cfg,
 		       uint64_t *ret_addr, struct err **e)
 {
-	uint64_t limit = guest_memory_low_end(mem), addr;
+	uint64_t limit = guest_memory_low_end(mem), addr, len = cfg->initrd->len;
+	void *dst;
+	int r;
 
 	if (img->initrd_addr_max + 1 < limit)
 		limit = img->initrd_addr_max + 1;
-	if (cfg->initrd_len == 0)
+	if (len == 0)
 		return err_setx(e, EINVAL, "initrd '%s': file is empty", cfg->initrd_name);
-	if (cfg->initrd_len > limit || ALIGN_DOWN(limit - cfg->initrd_len, 4096ULL) < ALIGN_UP(img->load_end, 4096ULL))
+	if (len > limit || ALIGN_DOWN(limit - len, 4096ULL) < ALIGN_UP(img->load_end, 4096ULL))
 		return err_setx(e, EFBIG, "initrd '%s': %llu MiB does not fit in guest memory above the kernel",
-				cfg->initrd_name, (unsigned long long)((cfg->initrd_len + MiB - 1) >> 20));
-	addr = ALIGN_DOWN(limit - cfg->initrd_len, 4096ULL);
-	if (guest_memory_write(mem, addr, cfg->initrd, cfg->initrd_len) < 0)
+				cfg->initrd_name, (unsigned long long)((len + MiB - 1) >> 20));
+	addr = ALIGN_DOWN(limit - len, 4096ULL);
+	dst = guest_memory_ptr(mem, addr, len);
+	if (dst == NULL)
 		return err_setx(e, EFBIG, "initrd '%s': does not fit in guest memory", cfg->initrd_name);
+	r = blob_copy(cfg->initrd, 0, dst, len);
+	if (r < 0)
+		return err_set(e, -r, "initrd '%s': read", cfg->initrd_name);
 	*ret_addr = addr;
 	return 0;
 }
@@ -77,8 +87,8 @@ static int write_boot_params(const struct guest_memory *mem, const struct kernel
 	if (initrd_addr) {
 		bp->hdr.ramdisk_image = (uint32_t)initrd_addr;
 		bp->ext_ramdisk_image = (uint32_t)(initrd_addr >> 32);
-		bp->hdr.ramdisk_size = (uint32_t)cfg->initrd_len;
-		bp->ext_ramdisk_size = (uint32_t)((uint64_t)cfg->initrd_len >> 32);
+		bp->hdr.ramdisk_size = (uint32_t)cfg->initrd->len;
+		bp->ext_ramdisk_size = (uint32_t)((uint64_t)cfg->initrd->len >> 32);
 	}
 	bp->acpi_rsdp_addr = cfg->rsdp_addr;
 	for (unsigned i = 0; i < n; i++) {
@@ -112,14 +122,14 @@ static int write_pvh_info(const struct guest_memory *mem, const struct boot_conf
 	si->memmap_paddr = LAYOUT_PVH_MEMMAP_ADDR;
 	si->memmap_entries = n;
 	if (initrd_addr) {
-		*mod = (struct hvm_modlist_entry){ .paddr = initrd_addr, .size = cfg->initrd_len };
+		*mod = (struct hvm_modlist_entry){ .paddr = initrd_addr, .size = cfg->initrd->len };
 		si->nr_modules = 1;
 		si->modlist_paddr = LAYOUT_PVH_MODLIST_ADDR;
 	}
 	return 0;
 }
 
-int boot_load(const struct guest_memory *mem, const struct kernel_image *img, const uint8_t *kernel, size_t kernel_len,
+int boot_load(const struct guest_memory *mem, const struct kernel_image *img, const struct blob *kernel,
 	      const struct boot_config *cfg, struct boot_entry *ret, struct err **e)
 {
 	size_t cmdline_len = strlen(cfg->cmdline);
@@ -129,7 +139,7 @@ int boot_load(const struct guest_memory *mem, const struct kernel_image *img, co
 	if (cmdline_len > img->cmdline_max || cmdline_len >= LAYOUT_CMDLINE_MAX)
 		return err_setx(e, E2BIG, "command line: %zu bytes exceed the kernel's limit of %u", cmdline_len,
 				img->cmdline_max);
-	r = load_segments(mem, img, kernel, kernel_len, cfg, e);
+	r = load_segments(mem, img, kernel, cfg, e);
 	if (r < 0)
 		return r;
 	if (guest_memory_write(mem, LAYOUT_CMDLINE_ADDR, cfg->cmdline, cmdline_len + 1) < 0)

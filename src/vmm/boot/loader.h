@@ -6,6 +6,7 @@
 #ifndef CASULO_VMM_BOOT_LOADER_H
 #define CASULO_VMM_BOOT_LOADER_H
 
+#include "vmm/boot/blob.h"
 #include "vmm/boot/kernel-image.h"
 #include "vmm/memory.h"
 
@@ -13,8 +14,7 @@ struct boot_config {
 	const char *kernel_name; /* for messages */
 	const char *initrd_name;
 	const char *cmdline;
-	const uint8_t *initrd;   /* NULL for none */
-	size_t initrd_len;
+	const struct blob *initrd; /* NULL for none */
 	uint64_t rsdp_addr;      /* 0 if the guest has no ACPI tables */
 };
 
@@ -25,7 +25,7 @@ struct boot_entry {
 	uint64_t initrd_addr; /* 0 when there is no initrd */
 };
 
-int boot_load(const struct guest_memory *mem, const struct kernel_image *img, const uint8_t *kernel, size_t kernel_len,
+int boot_load(const struct guest_memory *mem, const struct kernel_image *img, const struct blob *kernel,
 	      const struct boot_config *cfg, struct boot_entry *ret, struct err **e);
 
 /* PVH boot ABI (xen/include/public/arch-x86/hvm/start_info.h). */

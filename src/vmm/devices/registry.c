@@ -5,6 +5,7 @@
  */
 #include "vmm/devices/device.h"
 #include "vmm/devices/i8042.h"
+#include "vmm/devices/pci-host.h"
 #include "vmm/devices/platform.h"
 #include "vmm/devices/rtc.h"
 #include "vmm/devices/serial.h"
@@ -15,6 +16,7 @@ static const struct device_type *const builtin_devices[] = {
 	&rtc_type,
 	&i8042_type,
 	&platform_type,
+	&pci_host_type,
 };
 
 int devices_create_builtin(struct vm *vm, struct err **e)

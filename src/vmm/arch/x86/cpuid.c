@@ -115,6 +115,14 @@ struct kvm_cpuid2 *cpuid_for_vcpu(const struct kvm_cpuid2 *src, unsigned vcpu_id
 			if (((ent->eax >> 5) & 7) >= 3)
 				ent->eax |= (uint32_t)((ncpus - 1) & 0xfff) << 14;
 			break;
+		case 0xd:
+			/* EBX is the XSAVE area size for the features XCR0 enables.
+			 * Report the size for all supported ones, which is what Linux
+			 * enables; some KVMs (nested ones seen) do not refresh it when
+			 * the guest writes XCR0, and Linux then warns at boot. */
+			if (ent->index == 0)
+				ent->ebx = ent->ecx;
+			break;
 		case 0xa:
 			/* No virtual PMU: guests would otherwise program perf MSRs. */
 			ent->eax = ent->ebx = ent->ecx = ent->edx = 0;

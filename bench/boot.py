@@ -1,0 +1,121 @@
+#!/usr/bin/python3
+"""Boot benchmark: casulo-vmm beside QEMU's microvm, same kernel, initrd and
+command line, 1 vCPU, 256 MiB.  For each run: the time from starting the
+VMM to the guest's first userspace output (a marker that casulo-init's
+command prints), and the VMM's peak resident memory outside guest RAM
+(sampled from /proc/PID/smaps while it runs; guest RAM is the one
+mapping as large as the guest's memory).  Runs alternate between the two
+VMMs; the report gives medians and ratios.
+
+usage: boot.py --vmm build/casulo-vmm --guest build/guest [--runs N]
+"""
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+MARKER = b'CASULO-BENCH-READY'
+MEMORY_MIB = 256
+CMDLINE = 'console=ttyS0 quiet reboot=k panic=-1 -- /bin/sh -c "echo CASULO-BENCH-READY; poweroff -f"'
+
+
+def rss_outside_guest_kib(pid, guest_bytes):
+    """Sum Rss of every mapping except guest RAM (mappings >= guest size)."""
+    total = 0
+    size = 0
+    try:
+        with open('/proc/%d/smaps' % pid) as f:
+            for line in f:
+                m = re.match(r'^([0-9a-f]+)-([0-9a-f]+) ', line)
+                if m:
+                    size = int(m.group(2), 16) - int(m.group(1), 16)
+                elif line.startswith('Rss:') and size < guest_bytes:
+                    total += int(line.split()[1])
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return total
+
+
+def run_once(argv, timeout=120):
+    start = time.monotonic()
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    os.set_blocking(p.stdout.fileno(), False)
+    buf = b''
+    ready = None
+    peak = 0
+    while True:
+        chunk = p.stdout.read()
+        if chunk:
+            buf += chunk
+            if ready is None and MARKER in buf:
+                ready = time.monotonic() - start
+        rss = rss_outside_guest_kib(p.pid, MEMORY_MIB << 20)
+        if rss is not None:
+            peak = max(peak, rss)
+        if p.poll() is not None:
+            rest = p.stdout.read() or b''
+            buf += rest
+            if ready is None and MARKER in buf:
+                ready = time.monotonic() - start
+            break
+        if time.monotonic() - start > timeout:
+            p.kill()
+            p.wait()
+            raise RuntimeError('%s: timed out' % argv[0])
+        time.sleep(0.005)
+    if ready is None:
+        raise RuntimeError('%s: no marker in output (exit %s): %r %r' % (argv[0], p.returncode, buf[-300:],
+                                                                          p.stderr.read()[-300:]))
+    return ready, peak
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--vmm', required=True)
+    ap.add_argument('--guest', required=True)
+    ap.add_argument('--runs', type=int, default=10)
+    args = ap.parse_args()
+    kernel = os.path.join(args.guest, 'vmlinuz')
+    initrd = os.path.join(args.guest, 'initrd.img')
+    qemu = shutil.which('qemu-system-x86_64')
+    if qemu is None:
+        print('boot.py: qemu-system-x86_64 not found; install qemu-system-x86', file=sys.stderr)
+        return 2
+    vmms = {
+        'casulo-vmm': [args.vmm, '--kernel', kernel, '--initrd', initrd, '--cpus', '1',
+                       '--memory', '%dM' % MEMORY_MIB, '--cmdline', CMDLINE],
+        'qemu-microvm': [qemu, '-M', 'microvm,accel=kvm,rtc=on', '-cpu', 'host', '-smp', '1',
+                         '-m', '%dM' % MEMORY_MIB, '-nodefaults', '-no-user-config', '-display', 'none',
+                         '-serial', 'stdio', '-kernel', kernel, '-initrd', initrd, '-append', CMDLINE],
+    }
+    results = {name: {'boot': [], 'rss': []} for name in vmms}
+    names = list(vmms)
+    # One warm-up each: the first exec of a binary (over 9p in the lab) is slow.
+    for name in names:
+        run_once(vmms[name])
+    for i in range(args.runs):
+        order = names if i % 2 == 0 else names[::-1]
+        for name in order:
+            t, rss = run_once(vmms[name])
+            results[name]['boot'].append(t)
+            results[name]['rss'].append(rss)
+            print('run %2d %-13s boot %6.3f s  rss outside guest RAM %6d KiB' % (i + 1, name, t, rss), flush=True)
+
+    med = {n: (statistics.median(r['boot']), statistics.median(r['rss'])) for n, r in results.items()}
+    ours, peer = med['casulo-vmm'], med['qemu-microvm']
+    print()
+    print('boot benchmark: %d runs each, 1 vCPU, %d MiB, same kernel/initrd/cmdline' % (args.runs, MEMORY_MIB))
+    print('%-14s %12s %26s' % ('', 'boot (median)', 'peak RSS outside guest RAM'))
+    for n in names:
+        print('%-14s %10.3f s %22d KiB' % (n, med[n][0], med[n][1]))
+    print('ratio casulo/qemu: boot %.2fx (target <= 0.70x), memory %.2fx' % (ours[0] / peer[0], ours[1] / peer[1]))
+    print('casulo-vmm memory outside guest RAM: %.2f MiB (target < 3 MiB)' % (ours[1] / 1024.0))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,102 @@
+#!/bin/sh
+# guest/build.sh [OUTDIR]: build Casulo's default guest (docs/guest.md).
+#
+# From Debian's packages (apt-get download, dpkg -x; the versions apt would
+# install today, none hard-coded):
+#   OUTDIR/vmlinuz      linux-image-cloud-amd64's bzImage
+#   OUTDIR/vmlinux      the ELF kernel inside it (for PVH / 64-bit entry)
+#   OUTDIR/initrd.img   newc cpio: busybox-static, casulo-init as /init,
+#                       the virtio and vsock modules in /lib/modules
+#   OUTDIR/manifest     what went in, and the key that decides rebuilds
+# Rebuilt only when the key changes: the package versions, this script,
+# kerneltool.py, casulo-init's source or CASULO_INITRD_COMPRESS.  The .debs
+# are kept in $CASULO_CACHE/debs (default ~/.cache/casulo/debs).
+#
+# Environment: CC (default gcc), CASULO_INITRD_COMPRESS (none|gzip|lz4,
+# default none: measured fastest to boot, docs/guest.md).
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+out=${1:-build/guest}
+compress=${CASULO_INITRD_COMPRESS:-none}
+cc=${CC:-gcc}
+tool="python3 $here/kerneltool.py"
+
+# What the guest needs from the cloud kernel; kerneltool adds what each
+# depends= names and skips what is built in (ext4 and its helpers are).
+modules="virtio virtio_ring virtio_mmio virtio_pci virtio_pci_modern_dev virtio_pci_legacy_dev
+virtio_blk virtio_net virtio_rng virtio_console virtio_balloon ext4
+vsock vmw_vsock_virtio_transport vmw_vsock_virtio_transport_common"
+
+say() { echo "guest: $*" >&2; }
+die() { say "$*"; exit 1; }
+
+for t in python3 dpkg apt-get "$cc"; do
+	command -v "$t" >/dev/null || die "'$t' is missing (scripts/install-deps.sh guest)"
+done
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+
+# 1. Resolve the versions: they are part of the key.
+if ! kernel=$($tool resolve --meta linux-image-cloud-amd64) ||
+	! busybox=$($tool resolve busybox-static); then
+	if [ -f "$out/manifest" ] && [ -f "$out/initrd.img" ]; then
+		say "cannot ask apt for package versions; keeping the guest built before"
+		exit 0
+	fi
+	die "cannot resolve the guest's packages"
+fi
+
+key=$( {
+	printf '%s\n%s\n%s\n%s\n' "$kernel" "$busybox" "$compress" "$modules"
+	cat "$0" "$here/kerneltool.py" "$here"/init/*.c "$here"/init/*.h
+} | sha256sum | cut -d' ' -f1)
+
+if [ -f "$out/manifest" ] && grep -qx "key=$key" "$out/manifest" &&
+	[ -f "$out/vmlinuz" ] && [ -f "$out/vmlinux" ] && [ -f "$out/initrd.img" ]; then
+	exit 0
+fi
+
+say "building in $out"
+rm -f "$out/manifest"
+work="$out/work"
+rm -rf "$work"
+mkdir -p "$work"
+trap 'rm -rf "$work"' EXIT
+
+# 2. Fetch (cached) and unpack.
+kdeb=$($tool deb --meta linux-image-cloud-amd64 | cut -f3)
+bdeb=$($tool deb busybox-static | cut -f3)
+dpkg -x "$kdeb" "$work/kernel"
+dpkg -x "$bdeb" "$work/busybox"
+moddir=$(echo "$work"/kernel/lib/modules/*)
+[ -d "$moddir" ] || die "no lib/modules in $kdeb"
+release=$(basename "$moddir")
+
+# 3. The kernel, as bzImage and as ELF.
+cp "$work/kernel/boot/vmlinuz-$release" "$out/vmlinuz.tmp"
+mv "$out/vmlinuz.tmp" "$out/vmlinuz"
+$tool vmlinux "$out/vmlinuz" "$out/vmlinux"
+
+# 4. The initramfs.
+"$cc" -std=gnu11 -Wall -Wextra -Os -static -s -o "$work/casulo-init" \
+	"$here/init/casulo-init.c" "$here/init/cmdline.c" "$here/init/ipconfig.c" "$here/init/modules.c"
+# shellcheck disable=SC2086
+$tool initramfs "$out/initrd.img" "$work/busybox/bin/busybox" "$moddir" "$work/casulo-init" \
+	"$compress" $modules >"$work/modules.list"
+
+# 5. The manifest, last: its key marks the build complete.
+{
+	echo "# Casulo default guest: built by guest/build.sh"
+	printf 'kernel_package=%s\nkernel_version=%s\n' "$(echo "$kernel" | cut -f1)" "$(echo "$kernel" | cut -f2)"
+	printf 'kernel_release=%s\n' "$release"
+	printf 'busybox_package=%s\nbusybox_version=%s\n' "$(echo "$busybox" | cut -f1)" "$(echo "$busybox" | cut -f2)"
+	printf 'initrd_compression=%s\n' "$compress"
+	printf 'modules=%s\n' "$(sed 's|\.ko$||' "$work/modules.list" | tr '\n' ' ' | sed 's/ $//')"
+	for f in vmlinuz vmlinux initrd.img; do
+		printf '%s=%s %s\n' "$f" "$(stat -c %s "$out/$f")" "$(sha256sum "$out/$f" | cut -d' ' -f1)"
+	done
+	printf 'key=%s\n' "$key"
+} >"$out/manifest.tmp"
+mv "$out/manifest.tmp" "$out/manifest"
+say "done: $(stat -c %s "$out/initrd.img") byte initrd, kernel $release"

@@ -1,0 +1,91 @@
+/*
+ * A PCI host bridge with nothing behind it, reached through the legacy
+ * configuration mechanism #1 (address at 0xcf8, data at 0xcfc).  Linux
+ * probes PCI on every boot; with this bridge it finds a sane, empty bus
+ * instead of printing "PCI: Fatal: No config space access function
+ * found", and `pci=off` is not needed on the command line.  Virtio
+ * devices use virtio-mmio, not PCI.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vmm/devices/device.h"
+#include "vmm/devices/pci-host.h"
+#include "vmm/vm.h"
+
+#define PCI_CONFIG_ADDRESS 0xcf8
+#define PCI_CONFIG_PORTS 8
+#define CONFIG_ENABLE 0x80000000u
+#define CONFIG_SPACE_SIZE 256
+
+/* Red Hat's "QEMU PCIe host bridge" IDs: Linux knows them as a plain host bridge. */
+#define HOST_VENDOR_ID 0x1b36
+#define HOST_DEVICE_ID 0x0008
+#define CLASS_BRIDGE_HOST 0x060000
+
+struct pci_host {
+	struct device dev;
+	pthread_mutex_t lock;
+	uint32_t address;
+	uint8_t config[CONFIG_SPACE_SIZE]; /* bus 0, device 0, function 0 */
+};
+
+static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
+
+static void pci_host_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
+{
+	struct pci_host *h = opaque;
+
+	pthread_mutex_lock(&h->lock);
+	if (offset < 4) {
+		/* The address register; byte writes (Linux's probe uses one) merge in. */
+		for (uint32_t i = 0; i < len && offset + i < 4; i++) {
+			unsigned shift = (unsigned)(offset + i) * 8;
+			if (is_write)
+				h->address = (h->address & ~(0xffu << shift)) | ((uint32_t)data[i] << shift);
+			else
+				data[i] = (uint8_t)(h->address >> shift);
+		}
+	} else if (!is_write) {
+		uint32_t a = h->address;
+		int host = (a & CONFIG_ENABLE) && ((a >> 8) & 0xffff) == 0; /* bus 0, devfn 0 */
+		unsigned reg = (a & 0xfc) + (unsigned)(offset - 4);
+
+		for (uint32_t i = 0; i < len; i++)
+			data[i] = (host && reg + i < CONFIG_SPACE_SIZE) ? h->config[reg + i] : 0xff;
+	}
+	/* Configuration writes change nothing: the bridge has no BARs or state. */
+	pthread_mutex_unlock(&h->lock);
+}
+
+static void pci_host_destroy(struct device *dev)
+{
+	struct pci_host *h = (struct pci_host *)dev;
+
+	pthread_mutex_destroy(&h->lock);
+	free(h);
+}
+
+static const struct device_ops pci_host_ops = { .name = "pci-host", .destroy = pci_host_destroy };
+
+static int pci_host_create(struct vm *vm, struct err **e)
+{
+	struct pci_host *h = calloc(1, sizeof(*h));
+
+	if (h == NULL)
+		return err_set(e, ENOMEM, "pci-host");
+	h->dev.ops = &pci_host_ops;
+	pthread_mutex_init(&h->lock, NULL);
+	put16(h->config + 0x00, HOST_VENDOR_ID);
+	put16(h->config + 0x02, HOST_DEVICE_ID);
+	h->config[0x09] = (uint8_t)CLASS_BRIDGE_HOST;
+	h->config[0x0a] = (uint8_t)(CLASS_BRIDGE_HOST >> 8);
+	h->config[0x0b] = (uint8_t)(CLASS_BRIDGE_HOST >> 16);
+	put16(h->config + 0x2c, HOST_VENDOR_ID);
+	put16(h->config + 0x2e, HOST_DEVICE_ID);
+	device_attach(vm, &h->dev);
+	return bus_register(&vm->pio, PCI_CONFIG_ADDRESS, PCI_CONFIG_PORTS, pci_host_io, h, "pci-host", e);
+}
+
+const struct device_type pci_host_type = { .name = "pci-host", .create = pci_host_create };

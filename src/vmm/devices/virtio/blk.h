@@ -1,0 +1,13 @@
+/* virtio-blk: --disk path=FILE[,readonly=on][,id=NAME][,cache=none|writeback] */
+#ifndef CASULO_VMM_DEVICES_VIRTIO_BLK_H
+#define CASULO_VMM_DEVICES_VIRTIO_BLK_H
+
+#include "common/err.h"
+#include "vmm/config.h"
+
+struct vm;
+
+/* Open the image and add a virtio-blk device for it. */
+int virtio_blk_create(struct vm *vm, const struct disk_config *d, unsigned index, struct err **e);
+
+#endif

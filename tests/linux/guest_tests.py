@@ -1,0 +1,395 @@
+#!/usr/bin/python3
+"""The `linux` suite: real Debian guests booted by casulo-vmm.
+
+Runs every test in one process and prints TAP, so that the whole suite
+costs one lab boot on hosts without hardware virtualization (meson runs
+it through tests/lab/run).  Each test boots the default guest
+(build/guest: Debian's cloud kernel and casulo-init) with a command on
+the kernel command line and checks what comes back: console output and
+the exit status that casulo-init reports.
+
+usage: guest_tests.py --vmm build/casulo-vmm --guest build/guest [--filter SUBSTR]
+"""
+import argparse
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+QUIET = 'console=ttyS0 quiet reboot=k panic=-1'
+TESTS = []
+
+
+def test(fn):
+    TESTS.append(fn)
+    return fn
+
+
+class Failure(Exception):
+    pass
+
+
+class Skip(Exception):
+    pass
+
+
+def check(cond, msg):
+    if not cond:
+        raise Failure(msg)
+
+
+class Guest:
+    """Runs casulo-vmm and captures its output."""
+
+    def __init__(self, args):
+        self.vmm = args.vmm
+        self.kernel = os.path.join(args.guest, 'vmlinuz')
+        self.vmlinux = os.path.join(args.guest, 'vmlinux')
+        self.initrd = os.path.join(args.guest, 'initrd.img')
+
+    def argv(self, command=None, cmdline=QUIET, kernel=None, initrd=True, extra=()):
+        line = cmdline
+        if command is not None:
+            line += ' -- /bin/sh -c "%s"' % command
+        argv = [self.vmm, '--kernel', kernel or self.kernel, '--cmdline', line]
+        if initrd:
+            argv += ['--initrd', self.initrd]
+        return argv + list(extra)
+
+    def run(self, command=None, stdin=None, timeout=120, **kw):
+        argv = self.argv(command, **kw)
+        start = time.monotonic()
+        try:
+            p = subprocess.run(argv, input=stdin, capture_output=True, timeout=timeout)
+        except subprocess.TimeoutExpired as e:
+            raise Failure('timed out after %ss; output: %r' % (timeout, (e.stdout or b'')[-2000:]))
+        p.seconds = time.monotonic() - start
+        p.out = p.stdout.decode(errors='replace').replace('\r\n', '\n')
+        p.err = p.stderr.decode(errors='replace')
+        return p
+
+
+def meminfo_kib(out):
+    m = re.search(r'MemTotal:\s+(\d+) kB', out)
+    check(m, 'no MemTotal in output: %r' % out[-500:])
+    return int(m.group(1))
+
+
+@test
+def boots_to_casulo_init(g):
+    p = g.run('echo CASULO-GREETING from $(uname -r)')
+    check(p.returncode == 0, 'exit %d, stderr %r' % (p.returncode, p.err))
+    check('CASULO-GREETING from 6.' in p.out, 'no greeting: %r' % p.out[-500:])
+    return 'booted in %.2fs' % p.seconds
+
+
+@test
+def exit_status_propagates(g):
+    p = g.run('exit 42')
+    check(p.returncode == 42, 'exit %d, wanted 42' % p.returncode)
+    p = g.run('kill -9 $$')
+    check(p.returncode == 128 + 9, 'killed command: exit %d, wanted 137' % p.returncode)
+
+
+@test
+def sees_all_vcpus(g):
+    p = g.run('echo CPUINFO=$(grep -c ^processor /proc/cpuinfo) NPROC=$(nproc)', extra=['--cpus', '3'])
+    check('CPUINFO=3 NPROC=3' in p.out, 'guest reports %r, wanted 3 CPUs' % p.out[-300:])
+    check(p.returncode == 0, 'exit %d' % p.returncode)
+
+
+@test
+def memory_size_matches(g):
+    p = g.run('grep MemTotal /proc/meminfo', extra=['--memory', '2G'])
+    kib = meminfo_kib(p.out)
+    want = 2 * 1024 * 1024
+    check(abs(kib - want) <= want * 0.05, 'MemTotal %d kB is not within 5%% of %d kB' % (kib, want))
+    return 'MemTotal %d kB of %d kB (%.1f%%)' % (kib, want, 100.0 * kib / want)
+
+
+@test
+def guest_of_4g_boots(g):
+    p = g.run('grep MemTotal /proc/meminfo', extra=['--memory', '4G'], cmdline=QUIET.replace(' quiet', ''))
+    kib = meminfo_kib(p.out)
+    want = 4 * 1024 * 1024
+    check(abs(kib - want) <= want * 0.05, 'MemTotal %d kB is not within 5%% of %d kB' % (kib, want))
+    check('[mem 0x0000000100000000-0x000000013fffffff] usable' in p.out, 'no RAM above 4 GiB in the e820 map')
+    return 'MemTotal %d kB' % kib
+
+
+@test
+def poweroff_ends_vmm(g):
+    p = g.run('echo bye; poweroff -f', timeout=60)
+    check(p.returncode == 0, 'exit %d after poweroff' % p.returncode)
+    check('bye' in p.out, 'command did not run')
+
+
+@test
+def reboot_ends_vmm(g):
+    p = g.run('echo bye; reboot -f', timeout=60)
+    check(p.returncode == 0, 'exit %d after reboot (keyboard controller)' % p.returncode)
+    p = g.run('reboot -f', cmdline=QUIET.replace('reboot=k', 'reboot=a'), timeout=60)
+    check(p.returncode == 0, 'exit %d after reboot (ACPI reset register)' % p.returncode)
+
+
+@test
+def vmlinux_boots_through_pvh(g):
+    p = g.run('echo PVH-OK; exit 3', kernel=g.vmlinux)
+    check(p.returncode == 3, 'exit %d, wanted 3; stderr %r' % (p.returncode, p.err))
+    check('PVH-OK' in p.out, 'no output from the vmlinux guest')
+    return 'booted in %.2fs' % p.seconds
+
+
+class Session:
+    """casulo-vmm with a live stdin and stdout, for console tests."""
+
+    def __init__(self, argv):
+        self.p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        os.set_blocking(self.p.stdout.fileno(), False)
+        self.buf = b''
+
+    def expect(self, text, timeout=60):
+        deadline = time.monotonic() + timeout
+        while text not in self.buf:
+            check(time.monotonic() < deadline, 'never saw %r; got %r' % (text, self.buf[-500:]))
+            check(self.p.poll() is None or text in self.buf, 'casulo-vmm exited; got %r' % self.buf[-500:])
+            chunk = self.p.stdout.read()
+            if chunk:
+                self.buf += chunk
+            else:
+                time.sleep(0.05)
+
+    def send(self, data):
+        self.p.stdin.write(data)
+        self.p.stdin.flush()
+
+    def wait(self, timeout=30):
+        try:
+            return self.p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            raise Failure('casulo-vmm did not exit')
+
+
+@test
+def interactive_shell_on_console(g):
+    # No command: casulo-init starts a shell on the console.  Type once
+    # the prompt is there, as a person would (the 8250 driver drops
+    # input that arrives before the port is opened).
+    s = Session(g.argv(None))
+    s.expect(b'# ')
+    s.send(b'echo typed-$((6*7))\n')
+    s.expect(b'typed-42')
+    s.send(b'poweroff -f\n')
+    rc = s.wait()
+    check(rc == 0, 'exit %d' % rc)
+
+
+@test
+def guest_clock_matches_host(g):
+    p = g.run('date +%s')
+    nums = [int(x) for x in p.out.split() if x.isdigit()]
+    check(nums, 'no date in output')
+    check(abs(nums[-1] - time.time()) < 30, 'guest clock %d is off host %d' % (nums[-1], time.time()))
+
+
+@test
+def sigterm_stops_running_guest(g):
+    s = Session(g.argv('echo READY; sleep 1000'))
+    s.expect(b'READY')
+    start = time.monotonic()
+    s.p.send_signal(signal.SIGTERM)
+    rc = s.wait(timeout=10)
+    check(rc == 128 + signal.SIGTERM, 'exit %d after SIGTERM' % rc)
+    return 'stopped in %.2fs' % (time.monotonic() - start)
+
+
+@test
+def bad_kernel_files_fail_cleanly(g):
+    data = open(g.kernel, 'rb').read()
+    with tempfile.TemporaryDirectory() as d:
+        cases = {
+            'truncated': (data[:len(data) // 2], 'truncated'),
+            'header-only': (data[:0x300], 'truncated'),
+            'garbage': (b'\0' * 65536, 'bad magic'),
+        }
+        for name, (content, needle) in cases.items():
+            path = os.path.join(d, name)
+            open(path, 'wb').write(content)
+            p = g.run('true', kernel=path, timeout=30)
+            check(p.returncode == 1, '%s kernel: exit %d' % (name, p.returncode))
+            check(needle in p.err and path in p.err, '%s kernel: message %r' % (name, p.err))
+            check(p.err.count('\n') == 1, '%s kernel: not one line: %r' % (name, p.err))
+        p = g.run('true', extra=['--memory', '32M'], timeout=30)
+        check(p.returncode == 1 and 'needs guest memory' in p.err, 'small guest: %r' % p.err)
+
+
+# --- virtio-blk ---
+
+def make_ext4(directory, image, size='64M'):
+    subprocess.run(['mke2fs', '-q', '-F', '-t', 'ext4', '-d', directory, image, size], check=True, capture_output=True)
+
+
+def sha256(path):
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(1 << 20), b''):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@test
+def disk_files_match_checksums(g):
+    with tempfile.TemporaryDirectory() as d:
+        src = os.path.join(d, 'src')
+        os.mkdir(src)
+        want = {}
+        for name, size in (('small.txt', 100), ('one-mib.bin', 1 << 20), ('odd.bin', 3 * 4096 + 17)):
+            with open(os.path.join(src, name), 'wb') as f:
+                f.write(os.urandom(size))
+            want[name] = sha256(os.path.join(src, name))
+        img = os.path.join(d, 'disk.img')
+        make_ext4(src, img)
+        p = g.run('mount -t ext4 /dev/vda /mnt && cd /mnt && sha256sum *', extra=['--disk', 'path=' + img])
+        for name, digest in want.items():
+            check('%s  %s' % (digest, name) in p.out, '%s: checksum missing or wrong in %r' % (name, p.out[-600:]))
+
+
+@test
+def disk_writes_reach_the_host(g):
+    with tempfile.TemporaryDirectory() as d:
+        src = os.path.join(d, 'src')
+        os.mkdir(src)
+        img = os.path.join(d, 'disk.img')
+        make_ext4(src, img)
+        p = g.run('mount -t ext4 /dev/vda /mnt && seq 1 20000 > /mnt/written.txt && sync && umount /mnt && echo WROTE',
+                  extra=['--disk', 'path=%s' % img])
+        check('WROTE' in p.out and p.returncode == 0, 'guest could not write: %r' % p.out[-400:])
+        out = subprocess.run(['debugfs', '-R', 'cat /written.txt', img], capture_output=True).stdout
+        want = ''.join('%d\n' % i for i in range(1, 20001)).encode()
+        check(out == want, 'file read back on the host differs (%d bytes, wanted %d)' % (len(out), len(want)))
+
+
+def o_direct_works(directory):
+    probe = os.path.join(directory, '.o_direct_probe')
+    try:
+        fd = os.open(probe, os.O_CREAT | os.O_RDWR | os.O_DIRECT, 0o600)
+        os.close(fd)
+        return True
+    except OSError:
+        return False
+    finally:
+        if os.path.exists(probe):
+            os.unlink(probe)
+
+
+@test
+def disk_cache_none_writes_through(g):
+    dirs = [tempfile.gettempdir()] + [d for d in os.environ.get('CASULO_TEST_RW_DIRS', '').split(':') if d]
+    usable = [d for d in dirs if os.path.isdir(d) and o_direct_works(d)]
+    if not usable:
+        raise Skip('no directory here supports O_DIRECT (tried %s)' % ', '.join(dirs))
+    with tempfile.TemporaryDirectory(dir=usable[0]) as d:
+        img = os.path.join(d, 'direct.img')
+        with open(img, 'wb') as f:
+            f.truncate(8 << 20)
+        p = g.run('yes direct | head -c 65536 | dd of=/dev/vda bs=4096 oflag=direct 2>/dev/null && echo DONE',
+                  extra=['--disk', 'path=%s,cache=none' % img])
+        check('DONE' in p.out, 'guest write failed: %r %r' % (p.out[-300:], p.err))
+        with open(img, 'rb') as f:
+            check(f.read(65536) == (b'direct\n' * 10000)[:65536], 'image content differs')
+
+
+@test
+def readonly_disk_refuses_writes(g):
+    with tempfile.TemporaryDirectory() as d:
+        img = os.path.join(d, 'ro.img')
+        with open(img, 'wb') as f:
+            f.write(os.urandom(4 << 20))
+        before = sha256(img)
+        p = g.run('cat /sys/block/vda/ro; dd if=/dev/zero of=/dev/vda bs=4096 count=16 oflag=direct 2>&1; '
+                  'echo DD=$?; dd if=/dev/vda bs=4096 count=1 2>/dev/null | wc -c',
+                  extra=['--disk', 'path=%s,readonly=on' % img])
+        check('DD=0' not in p.out, 'a write to the read-only disk succeeded: %r' % p.out[-400:])
+        check(sha256(img) == before, 'the read-only image changed')
+        check('\n4096\n' in p.out, 'reads from the read-only disk failed: %r' % p.out[-400:])
+
+
+@test
+def two_disks_with_serials(g):
+    with tempfile.TemporaryDirectory() as d:
+        a, b = os.path.join(d, 'a.img'), os.path.join(d, 'b.img')
+        for path, size in ((a, 8 << 20), (b, 16 << 20)):
+            with open(path, 'wb') as f:
+                f.truncate(size)
+        p = g.run('for x in vda vdb; do echo $x $(cat /sys/block/$x/size) $(cat /sys/block/$x/serial); done',
+                  extra=['--disk', 'path=%s,id=first' % a, '--disk', 'path=%s,id=second' % b])
+        check('vda 16384 first' in p.out, 'first disk: %r' % p.out[-300:])
+        check('vdb 32768 second' in p.out, 'second disk: %r' % p.out[-300:])
+
+
+@test
+def fsynced_data_survives_kill9(g):
+    with tempfile.TemporaryDirectory() as d:
+        img = os.path.join(d, 'raw.img')
+        with open(img, 'wb') as f:
+            f.truncate(16 << 20)
+        pattern = 'casulo-durable-'
+        s = Session(g.argv('yes %s | head -c 1048576 > /tmp/data; dd if=/tmp/data of=/dev/vda bs=65536 conv=fsync '
+                           '2>/dev/null && echo FSYNCED; sleep 1000' % pattern, extra=['--disk', 'path=' + img]))
+        s.expect(b'FSYNCED', timeout=120)
+        s.p.kill()
+        s.p.wait()
+        with open(img, 'rb') as f:
+            data = f.read(1 << 20)
+        want = ((pattern + '\n') * (1 + (1 << 20) // len(pattern)))[:1 << 20].encode()
+        check(data == want, 'data on the image after kill -9 differs from what the guest fsynced')
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--vmm', required=True)
+    ap.add_argument('--guest', required=True)
+    ap.add_argument('--filter', default=os.environ.get('TEST_FILTER'))
+    args = ap.parse_args()
+    selected = [t for t in TESTS if not args.filter or args.filter in t.__name__]
+    print('TAP version 13')
+    print('1..%d' % len(selected), flush=True)
+    missing = [f for f in ('vmlinuz', 'vmlinux', 'initrd.img') if not os.path.exists(os.path.join(args.guest, f))]
+    kvm_ok = os.access('/dev/kvm', os.R_OK | os.W_OK)
+    g = Guest(args)
+    failed = 0
+    for i, t in enumerate(selected, 1):
+        name = t.__name__
+        if missing:
+            print('ok %d - %s # SKIP default guest not built (%s missing; run make guest)' % (i, name, missing[0]))
+            continue
+        if not kvm_ok:
+            print('ok %d - %s # SKIP /dev/kvm is not usable' % (i, name))
+            continue
+        start = time.monotonic()
+        try:
+            note = t(g)
+            print('ok %d - %s (%.1fs)%s' % (i, name, time.monotonic() - start, ': ' + note if note else ''))
+        except Skip as e:
+            print('ok %d - %s # SKIP %s' % (i, name, e))
+        except Failure as e:
+            failed += 1
+            print('# %s' % e)
+            print('not ok %d - %s' % (i, name))
+        except Exception:
+            failed += 1
+            for line in traceback.format_exc().splitlines():
+                print('# ' + line)
+            print('not ok %d - %s' % (i, name))
+        sys.stdout.flush()
+    return 1 if failed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
