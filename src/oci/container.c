@@ -392,11 +392,6 @@ static int do_create(const struct oci_global *g, const char *id, const struct oc
 		goto fail;
 	}
 	c->console_needed = c->proc->terminal;
-	if (!c->ns_new[NS_MOUNT] && !c->spec->ns[NS_MOUNT].present) {
-		/* runc demands a mount namespace for a rootfs; so do we. */
-		r = err_setx(e, EINVAL, "linux.namespaces: a mount namespace is required");
-		goto fail;
-	}
 
 	if ((r = state_dir_path(g->root, id, &dir, e)) < 0)
 		goto fail;

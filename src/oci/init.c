@@ -115,7 +115,11 @@ static int container_process_setup(struct run_ctx *c, pid_t host_pid, char **exe
 	bool have_hooks = s->n_hooks[HOOK_PRESTART] || s->n_hooks[HOOK_CREATE_RUNTIME];
 
 	if (!c->exec_mode) {
-		if (c->ns_new[NS_MOUNT] && (r = rootfs_setup(c, e)) < 0)
+		/* A mount namespace, new or joined, gets the rootfs set up in it
+		 * (runc); without one, nothing is mounted in the host's and the
+		 * process is only chrooted. */
+		bool mntns = s->ns[NS_MOUNT].present;
+		if (mntns && (r = rootfs_setup(c, e)) < 0)
 			return r;
 		if (have_hooks) {
 			if ((r = sync_send(sock, SYNC_HOOKS, NULL, 0, -1)) < 0)
@@ -130,15 +134,17 @@ static int container_process_setup(struct run_ctx *c, pid_t host_pid, char **exe
 		}
 		/* runc's order: pivot, console, read-only root, names, sysctls,
 		 * then read-only and masked paths. */
-		if (c->ns_new[NS_MOUNT] && (r = rootfs_pivot(c, e)) < 0)
+		if (mntns && (r = rootfs_pivot(c, e)) < 0)
 			return r;
+		if (!mntns && (chdir(c->rootfs) < 0 || chroot(".") < 0 || chdir("/") < 0))
+			return err_set(e, errno, "rootfs '%s': chroot (no mount namespace)", c->rootfs);
 		if ((r = setup_console(c, e)) < 0)
 			return r;
-		if (c->ns_new[NS_MOUNT] && (r = rootfs_finalize(c, e)) < 0)
+		if (mntns && (r = rootfs_finalize(c, e)) < 0)
 			return r;
 		if ((r = set_names(s, e)) < 0 || (r = write_sysctls(s, e)) < 0)
 			return r;
-		if (c->ns_new[NS_MOUNT] && (r = rootfs_protect(c, e)) < 0)
+		if (mntns && (r = rootfs_protect(c, e)) < 0)
 			return r;
 	} else {
 		if (fchdir(c->exec_root_fd) < 0 || chroot(".") < 0)

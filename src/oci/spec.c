@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
+#include "common/log.h"
 #include "oci/json-util.h"
 #include "oci/spec-internal.h"
 #include "oci/util.h"
@@ -108,11 +109,12 @@ static int parse_caps(json_object *proc, struct oci_process *p, struct err **e)
 			return r;
 		for (size_t i = 0; i < n; i++) {
 			int cap = spec_cap_from_name(names[i]);
+			/* runc ignores what it does not know (a capability newer
+			 * than it), with a warning: so do we. */
 			if (cap < 0 || cap > 63) {
-				r = BAD(e, "process.capabilities.%s[%zu]: unknown capability '%s'", set_names[s], i,
-					names[i]);
-				strv_free(names);
-				return r;
+				log_warn("config.json: process.capabilities.%s[%zu]: unknown capability '%s', ignored",
+					 set_names[s], i, names[i]);
+				continue;
 			}
 			p->caps[s] |= 1ULL << cap;
 		}

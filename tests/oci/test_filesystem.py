@@ -9,8 +9,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from ocitest import (WORK, Bundle, Clean, Skip, contains, eq, fails, fails_clean, main, ok_run, rt, run, state, test,  # noqa: E402
-                     unique_id, wait_status)
+from ocitest import (WORK, Bundle, Clean, Skip, contains, eq, fails, fails_clean, main,  # noqa: E402
+                     mount_count, ok_run, rt, run, state, test, unique_id, wait_status)
 
 
 def mounts_in(out):
@@ -272,6 +272,20 @@ def missing_rootfs_and_bad_mounts_leave_nothing():
     fails_clean(b, "mount '/x'", 'nosuchfs', what='unknown filesystem')
     # create (not run) fails the same way, and leaves nothing either.
     fails_clean(b, "mount '/x'", verb='create', what='create with a bad mount')
+
+
+@test
+def without_a_mount_namespace_nothing_is_mounted():
+    b = Bundle(['sh', '-c', 'ls /bin/busybox; readlink /proc/self/ns/mnt 2>/dev/null || echo no-proc'])
+    b.namespaces('pid', 'ipc', 'uts', 'network')
+    for k in ('maskedPaths', 'readonlyPaths'):
+        b.linux.pop(k)
+    b.write()
+    before = mount_count()
+    out = ok_run(run(b)).split()
+    eq(out[0], '/bin/busybox', 'chrooted into the rootfs')
+    eq(out[1], 'no-proc', 'no /proc mounted (nothing is mounted in the host\'s namespace)')
+    eq(mount_count(), before, 'host mount table')
 
 
 @test
