@@ -17,6 +17,9 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
+#include <sched.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include "common/macro.h"
@@ -124,8 +127,10 @@ int mount_opts_parse(char *const *options, size_t n, struct mount_opts *m, struc
 			m->bind = m->rbind = true;
 		else if (strcmp(o, "tmpcopyup") == 0)
 			m->tmpcopyup = true;
-		else if (strcmp(o, "idmap") == 0 || strcmp(o, "ridmap") == 0)
+		else if (strcmp(o, "idmap") == 0)
 			m->idmap = true;
+		else if (strcmp(o, "ridmap") == 0)
+			m->idmap = m->bind = m->rbind = true; /* the whole tree is cloned and idmapped */
 		else if (o[0] == '\0')
 			continue;
 		else if (append_data(&m->data, o) < 0) {
@@ -282,6 +287,109 @@ static int reopen(int rootfd, const char *dest, int *fd, char *path, size_t size
 static int mount_cgroup(struct run_ctx *c, int rootfd, const struct oci_mount *m, const struct mount_opts *o,
 			struct err **e);
 
+/* A user namespace with these maps, as an fd, for MOUNT_ATTR_IDMAP: a
+ * child is cloned into a new one and tells its pid as /proc sees it (we
+ * may be in a new pid namespace while /proc is still the host's); we write
+ * its maps, keep the namespace and release the child. */
+static int idmap_userns(const struct oci_idmap *u, size_t nu, const struct oci_idmap *g, size_t ng, struct err **e)
+{
+	int up[2], down[2], fd = -1, r;
+	char path[64], buf[4096], procpid[32] = "";
+	ssize_t n;
+	size_t len;
+	pid_t pid;
+
+	if (pipe2(up, O_CLOEXEC) < 0)
+		return err_set(e, errno, "idmapped mount: pipe");
+	if (pipe2(down, O_CLOEXEC) < 0) {
+		close(up[0]);
+		close(up[1]);
+		return err_set(e, errno, "idmapped mount: pipe");
+	}
+	pid = (pid_t)syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, 0, NULL, NULL, 0);
+	if (pid == 0) {
+		char self[32], x;
+		ssize_t k;
+		close(down[1]); /* else our own copy keeps the pipe open */
+		close(up[0]);
+		k = readlink("/proc/self", self, sizeof(self));
+		if (k > 0)
+			(void)!write(up[1], self, (size_t)k);
+		close(up[1]);
+		(void)!read(down[0], &x, 1); /* until the parent is done */
+		_exit(0);
+	}
+	close(up[1]);
+	close(down[0]);
+	if (pid < 0) {
+		close(up[0]);
+		close(down[1]);
+		return err_set(e, errno, "idmapped mount: clone a user namespace");
+	}
+	n = read(up[0], procpid, sizeof(procpid) - 1);
+	close(up[0]);
+	if (n <= 0) {
+		err_setx(e, EIO, "idmapped mount: the helper did not report its pid");
+		goto out;
+	}
+	procpid[n] = '\0';
+	for (int which = 0; which < 2; which++) {
+		const struct oci_idmap *m = which ? g : u;
+		size_t cnt = which ? ng : nu;
+		len = 0;
+		for (size_t i = 0; i < cnt && len < sizeof(buf) - 40; i++)
+			len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%u %u %u\n", m[i].container_id, m[i].host_id,
+						m[i].size);
+		snprintf(path, sizeof(path), "/proc/%s/%s", procpid, which ? "gid_map" : "uid_map");
+		r = write_file(path, buf, len);
+		if (r < 0) {
+			err_set(e, -r, "idmapped mount: write %s", which ? "gidMappings" : "uidMappings");
+			goto out;
+		}
+	}
+	snprintf(path, sizeof(path), "/proc/%s/ns/user", procpid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		err_set(e, errno, "idmapped mount: open %s", path);
+out:
+	close(down[1]);
+	waitpid(pid, NULL, 0);
+	return fd < 0 ? -err_code(*e) : fd;
+}
+
+/* Bind source onto target through an idmapped clone of its tree: the
+ * mount's own uid/gid maps, or the container's for a bare "idmap". */
+static int bind_idmapped(struct run_ctx *c, const struct oci_mount *m, const char *source, int target_fd,
+			 bool recursive, struct err **e)
+{
+	const struct oci_idmap *u = m->uid_map, *g = m->gid_map;
+	size_t nu = m->n_uid_map, ng = m->n_gid_map;
+	struct mount_attr attr = { .attr_set = MOUNT_ATTR_IDMAP };
+	unsigned rec = recursive ? AT_RECURSIVE : 0;
+	_cleanup_close_ int userns = -1, tree = -1;
+
+	if (nu == 0) {
+		u = c->spec->uid_mappings, nu = c->spec->n_uid_mappings;
+		g = c->spec->gid_mappings, ng = c->spec->n_gid_mappings;
+	}
+	if (nu == 0 || ng == 0)
+		return err_setx(e, EINVAL, "mount '%s': idmap needs uidMappings and gidMappings (the mount's or linux.*)",
+				m->destination);
+	userns = idmap_userns(u, nu, g, ng, e);
+	if (userns < 0)
+		return err_wrap(e, "mount '%s'", m->destination);
+	tree = (int)syscall(SYS_open_tree, AT_FDCWD, source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | rec);
+	if (tree < 0)
+		return err_set(e, errno, "mount '%s': open_tree '%s'", m->destination, source);
+	attr.userns_fd = (uint64_t)userns;
+	if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | rec, &attr, sizeof(attr)) < 0)
+		return err_set(e, errno, "mount '%s': idmap '%s' (does its filesystem support idmapped mounts?)",
+			       m->destination, source);
+	if (syscall(SYS_move_mount, tree, "", target_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+		return err_set(e, errno, "mount '%s': move_mount", m->destination);
+	return 0;
+}
+
 static int mount_one(struct run_ctx *c, int rootfd, const struct oci_mount *m, bool *dev_is_bind, struct err **e)
 {
 	_cleanup_close_ int fd = -1;
@@ -296,9 +404,10 @@ static int mount_one(struct run_ctx *c, int rootfd, const struct oci_mount *m, b
 	if ((r = mount_opts_parse(m->options, m->n_options, &o, e)) < 0)
 		return err_wrap(e, "mount '%s'", dest);
 	is_bind = o.bind || (type && strcmp(type, "bind") == 0);
-	if (o.idmap || m->n_uid_map) {
+	if ((o.idmap || m->n_uid_map) && !is_bind) {
 		mount_opts_clear(&o);
-		return err_setx(e, ENOTSUP, "mount '%s': idmapped mounts are not supported yet", dest);
+		return err_setx(e, ENOTSUP, "mount '%s': idmapped mounts are bind mounts (type '%s')", dest,
+				type ? type : "none");
 	}
 	if (type && strcmp(type, "cgroup") == 0 && !is_bind) {
 		r = mount_cgroup(c, rootfd, m, &o, e);
@@ -336,7 +445,10 @@ static int mount_one(struct run_ctx *c, int rootfd, const struct oci_mount *m, b
 	flags = o.flags & ~(MS_REMOUNT);
 
 	if (is_bind) {
-		if (mount(source, target, NULL, MS_BIND | (o.rbind ? MS_REC : 0), NULL) < 0) {
+		if (o.idmap || m->n_uid_map) {
+			if ((r = bind_idmapped(c, m, source, fd, o.rbind, e)) < 0)
+				goto out;
+		} else if (mount(source, target, NULL, MS_BIND | (o.rbind ? MS_REC : 0), NULL) < 0) {
 			r = err_set(e, errno, "mount '%s': bind '%s'", dest, source);
 			goto out;
 		}

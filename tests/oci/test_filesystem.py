@@ -6,11 +6,10 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from ocitest import (WORK, Bundle, Clean, Skip, contains, eq, fails, fails_clean, main,  # noqa: E402
-                     mount_count, ok_run, rt, run, state, test, unique_id, wait_status)
+from ocitest import (WORK, Bundle, Skip, contains, eq, fails, fails_clean, main, mount_count,  # noqa: E402
+                     ok_run, rt, run, test, unique_id, wait_status)
 
 
 def mounts_in(out):
@@ -272,6 +271,31 @@ def missing_rootfs_and_bad_mounts_leave_nothing():
     fails_clean(b, "mount '/x'", 'nosuchfs', what='unknown filesystem')
     # create (not run) fails the same way, and leaves nothing either.
     fails_clean(b, "mount '/x'", verb='create', what='create with a bad mount')
+
+
+@test
+def idmapped_bind_mounts():
+    # The mapping converts ids of the source filesystem (containerID) into
+    # those seen at the mount point (hostID): a root-owned file shows as 1000.
+    host = tempfile.mkdtemp(dir=WORK)
+    os.chmod(host, 0o755)
+    open(os.path.join(host, 'owned-by-root'), 'w').close()
+    b = Bundle(['sh', '-c', 'stat -c "%u:%g" /idm/owned-by-root /plain/owned-by-root'])
+    b.config['mounts'] += [
+        {'destination': '/idm', 'type': 'bind', 'source': host, 'options': ['bind'],
+         'uidMappings': [{'containerID': 0, 'hostID': 1000, 'size': 1}],
+         'gidMappings': [{'containerID': 0, 'hostID': 1000, 'size': 1}]},
+        {'destination': '/plain', 'type': 'bind', 'source': host, 'options': ['bind']},
+    ]
+    b.write()
+    p = run(b)
+    if p.returncode != 0 and 'idmap' in p.stderr and 'support' in p.stderr:
+        raise Skip(f'no idmapped mounts on this filesystem: {p.stderr.strip()}')
+    eq(ok_run(p).split(), ['1000:1000', '0:0'], 'owner through the idmapped mount and the plain one')
+    b.config['mounts'][-2]['type'] = 'tmpfs'
+    b.config['mounts'][-2]['options'] = []
+    b.write()
+    fails_clean(b, "mount '/idm'", 'bind mounts', what='idmap on a non-bind mount')
 
 
 @test
