@@ -69,7 +69,11 @@ int oci_features(char **json, struct err **e)
 	json_object_object_add(l, "apparmor", aa);
 	json_object_object_add(se, "enabled", json_object_new_boolean(access("/sys/fs/selinux/enforce", F_OK) == 0));
 	json_object_object_add(l, "selinux", se);
-	json_object_object_add(mx, "enabled", json_object_new_boolean(1));
+	{
+		json_object *idmap = json_object_new_object();
+		json_object_object_add(idmap, "enabled", json_object_new_boolean(1));
+		json_object_object_add(mx, "idmap", idmap);
+	}
 	json_object_object_add(l, "mountExtensions", mx);
 	json_object_object_add(o, "linux", l);
 	json_object_object_add(ann, "io.github.casulo.runtime.cgroup-mode",
