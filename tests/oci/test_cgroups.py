@@ -117,7 +117,7 @@ def swap_blkio_and_hugetlb_where_present():
 @test
 def limits_bite():
     v1_host()
-    b = Bundle(['sh', '-c', 'for i in 1 2 3 4 5 6 7 8; do sleep 5 & done; wait; echo done'])
+    b = Bundle(['sh', '-c', 'for i in 1 2 3 4 5 6 7 8; do sleep 1 & done; wait; echo done'])
     b.linux['resources']['pids'] = {'limit': 4}
     b.write()
     p = run(b)
