@@ -34,7 +34,8 @@ static int last_cap(void)
 
 static int set_user(const struct oci_process *p, struct err **e)
 {
-	if (setgroups(p->user.n_additional_gids, p->user.additional_gids) < 0 && !(errno == EPERM && p->user.n_additional_gids == 0))
+	if (setgroups(p->user.n_additional_gids, p->user.additional_gids) < 0 &&
+	    !(errno == EPERM && p->user.n_additional_gids == 0))
 		return err_set(e, errno, "process.user.additionalGids: setgroups");
 	if (setresgid(p->user.gid, p->user.gid, p->user.gid) < 0)
 		return err_set(e, errno, "process.user.gid %u: setresgid", p->user.gid);

@@ -17,7 +17,7 @@
 #include "oci/cgroup.h"
 #include "oci/spec.h"
 
-#define INSN(c, d, s, o, i) ((struct bpf_insn){ .code = (c), .dst_reg = (d), .src_reg = (s), .off = (o), .imm = (i) })
+#define INSN(c, d, s, o, i) ((struct bpf_insn){.code = (c), .dst_reg = (d), .src_reg = (s), .off = (o), .imm = (i)})
 
 static int bpf(int cmd, union bpf_attr *attr)
 {
@@ -54,7 +54,8 @@ static size_t emit_rule(struct bpf_insn *p, const struct oci_device_rule *r)
 	/* R2 type, R3 access, R4 major, R5 minor. */
 	if (r->type != 'a')
 		p[n] = INSN(BPF_JMP | BPF_JNE | BPF_K, BPF_REG_2, 0, (short)(len - n - 1),
-			    r->type == 'b' ? BPF_DEVCG_DEV_BLOCK : BPF_DEVCG_DEV_CHAR), n++;
+			    r->type == 'b' ? BPF_DEVCG_DEV_BLOCK : BPF_DEVCG_DEV_CHAR),
+		n++;
 	if (acc != (BPF_DEVCG_ACC_MKNOD | BPF_DEVCG_ACC_READ | BPF_DEVCG_ACC_WRITE)) {
 		/* Requested bits outside the rule's: no match. */
 		p[n++] = INSN(BPF_ALU64 | BPF_MOV | BPF_X, BPF_REG_1, BPF_REG_3, 0, 0);
@@ -133,7 +134,7 @@ int cgroup_bpf_devices_attach(const char *dir, const struct oci_device_rule *rul
 	attr.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
 	attr.insns = (uint64_t)(uintptr_t)prog;
 	attr.insn_cnt = (uint32_t)len;
-	attr.license = (uint64_t)(uintptr_t)"Apache";
+	attr.license = (uint64_t)(uintptr_t) "Apache";
 	attr.log_buf = (uint64_t)(uintptr_t)log;
 	attr.log_size = sizeof(log);
 	attr.log_level = 1;

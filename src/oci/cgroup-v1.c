@@ -23,8 +23,8 @@ static int need(const struct cgroup *cg, const char *ctrl, const char *field, co
 {
 	*dir = cgroup_v1_dir(cg, ctrl);
 	if (*dir == NULL)
-		return err_setx(e, ENOTSUP, "cgroup '%s': linux.resources.%s: the %s controller is not mounted", cg->rel,
-				field, ctrl);
+		return err_setx(e, ENOTSUP, "cgroup '%s': linux.resources.%s: the %s controller is not mounted",
+				cg->rel, field, ctrl);
 	return 0;
 }
 
@@ -87,7 +87,8 @@ static int set_memory(struct cgroup *cg, const struct oci_resources *r, struct e
 		fmt_i64(v, sizeof(v), r->mem_kernel);
 		if (!has_file(dir, "memory.kmem.limit_in_bytes") ||
 		    cgroup_write(dir, "memory.kmem.limit_in_bytes", v, NULL) < 0)
-			log_warn("cgroup '%s': linux.resources.memory.kernel: not supported by this kernel, ignored", dir);
+			log_warn("cgroup '%s': linux.resources.memory.kernel: not supported by this kernel, ignored",
+				 dir);
 	}
 	if (r->has_mem_kernel_tcp) {
 		fmt_i64(v, sizeof(v), r->mem_kernel_tcp);
@@ -167,8 +168,10 @@ static int set_cpu(struct cgroup *cg, const struct oci_resources *r, struct err 
 static int set_blkio(struct cgroup *cg, const struct oci_resources *r, struct err **e)
 {
 	static const char *const throttle_files[4] = {
-		"blkio.throttle.read_bps_device", "blkio.throttle.write_bps_device",
-		"blkio.throttle.read_iops_device", "blkio.throttle.write_iops_device",
+	    "blkio.throttle.read_bps_device",
+	    "blkio.throttle.write_bps_device",
+	    "blkio.throttle.read_iops_device",
+	    "blkio.throttle.write_iops_device",
 	};
 	bool any = r->has_blkio_weight || r->has_blkio_leaf_weight || r->n_blkio_weight_devices;
 	const char *dir, *weight_file;
@@ -185,10 +188,11 @@ static int set_blkio(struct cgroup *cg, const struct oci_resources *r, struct er
 	weight_file = has_file(dir, "blkio.weight") ? "blkio.weight" : "blkio.bfq.weight";
 	if (r->has_blkio_weight && r->blkio_weight) {
 		if (!has_file(dir, weight_file))
-			return err_setx(e, ENOTSUP,
-					"cgroup '%s': linux.resources.blockIO.weight: no blkio.weight or blkio.bfq.weight "
-					"(no proportional I/O scheduler on this host)",
-					dir);
+			return err_setx(
+			    e, ENOTSUP,
+			    "cgroup '%s': linux.resources.blockIO.weight: no blkio.weight or blkio.bfq.weight "
+			    "(no proportional I/O scheduler on this host)",
+			    dir);
 		snprintf(v, sizeof(v), "%u", r->blkio_weight);
 		if ((rc = cgroup_write(dir, weight_file, v, e)) < 0)
 			return rc;
@@ -202,8 +206,9 @@ static int set_blkio(struct cgroup *cg, const struct oci_resources *r, struct er
 		const struct oci_weight_device *w = &r->blkio_weight_devices[i];
 		if (w->has_weight) {
 			snprintf(v, sizeof(v), "%lld:%lld %u", (long long)w->major, (long long)w->minor, w->weight);
-			if ((rc = cgroup_write(dir, strcmp(weight_file, "blkio.weight") == 0 ? "blkio.weight_device"
-											      : "blkio.bfq.weight",
+			if ((rc = cgroup_write(dir,
+					       strcmp(weight_file, "blkio.weight") == 0 ? "blkio.weight_device"
+											: "blkio.bfq.weight",
 					       v, e)) < 0)
 				return rc;
 		}
@@ -250,15 +255,16 @@ int cgroup_v1_set(struct cgroup *cg, const struct oci_resources *r, bool updatin
 					return rc;
 			}
 		} else if (cg->mode != CGROUP_MODE_HYBRID || cg->unified.path == NULL) {
-			return err_setx(e, ENOTSUP, "cgroup '%s': linux.resources.hugepageLimits: no hugetlb controller",
-					cg->rel);
+			return err_setx(e, ENOTSUP,
+					"cgroup '%s': linux.resources.hugepageLimits: no hugetlb controller", cg->rel);
 		}
 		/* Hybrid hosts that keep hugetlb on cgroup2: cgroup-v2.c writes it. */
 	}
 	if (r->has_net_class_id) {
 		dir = cgroup_v1_dir(cg, "net_cls");
 		if (dir == NULL) {
-			log_warn("cgroup '%s': linux.resources.network.classID: net_cls is not mounted, ignored", cg->rel);
+			log_warn("cgroup '%s': linux.resources.network.classID: net_cls is not mounted, ignored",
+				 cg->rel);
 		} else {
 			snprintf(v, sizeof(v), "%u", r->net_class_id);
 			if ((rc = cgroup_write(dir, "net_cls.classid", v, e)) < 0)

@@ -120,8 +120,8 @@ static int set_memory(const char *dir, const struct oci_resources *r, struct err
 	if (r->has_mem_kernel || r->has_mem_kernel_tcp)
 		log_warn("cgroup '%s': linux.resources.memory.kernel*: not supported on cgroup v2, ignored", dir);
 	if (r->has_mem_swappiness && r->mem_swappiness != 0)
-		return err_setx(e, ENOTSUP, "cgroup '%s': linux.resources.memory.swappiness: not supported on cgroup v2",
-				dir);
+		return err_setx(e, ENOTSUP,
+				"cgroup '%s': linux.resources.memory.swappiness: not supported on cgroup v2", dir);
 	return 0;
 }
 
@@ -165,7 +165,8 @@ static int set_cpu(const char *dir, const struct oci_resources *r, struct err **
 			return -err_code(*e);
 	}
 	if ((r->has_cpu_rt_period && r->cpu_rt_period) || (r->has_cpu_rt_runtime && r->cpu_rt_runtime))
-		return err_setx(e, ENOTSUP, "cgroup '%s': linux.resources.cpu.realtime*: not supported on cgroup v2", dir);
+		return err_setx(e, ENOTSUP, "cgroup '%s': linux.resources.cpu.realtime*: not supported on cgroup v2",
+				dir);
 	if (r->cpu_cpus && *r->cpu_cpus && write2(dir, "cpuset.cpus", r->cpu_cpus, "linux.resources.cpu.cpus", e) < 0)
 		return -err_code(*e);
 	if (r->cpu_mems && *r->cpu_mems && write2(dir, "cpuset.mems", r->cpu_mems, "linux.resources.cpu.mems", e) < 0)
@@ -175,7 +176,7 @@ static int set_cpu(const char *dir, const struct oci_resources *r, struct err **
 
 static int set_io(const char *dir, const struct oci_resources *r, struct err **e)
 {
-	static const char *const keys[4] = { "rbps", "wbps", "riops", "wiops" };
+	static const char *const keys[4] = {"rbps", "wbps", "riops", "wiops"};
 	char v[96], path[4200];
 
 	if (r->has_blkio_weight && r->blkio_weight) {
@@ -248,8 +249,8 @@ int cgroup_v2_set(struct cgroup *cg, const char *dir, const struct oci_resources
 	return 0;
 }
 
-int cgroup_v2_set_devices(const char *dir, const struct oci_resources *r, const struct oci_device *devs,
-			  size_t n_devs, struct err **e)
+int cgroup_v2_set_devices(const char *dir, const struct oci_resources *r, const struct oci_device *devs, size_t n_devs,
+			  struct err **e)
 {
 	struct oci_device_rule *rules = NULL;
 	size_t n = 0;

@@ -55,8 +55,9 @@ static void unescape(char *s)
 /* The v1 controllers in a super-options string: "rw,cpu,cpuacct" -> "cpu,cpuacct". */
 static char *controllers_of(const char *superopts)
 {
-	static const char *const skip[] = { "rw", "ro", "clone_children", "noprefix", "xattr", "nsdelegate",
-					    "memory_recursiveprot", "memory_localevents", "favordynmods" };
+	static const char *const skip[] = {"rw",	  "ro",		"clone_children",	"noprefix",
+					   "xattr",	  "nsdelegate", "memory_recursiveprot", "memory_localevents",
+					   "favordynmods"};
 	char *copy = strdup(superopts), *save = NULL, *out;
 	size_t len = 0;
 
@@ -172,7 +173,7 @@ static int make_dirs(const char *path, bool cpuset)
 		if (mkdir(buf, 0755) == 0) {
 			if (cpuset) {
 				/* A new cpuset cgroup starts empty: inherit the parent's. */
-				static const char *const files[] = { "cpuset.cpus", "cpuset.mems" };
+				static const char *const files[] = {"cpuset.cpus", "cpuset.mems"};
 				for (int i = 0; i < 2; i++) {
 					char parent[4096], fpath[4200], *val = NULL;
 					snprintf(parent, sizeof(parent), "%s", buf);
@@ -246,7 +247,8 @@ int cgroup_create(const char *cgroups_path, const char *id, bool systemd, struct
 				continue;
 			if (own_cgroup(proc_cgroup, "", &own) < 0 ||
 			    cgroup_path_join(mnt, root, own, cg->rel, &cg->unified.path) < 0 ||
-			    (cg->unified.mountpoint = strdup(mnt)) == NULL || (cg->unified.controllers = strdup("")) == NULL)
+			    (cg->unified.mountpoint = strdup(mnt)) == NULL ||
+			    (cg->unified.controllers = strdup("")) == NULL)
 				goto nomem;
 			continue;
 		}
@@ -271,7 +273,8 @@ int cgroup_create(const char *cgroups_path, const char *id, bool systemd, struct
 	}
 	if (cg->mode != CGROUP_MODE_V1 && cg->unified.path == NULL && cg->mode == CGROUP_MODE_V2) {
 		cgroup_free(cg);
-		return err_setx(e, ENOENT, "cgroup '%s': no cgroup2 mount at /sys/fs/cgroup", cgroups_path ? cgroups_path : id);
+		return err_setx(e, ENOENT, "cgroup '%s': no cgroup2 mount at /sys/fs/cgroup",
+				cgroups_path ? cgroups_path : id);
 	}
 
 	for (size_t i = 0; i < cg->n_v1; i++) {
@@ -336,10 +339,9 @@ int cgroup_set(struct cgroup *cg, const struct oci_resources *r, const struct oc
 	if (r == NULL)
 		r = &empty;
 	if (cg->mode == CGROUP_MODE_V2)
-		return cgroup_v2_set(cg, cg->unified.path, r, false, updating, e) < 0
-			       ? -err_code(*e)
-			       : (updating && !r->has_devices) ? 0
-							      : cgroup_v2_set_devices(cg->unified.path, r, devs, n_devs, e);
+		return cgroup_v2_set(cg, cg->unified.path, r, false, updating, e) < 0 ? -err_code(*e)
+		       : (updating && !r->has_devices)				      ? 0
+						       : cgroup_v2_set_devices(cg->unified.path, r, devs, n_devs, e);
 	if ((rc = cgroup_v1_set(cg, r, updating, e)) < 0)
 		return rc;
 	if (!updating || r->has_devices)
@@ -348,7 +350,8 @@ int cgroup_set(struct cgroup *cg, const struct oci_resources *r, const struct oc
 	if (cg->mode == CGROUP_MODE_HYBRID && cg->unified.path)
 		return cgroup_v2_set(cg, cg->unified.path, r, true, updating, e);
 	if (r->n_unified)
-		return err_setx(e, EINVAL, "cgroup '%s': linux.resources.unified: needs cgroup v2 (this host has v1 only)",
+		return err_setx(e, EINVAL,
+				"cgroup '%s': linux.resources.unified: needs cgroup v2 (this host has v1 only)",
 				cg->rel);
 	return 0;
 }
@@ -444,7 +447,7 @@ static int read_pids(const char *dir, pid_t **pids, size_t *n)
 /* The directory to list processes from: one holding every process. */
 static const char *procs_dir(const struct cgroup *cg)
 {
-	static const char *const pref[] = { "freezer", "pids", "memory", "devices", "cpu", "name=systemd" };
+	static const char *const pref[] = {"freezer", "pids", "memory", "devices", "cpu", "name=systemd"};
 
 	if (cg->mode == CGROUP_MODE_V2)
 		return cg->unified.path;
@@ -587,8 +590,9 @@ int cgroup_is_frozen(const struct cgroup *cg)
 	return r;
 }
 
-/* rmdir a cgroup directory and its sub-cgroups, deepest first. */
-static int remove_tree(const char *dir)
+/* rmdir a cgroup directory and its sub-cgroups, deepest first, retrying
+ * a busy one (an exiting process may linger a moment) tries times. */
+static int remove_tree(const char *dir, int tries)
 {
 	DIR *d = opendir(dir);
 	struct dirent *de;
@@ -601,21 +605,22 @@ static int remove_tree(const char *dir)
 		if (de->d_type != DT_DIR || de->d_name[0] == '.')
 			continue;
 		snprintf(sub, sizeof(sub), "%s/%s", dir, de->d_name);
-		if (remove_tree(sub) < 0)
+		if (remove_tree(sub, tries) < 0)
 			r = -errno;
 	}
 	closedir(d);
-	for (int i = 0; i < 500; i++) {
+	for (int i = 0; i < tries; i++) {
 		if (rmdir(dir) == 0 || errno == ENOENT)
 			return 0;
 		if (errno != EBUSY)
 			return -errno;
-		msleep(2);
+		if (i + 1 < tries)
+			msleep(2);
 	}
 	return r < 0 ? r : -EBUSY;
 }
 
-int cgroup_destroy(struct cgroup *cg, struct err **e)
+static int destroy(struct cgroup *cg, int tries, struct err **e)
 {
 	pid_t *pids = NULL;
 	size_t n = 0;
@@ -626,7 +631,7 @@ int cgroup_destroy(struct cgroup *cg, struct err **e)
 	if (cgroup_pids(cg, &pids, &n, NULL) == 0 && n > 0) {
 		if (cgroup_is_frozen(cg) == 1)
 			(void)cgroup_freeze(cg, false, NULL);
-		for (int round = 0; round < 200 && n > 0; round++) {
+		for (int round = 0; round < (tries > 1 ? 200 : 1) && n > 0; round++) {
 			for (size_t i = 0; i < n; i++)
 				kill(pids[i], SIGKILL);
 			free(pids);
@@ -638,17 +643,23 @@ int cgroup_destroy(struct cgroup *cg, struct err **e)
 		}
 	}
 	free(pids);
-	for (size_t i = 0; i < cg->n_v1; i++) {
-		int rr = remove_tree(cg->v1[i].path);
+	for (size_t i = 0; i <= cg->n_v1; i++) {
+		const char *path = i < cg->n_v1 ? cg->v1[i].path : cg->unified.path;
+		int rr = path ? remove_tree(path, tries) : 0;
 		if (rr < 0 && r == 0)
-			r = err_set(e, -rr, "cgroup '%s': rmdir", cg->v1[i].path);
-	}
-	if (cg->unified.path) {
-		int rr = remove_tree(cg->unified.path);
-		if (rr < 0 && r == 0)
-			r = err_set(e, -rr, "cgroup '%s': rmdir", cg->unified.path);
+			r = err_set(e, -rr, "cgroup '%s': rmdir", path);
 	}
 	return r;
+}
+
+int cgroup_destroy(struct cgroup *cg, struct err **e)
+{
+	return destroy(cg, 500, e);
+}
+
+int cgroup_destroy_once(struct cgroup *cg, struct err **e)
+{
+	return destroy(cg, 1, e);
 }
 
 static void dir_free(struct cgroup_dir *d)
@@ -736,10 +747,10 @@ int cgroup_device_rules(const struct oci_resources *r, const struct oci_device *
 			struct oci_device_rule **ret, size_t *n)
 {
 	static const struct oci_device_rule defaults[] = {
-		{ true, 'c', -1, -1, "m" }, { true, 'b', -1, -1, "m" },	  { true, 'c', 1, 3, "rwm" },
-		{ true, 'c', 1, 8, "rwm" }, { true, 'c', 1, 7, "rwm" },	  { true, 'c', 5, 0, "rwm" },
-		{ true, 'c', 1, 5, "rwm" }, { true, 'c', 1, 9, "rwm" },	  { true, 'c', 5, 1, "rwm" },
-		{ true, 'c', 136, -1, "rwm" }, { true, 'c', 5, 2, "rwm" }, { true, 'c', 10, 200, "rwm" },
+	    {true, 'c', -1, -1, "m"},	 {true, 'b', -1, -1, "m"}, {true, 'c', 1, 3, "rwm"},
+	    {true, 'c', 1, 8, "rwm"},	 {true, 'c', 1, 7, "rwm"}, {true, 'c', 5, 0, "rwm"},
+	    {true, 'c', 1, 5, "rwm"},	 {true, 'c', 1, 9, "rwm"}, {true, 'c', 5, 1, "rwm"},
+	    {true, 'c', 136, -1, "rwm"}, {true, 'c', 5, 2, "rwm"}, {true, 'c', 10, 200, "rwm"},
 	};
 	size_t nr = r ? r->n_devices : 0;
 	size_t total = nr + ARRAY_SIZE(defaults) + n_devs;
@@ -750,7 +761,7 @@ int cgroup_device_rules(const struct oci_resources *r, const struct oci_device *
 	*n = 0;
 	/* With no rule at all, runc denies everything but the defaults. */
 	if (nr == 0)
-		v[(*n)++] = (struct oci_device_rule){ false, 'a', -1, -1, "rwm" };
+		v[(*n)++] = (struct oci_device_rule){false, 'a', -1, -1, "rwm"};
 	for (size_t i = 0; i < nr; i++)
 		v[(*n)++] = r->devices[i];
 	for (size_t i = 0; i < ARRAY_SIZE(defaults); i++)
@@ -758,8 +769,8 @@ int cgroup_device_rules(const struct oci_resources *r, const struct oci_device *
 	for (size_t i = 0; i < n_devs; i++) {
 		if (devs[i].type == 'p')
 			continue;
-		v[(*n)++] = (struct oci_device_rule){ true, devs[i].type == 'b' ? 'b' : 'c', devs[i].major,
-						     devs[i].minor, "rwm" };
+		v[(*n)++] = (struct oci_device_rule){true, devs[i].type == 'b' ? 'b' : 'c', devs[i].major,
+						     devs[i].minor, "rwm"};
 	}
 	*ret = v;
 	return 0;

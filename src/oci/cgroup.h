@@ -25,12 +25,12 @@ enum cgroup_mode { CGROUP_MODE_V1, CGROUP_MODE_HYBRID, CGROUP_MODE_V2 };
 struct cgroup_dir {
 	char *controllers; /* "memory", "cpu,cpuacct", "name=systemd"; "" for cgroup2 */
 	char *mountpoint;  /* "/sys/fs/cgroup/memory" */
-	char *path;        /* the container's directory */
+	char *path;	   /* the container's directory */
 };
 
 struct cgroup {
 	enum cgroup_mode mode;
-	char *rel;                  /* path under each hierarchy, e.g. "/libpod_parent/x" */
+	char *rel; /* path under each hierarchy, e.g. "/libpod_parent/x" */
 	struct cgroup_dir v1[CGROUP_V1_MAX];
 	size_t n_v1;
 	struct cgroup_dir unified; /* path NULL when there is no cgroup2 mount */
@@ -62,6 +62,9 @@ int cgroup_enter_self(const struct cgroup *cg, const char *sub, bool now, int *u
 int cgroup_enter_pid(const char *dir, pid_t pid, struct err **e) MUST_CHECK;
 /* Kill what is left, remove every directory. */
 int cgroup_destroy(struct cgroup *cg, struct err **e);
+/* The same, trying each directory once: for a container whose process
+ * cannot die yet (frozen by a freezer that is not ours). */
+int cgroup_destroy_once(struct cgroup *cg, struct err **e);
 void cgroup_free(struct cgroup *cg);
 
 int cgroup_freeze(const struct cgroup *cg, bool freeze, struct err **e);
@@ -80,8 +83,8 @@ int cgroup_v1_set_devices(struct cgroup *cg, const struct oci_resources *r, cons
 			  size_t n_devs, struct err **e);
 int cgroup_v2_set(struct cgroup *cg, const char *dir, const struct oci_resources *r, bool hybrid, bool updating,
 		  struct err **e);
-int cgroup_v2_set_devices(const char *dir, const struct oci_resources *r, const struct oci_device *devs,
-			  size_t n_devs, struct err **e);
+int cgroup_v2_set_devices(const char *dir, const struct oci_resources *r, const struct oci_device *devs, size_t n_devs,
+			  struct err **e);
 /* Hugetlb limits into a cgroup2 directory (v2, and hybrid hosts where
  * hugetlb sits on the cgroup2 mount). */
 int cgroup_v2_set_hugetlb(const char *dir, const struct oci_resources *r, struct err **e);

@@ -45,8 +45,7 @@ static int forward_fd(struct run_ctx *c, uint32_t type, int fd, const char *cons
 	return r < 0 ? err_set(e, -r, "container '%s': sync", c->id) : 0;
 }
 
-int container_spawn(struct run_ctx *c, pid_t *pidp, int *console_master, const char *console_socket,
-		    struct err **e)
+int container_spawn(struct run_ctx *c, pid_t *pidp, int *console_master, const char *console_socket, struct err **e)
 {
 	char buf[SYNC_MAX_PAYLOAD + 1];
 	pid_t a, b = -1;
@@ -101,7 +100,8 @@ int container_spawn(struct run_ctx *c, pid_t *pidp, int *console_master, const c
 			waitpid(b, &ws, 0);
 			b = -1;
 			r = err_setx(e, EIO, "container '%s': the container process exited during setup (%s %d)", c->id,
-				     WIFSIGNALED(ws) ? "signal" : "status", WIFSIGNALED(ws) ? WTERMSIG(ws) : WEXITSTATUS(ws));
+				     WIFSIGNALED(ws) ? "signal" : "status",
+				     WIFSIGNALED(ws) ? WTERMSIG(ws) : WEXITSTATUS(ws));
 			goto fail;
 		}
 		if (r < 0) {
@@ -231,13 +231,17 @@ int container_wait(pid_t pid, int console_master)
 
 /* Remove what a container left: processes, cgroups, state; then run the
  * poststop hooks (failures only warn, as the spec says). */
-int container_destroy(struct oci_state *st, struct err **e)
+int container_destroy(struct oci_state *st, bool stuck, struct err **e)
 {
 	struct err *hook_err = NULL;
 	int r = 0;
 
-	if (st->cg && (r = cgroup_destroy(st->cg, e)) < 0)
+	if (st->cg && stuck && cgroup_destroy_once(st->cg, &hook_err) < 0) {
+		log_warn("container '%s': %s (its process dies when it is thawed); left behind", st->id, hook_err->msg);
+		err_free(&hook_err);
+	} else if (st->cg && !stuck && (r = cgroup_destroy(st->cg, e)) < 0) {
 		return r;
+	}
 	if (state_load_spec(st, NULL) == 0 && st->spec->n_hooks[HOOK_POSTSTOP]) {
 		_cleanup_free_ char *js = state_hook_json(st->id, STATUS_STOPPED, 0, st->bundle, st->spec);
 		if (hooks_run(st->spec, HOOK_POSTSTOP, js, &hook_err) < 0) {
@@ -285,7 +289,7 @@ static int take_listen_fds(struct run_ctx *c, struct err **e)
 {
 	const char *fds = getenv("LISTEN_FDS"), *pid = getenv("LISTEN_PID");
 	char kv[2][64];
-	char *add[3] = { kv[0], kv[1], NULL };
+	char *add[3] = {kv[0], kv[1], NULL};
 	size_t n;
 	char **env;
 	long nfds;
@@ -332,15 +336,16 @@ static int do_create(const struct oci_global *g, const char *id, const struct oc
 
 	memset(out, 0, sizeof(*out));
 	out->console_master = -1;
-	c->sock = c->child_sock = c->fifo_fd = c->exec_root_fd = c->exec_cwd_fd = c->lock_fd = -1;
+	c->sock = c->child_sock = c->fifo_fd = c->exec_root_fd = c->lock_fd = -1;
 	for (int k = 0; k < NS_KIND_MAX; k++)
 		c->ns_fds[k] = -1;
 	if ((r = state_check_id(id, e)) < 0)
 		return r;
 	if (realpath(o->bundle ? o->bundle : ".", bundle) == NULL)
 		return err_set(e, errno, "bundle '%s'", o->bundle ? o->bundle : ".");
-	if (o->config && o->config[0] == '/' ? asprintf(&config_path, "%s", o->config) < 0
-	    : asprintf(&config_path, "%s/%s", bundle, o->config ? o->config : "config.json") < 0)
+	if (o->config && o->config[0] == '/'
+		? asprintf(&config_path, "%s", o->config) < 0
+		: asprintf(&config_path, "%s/%s", bundle, o->config ? o->config : "config.json") < 0)
 		return err_set(e, ENOMEM, "bundle '%s'", bundle);
 	if ((r = read_file(config_path, &config_text, &config_len)) < 0)
 		return err_set(e, -r, "bundle '%s': read config.json", bundle);
@@ -383,8 +388,9 @@ static int do_create(const struct oci_global *g, const char *id, const struct oc
 		}
 	}
 	if (c->proc->terminal && o->console_socket == NULL && (!run_mode || o->detach)) {
-		r = err_setx(e, EINVAL,
-			     "process.terminal: cannot allocate a terminal for a detached container without --console-socket");
+		r = err_setx(
+		    e, EINVAL,
+		    "process.terminal: cannot allocate a terminal for a detached container without --console-socket");
 		goto fail;
 	}
 	if (!c->proc->terminal && o->console_socket) {
@@ -450,7 +456,7 @@ static int do_create(const struct oci_global *g, const char *id, const struct oc
 		goto fail;
 	st->systemd_cgroup = g->systemd_cgroup;
 	if (c->cg && (r = cgroup_set(c->cg, c->spec->has_resources ? &c->spec->resources : NULL, c->spec->devices,
-			    c->spec->n_devices, false, e)) < 0)
+				     c->spec->n_devices, false, e)) < 0)
 		goto fail;
 	if ((r = ns_open_paths(c, e)) < 0)
 		goto fail;
@@ -523,8 +529,7 @@ int oci_create(const struct oci_global *g, const char *id, const struct oci_crea
 	return 0;
 }
 
-int oci_run(const struct oci_global *g, const char *id, const struct oci_create_opts *o, int *status,
-	    struct err **e)
+int oci_run(const struct oci_global *g, const char *id, const struct oci_create_opts *o, int *status, struct err **e)
 {
 	struct created cr;
 	sigset_t old;
@@ -544,7 +549,7 @@ int oci_run(const struct oci_global *g, const char *id, const struct oci_create_
 		waitpid(cr.pid, NULL, 0);
 		if (cr.console_master >= 0)
 			close(cr.console_master);
-		(void)container_destroy(cr.st, &e2);
+		(void)container_destroy(cr.st, false, &e2);
 		err_free(&e2);
 		created_free(&cr);
 		return r;
@@ -558,7 +563,7 @@ int oci_run(const struct oci_global *g, const char *id, const struct oci_create_
 	}
 	*status = container_wait(cr.pid, cr.console_master);
 	if (!o->keep)
-		r = container_destroy(cr.st, e);
+		r = container_destroy(cr.st, false, e);
 	created_free(&cr);
 	return r;
 }
@@ -585,8 +590,9 @@ int oci_start(const struct oci_global *g, const char *id, struct err **e)
 	}
 	fd = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0) {
-		r = errno == ENXIO ? err_setx(e, ESRCH, "container '%s': the container process is not waiting to start", id)
-				   : err_set(e, errno, "container '%s': open '%s'", id, fifo);
+		r = errno == ENXIO
+			? err_setx(e, ESRCH, "container '%s': the container process is not waiting to start", id)
+			: err_set(e, errno, "container '%s': open '%s'", id, fifo);
 		goto out;
 	}
 	r = write(fd, "0", 1) == 1 ? 0 : -errno;
@@ -600,7 +606,7 @@ int oci_start(const struct oci_global *g, const char *id, struct err **e)
 	 * end (no reader left) says the process runs (its startContainer hooks
 	 * done), so poststart hooks follow them, as the spec orders. */
 	{
-		struct pollfd p = { fd, 0, 0 };
+		struct pollfd p = {fd, 0, 0};
 		(void)poll(&p, 1, 60000);
 	}
 	close(fd);

@@ -26,28 +26,26 @@ struct run_ctx {
 	const char *id;
 	struct oci_spec *spec;
 	const struct oci_process *proc; /* the process to start */
-	char *bundle;                   /* absolute */
-	char *rootfs;                   /* absolute */
+	char *bundle;			/* absolute */
+	char *rootfs;			/* absolute */
 	char *state_dir;
 	bool no_pivot;
 	bool no_new_keyring;
 	unsigned preserve_fds;
-	bool exec_mode;      /* joining a running container */
-	bool wait_fifo;      /* create: wait on exec.fifo; else on SYNC_START */
-	pid_t target_pid;    /* exec: the container's init */
+	bool exec_mode; /* joining a running container */
+	bool wait_fifo; /* create: wait on exec.fifo; else on SYNC_START */
 	int ns_fds[NS_KIND_MAX];
 	bool ns_new[NS_KIND_MAX];
-	int sock;            /* sync socket: our end */
-	int child_sock;      /* sync socket: the children's end */
-	int fifo_fd;         /* create: exec.fifo opened O_RDWR */
-	int exec_root_fd;    /* exec: /proc/PID/root of the container */
-	int exec_cwd_fd;
+	int sock;	  /* sync socket: our end */
+	int child_sock;	  /* sync socket: the children's end */
+	int fifo_fd;	  /* create: exec.fifo opened O_RDWR */
+	int exec_root_fd; /* exec: /proc/PID/root of the container */
 	struct cgroup *cg;
 	const char *exec_cgroup;
 	bool console_needed; /* terminal and a console socket or a proxy */
 	bool apply_container_seccomp;
 	const char *process_label;
-	int lock_fd;         /* the runtime's state lock: closed in the children */
+	int lock_fd; /* the runtime's state lock: closed in the children */
 };
 
 /* namespaces.c */
@@ -70,8 +68,8 @@ int rootfs_finalize(struct run_ctx *c, struct err **e) MUST_CHECK;
 int rootfs_protect(struct run_ctx *c, struct err **e) MUST_CHECK;
 /* mount flags parsing (also for unit tests) */
 struct mount_opts {
-	unsigned long flags;      /* MS_* to set */
-	unsigned long clear;      /* MS_* the options clear */
+	unsigned long flags; /* MS_* to set */
+	unsigned long clear; /* MS_* the options clear */
 	unsigned long propagation;
 	unsigned long long attr_set, attr_clr; /* recursive MOUNT_ATTR_* */
 	bool bind, rbind, tmpcopyup, idmap;
@@ -134,9 +132,11 @@ int container_spawn(struct run_ctx *c, pid_t *pid, int *console_master, const ch
 		    struct err **e) MUST_CHECK;
 /* run and exec: let the process exec, and wait until it did (or failed). */
 int container_start_sync(struct run_ctx *c, struct err **e) MUST_CHECK;
-/* Remove processes, cgroups and state, then run the poststop hooks. */
+/* Remove processes, cgroups and state, then run the poststop hooks.
+ * stuck: the init cannot die yet (SIGKILL pending, frozen elsewhere); a
+ * cgroup it still holds is left with a warning instead of an error. */
 struct oci_state;
-int container_destroy(struct oci_state *st, struct err **e);
+int container_destroy(struct oci_state *st, bool stuck, struct err **e);
 /* Until pid (not our child) has exited, at most timeout_ms; 0 or -ETIMEDOUT. */
 int container_wait_gone(pid_t pid, unsigned long long start_time, int timeout_ms);
 /* Hold every signal but the synchronous ones (our children unblock). */

@@ -17,12 +17,12 @@
 #include "oci/util.h"
 
 static const struct oci_device default_devices[] = {
-	{ "/dev/null", 'c', 1, 3, true, false, false, 0666, 0, 0 },
-	{ "/dev/zero", 'c', 1, 5, true, false, false, 0666, 0, 0 },
-	{ "/dev/full", 'c', 1, 7, true, false, false, 0666, 0, 0 },
-	{ "/dev/random", 'c', 1, 8, true, false, false, 0666, 0, 0 },
-	{ "/dev/urandom", 'c', 1, 9, true, false, false, 0666, 0, 0 },
-	{ "/dev/tty", 'c', 5, 0, true, false, false, 0666, 0, 0 },
+    {"/dev/null", 'c', 1, 3, true, false, false, 0666, 0, 0},
+    {"/dev/zero", 'c', 1, 5, true, false, false, 0666, 0, 0},
+    {"/dev/full", 'c', 1, 7, true, false, false, 0666, 0, 0},
+    {"/dev/random", 'c', 1, 8, true, false, false, 0666, 0, 0},
+    {"/dev/urandom", 'c', 1, 9, true, false, false, 0666, 0, 0},
+    {"/dev/tty", 'c', 5, 0, true, false, false, 0666, 0, 0},
 };
 
 static int make_device(int rootfd, const struct oci_device *d, bool bind, struct err **e)
@@ -62,9 +62,15 @@ static int make_device(int rootfd, const struct oci_device *d, bool bind, struct
 		return 0;
 	}
 	switch (d->type) {
-	case 'b': type = S_IFBLK; break;
-	case 'p': type = S_IFIFO; break;
-	default: type = S_IFCHR; break;
+	case 'b':
+		type = S_IFBLK;
+		break;
+	case 'p':
+		type = S_IFIFO;
+		break;
+	default:
+		type = S_IFCHR;
+		break;
 	}
 	if (mknodat(dirfd, name, type | (mode & 07777), d->type == 'p' ? 0 : makedev(d->major, d->minor)) < 0) {
 		if (errno == EEXIST)
@@ -106,9 +112,8 @@ int devices_symlinks(int rootfd, struct err **e)
 	static const struct {
 		const char *target, *link;
 	} links[] = {
-		{ "/proc/self/fd", "dev/fd" },	     { "/proc/self/fd/0", "dev/stdin" },
-		{ "/proc/self/fd/1", "dev/stdout" }, { "/proc/self/fd/2", "dev/stderr" },
-		{ "/proc/kcore", "dev/core" },
+	    {"/proc/self/fd", "dev/fd"},       {"/proc/self/fd/0", "dev/stdin"}, {"/proc/self/fd/1", "dev/stdout"},
+	    {"/proc/self/fd/2", "dev/stderr"}, {"/proc/kcore", "dev/core"},
 	};
 	_cleanup_close_ int devfd = open_in_root(rootfd, "/dev", O_RDONLY | O_DIRECTORY, 0);
 	struct stat st;

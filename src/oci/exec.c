@@ -82,7 +82,8 @@ static int build_process(const struct oci_exec_opts *o, const struct oci_spec *s
 		p->user.additional_gids = calloc(base->user.n_additional_gids, sizeof(gid_t));
 		if (p->user.additional_gids == NULL)
 			return err_set(e, ENOMEM, "exec");
-		memcpy(p->user.additional_gids, base->user.additional_gids, base->user.n_additional_gids * sizeof(gid_t));
+		memcpy(p->user.additional_gids, base->user.additional_gids,
+		       base->user.n_additional_gids * sizeof(gid_t));
 		p->user.n_additional_gids = base->user.n_additional_gids;
 	}
 	if (append_strv(&p->args, &p->n_args, o->args, o->n_args) < 0 ||
@@ -134,14 +135,16 @@ static int apply_flags(const struct oci_exec_opts *o, struct oci_process *p, str
 		}
 	}
 	if (o->n_additional_gids) {
-		gid_t *g = realloc(p->user.additional_gids, (p->user.n_additional_gids + o->n_additional_gids) * sizeof(gid_t));
+		gid_t *g = realloc(p->user.additional_gids,
+				   (p->user.n_additional_gids + o->n_additional_gids) * sizeof(gid_t));
 		if (g == NULL)
 			return err_set(e, ENOMEM, "exec");
 		p->user.additional_gids = g;
 		for (size_t i = 0; i < o->n_additional_gids; i++) {
 			uint32_t v;
 			if (parse_u32(o->additional_gids[i], &v) < 0)
-				return err_setx(e, EINVAL, "exec --additional-gids '%s': not a gid", o->additional_gids[i]);
+				return err_setx(e, EINVAL, "exec --additional-gids '%s': not a gid",
+						o->additional_gids[i]);
 			g[p->user.n_additional_gids++] = v;
 		}
 	}
@@ -179,7 +182,7 @@ int oci_exec(const struct oci_global *g, const char *id, const struct oci_exec_o
 	*status = 0;
 	memset(&c, 0, sizeof(c));
 	memset(&proc, 0, sizeof(proc));
-	c.sock = c.child_sock = c.fifo_fd = c.exec_root_fd = c.exec_cwd_fd = c.lock_fd = -1;
+	c.sock = c.child_sock = c.fifo_fd = c.exec_root_fd = c.lock_fd = -1;
 	for (int k = 0; k < NS_KIND_MAX; k++)
 		c.ns_fds[k] = -1;
 	if ((r = state_load(g->root, id, &st, e)) < 0)
@@ -198,7 +201,8 @@ int oci_exec(const struct oci_global *g, const char *id, const struct oci_exec_o
 	if ((r = build_process(o, st->spec, &proc, e)) < 0 || (r = apply_flags(o, &proc, e)) < 0)
 		goto out;
 	if (proc.terminal && o->console_socket == NULL && o->detach) {
-		r = err_setx(e, EINVAL, "exec --tty: cannot allocate a terminal for a detached process without --console-socket");
+		r = err_setx(e, EINVAL,
+			     "exec --tty: cannot allocate a terminal for a detached process without --console-socket");
 		goto out;
 	}
 	if (!proc.terminal && o->console_socket) {
@@ -214,7 +218,6 @@ int oci_exec(const struct oci_global *g, const char *id, const struct oci_exec_o
 	c.state_dir = st->dir;
 	c.exec_mode = true;
 	c.preserve_fds = o->preserve_fds;
-	c.target_pid = st->pid;
 	c.cg = st->cg;
 	c.exec_cgroup = o->cgroup;
 	c.console_needed = proc.terminal;

@@ -24,11 +24,11 @@ static json_object *strings(const char *const *v)
 
 int oci_features(char **json, struct err **e)
 {
-	static const char *const hooks[] = { "prestart", "createRuntime", "createContainer", "startContainer",
-					     "poststart", "poststop", NULL };
-	static const char *const ns[] = { "cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts", NULL };
-	static const char *const archs[] = { "SCMP_ARCH_X86", "SCMP_ARCH_X86_64", "SCMP_ARCH_X32", "SCMP_ARCH_AARCH64",
-					     "SCMP_ARCH_ARM", NULL };
+	static const char *const hooks[] = {
+	    "prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop", NULL};
+	static const char *const ns[] = {"cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts", NULL};
+	static const char *const archs[] = {"SCMP_ARCH_X86",	 "SCMP_ARCH_X86_64", "SCMP_ARCH_X32",
+					    "SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM",    NULL};
 	json_object *o = json_object_new_object(), *l = json_object_new_object(), *caps = json_object_new_array();
 	json_object *cg = json_object_new_object(), *sc = json_object_new_object(), *aa = json_object_new_object();
 	json_object *se = json_object_new_object(), *ann = json_object_new_object(), *mx = json_object_new_object();
@@ -65,7 +65,8 @@ int oci_features(char **json, struct err **e)
 	json_object_object_add(sc, "knownFlags", strings(spec_seccomp_flag_names));
 	json_object_object_add(sc, "supportedFlags", strings(spec_seccomp_flag_names));
 	json_object_object_add(l, "seccomp", sc);
-	json_object_object_add(aa, "enabled", json_object_new_boolean(access("/sys/kernel/security/apparmor", F_OK) == 0));
+	json_object_object_add(aa, "enabled",
+			       json_object_new_boolean(access("/sys/kernel/security/apparmor", F_OK) == 0));
 	json_object_object_add(l, "apparmor", aa);
 	json_object_object_add(se, "enabled", json_object_new_boolean(access("/sys/fs/selinux/enforce", F_OK) == 0));
 	json_object_object_add(l, "selinux", se);
@@ -77,70 +78,72 @@ int oci_features(char **json, struct err **e)
 	json_object_object_add(l, "mountExtensions", mx);
 	json_object_object_add(o, "linux", l);
 	json_object_object_add(ann, "io.github.casulo.runtime.cgroup-mode",
-			       json_object_new_string(mode == CGROUP_MODE_V2 ? "v2" : mode == CGROUP_MODE_HYBRID ? "hybrid" : "v1"));
+			       json_object_new_string(mode == CGROUP_MODE_V2	   ? "v2"
+						      : mode == CGROUP_MODE_HYBRID ? "hybrid"
+										   : "v1"));
 	json_object_object_add(ann, "org.opencontainers.runc.checkpoint.enabled", json_object_new_string("false"));
 	json_object_object_add(o, "annotations", ann);
 	*json = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
-								 JSON_C_TO_STRING_NOSLASHESCAPE));
+							     JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(o);
 	return *json ? 0 : err_set(e, ENOMEM, "features");
 }
 
 static const char spec_template[] =
-	"{\n"
-	"  \"ociVersion\": \"1.1.0\",\n"
-	"  \"process\": {\n"
-	"    \"terminal\": true,\n"
-	"    \"user\": { \"uid\": 0, \"gid\": 0 },\n"
-	"    \"args\": [ \"sh\" ],\n"
-	"    \"env\": [\n"
-	"      \"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\",\n"
-	"      \"TERM=xterm\"\n"
-	"    ],\n"
-	"    \"cwd\": \"/\",\n"
-	"    \"capabilities\": {\n"
-	"      \"bounding\": [ \"CAP_AUDIT_WRITE\", \"CAP_KILL\", \"CAP_NET_BIND_SERVICE\" ],\n"
-	"      \"effective\": [ \"CAP_AUDIT_WRITE\", \"CAP_KILL\", \"CAP_NET_BIND_SERVICE\" ],\n"
-	"      \"permitted\": [ \"CAP_AUDIT_WRITE\", \"CAP_KILL\", \"CAP_NET_BIND_SERVICE\" ],\n"
-	"      \"ambient\": [ \"CAP_AUDIT_WRITE\", \"CAP_KILL\", \"CAP_NET_BIND_SERVICE\" ]\n"
-	"    },\n"
-	"    \"rlimits\": [ { \"type\": \"RLIMIT_NOFILE\", \"hard\": 1024, \"soft\": 1024 } ],\n"
-	"    \"noNewPrivileges\": true\n"
-	"  },\n"
-	"  \"root\": { \"path\": \"rootfs\", \"readonly\": true },\n"
-	"  \"hostname\": \"casulo\",\n"
-	"  \"mounts\": [\n"
-	"    { \"destination\": \"/proc\", \"type\": \"proc\", \"source\": \"proc\" },\n"
-	"    { \"destination\": \"/dev\", \"type\": \"tmpfs\", \"source\": \"tmpfs\",\n"
-	"      \"options\": [ \"nosuid\", \"strictatime\", \"mode=755\", \"size=65536k\" ] },\n"
-	"    { \"destination\": \"/dev/pts\", \"type\": \"devpts\", \"source\": \"devpts\",\n"
-	"      \"options\": [ \"nosuid\", \"noexec\", \"newinstance\", \"ptmxmode=0666\", \"mode=0620\"%s ] },\n"
-	"    { \"destination\": \"/dev/shm\", \"type\": \"tmpfs\", \"source\": \"shm\",\n"
-	"      \"options\": [ \"nosuid\", \"noexec\", \"nodev\", \"mode=1777\", \"size=65536k\" ] },\n"
-	"    { \"destination\": \"/dev/mqueue\", \"type\": \"mqueue\", \"source\": \"mqueue\",\n"
-	"      \"options\": [ \"nosuid\", \"noexec\", \"nodev\" ] },\n"
-	"    { \"destination\": \"/sys\", \"type\": \"%s\", \"source\": \"%s\",\n"
-	"      \"options\": [ %s\"nosuid\", \"noexec\", \"nodev\", \"ro\" ] },\n"
-	"    { \"destination\": \"/sys/fs/cgroup\", \"type\": \"cgroup\", \"source\": \"cgroup\",\n"
-	"      \"options\": [ \"nosuid\", \"noexec\", \"nodev\", \"relatime\", \"ro\" ] }\n"
-	"  ],\n"
-	"  \"linux\": {\n"
-	"%s"
-	"    \"resources\": { \"devices\": [ { \"allow\": false, \"access\": \"rwm\" } ] },\n"
-	"    \"namespaces\": [\n"
-	"      { \"type\": \"pid\" }, { \"type\": \"network\" }, { \"type\": \"ipc\" },\n"
-	"      { \"type\": \"uts\" }, { \"type\": \"mount\" }, { \"type\": \"cgroup\" }%s\n"
-	"    ],\n"
-	"    \"maskedPaths\": [\n"
-	"      \"/proc/acpi\", \"/proc/asound\", \"/proc/kcore\", \"/proc/keys\", \"/proc/latency_stats\",\n"
-	"      \"/proc/timer_list\", \"/proc/timer_stats\", \"/proc/sched_debug\", \"/sys/firmware\",\n"
-	"      \"/proc/scsi\"\n"
-	"    ],\n"
-	"    \"readonlyPaths\": [\n"
-	"      \"/proc/bus\", \"/proc/fs\", \"/proc/irq\", \"/proc/sys\", \"/proc/sysrq-trigger\"\n"
-	"    ]\n"
-	"  }\n"
-	"}\n";
+    "{\n"
+    "  \"ociVersion\": \"1.1.0\",\n"
+    "  \"process\": {\n"
+    "    \"terminal\": true,\n"
+    "    \"user\": { \"uid\": 0, \"gid\": 0 },\n"
+    "    \"args\": [ \"sh\" ],\n"
+    "    \"env\": [\n"
+    "      \"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\",\n"
+    "      \"TERM=xterm\"\n"
+    "    ],\n"
+    "    \"cwd\": \"/\",\n"
+    "    \"capabilities\": {\n"
+    "      \"bounding\": [ \"CAP_AUDIT_WRITE\", \"CAP_KILL\", \"CAP_NET_BIND_SERVICE\" ],\n"
+    "      \"effective\": [ \"CAP_AUDIT_WRITE\", \"CAP_KILL\", \"CAP_NET_BIND_SERVICE\" ],\n"
+    "      \"permitted\": [ \"CAP_AUDIT_WRITE\", \"CAP_KILL\", \"CAP_NET_BIND_SERVICE\" ],\n"
+    "      \"ambient\": [ \"CAP_AUDIT_WRITE\", \"CAP_KILL\", \"CAP_NET_BIND_SERVICE\" ]\n"
+    "    },\n"
+    "    \"rlimits\": [ { \"type\": \"RLIMIT_NOFILE\", \"hard\": 1024, \"soft\": 1024 } ],\n"
+    "    \"noNewPrivileges\": true\n"
+    "  },\n"
+    "  \"root\": { \"path\": \"rootfs\", \"readonly\": true },\n"
+    "  \"hostname\": \"casulo\",\n"
+    "  \"mounts\": [\n"
+    "    { \"destination\": \"/proc\", \"type\": \"proc\", \"source\": \"proc\" },\n"
+    "    { \"destination\": \"/dev\", \"type\": \"tmpfs\", \"source\": \"tmpfs\",\n"
+    "      \"options\": [ \"nosuid\", \"strictatime\", \"mode=755\", \"size=65536k\" ] },\n"
+    "    { \"destination\": \"/dev/pts\", \"type\": \"devpts\", \"source\": \"devpts\",\n"
+    "      \"options\": [ \"nosuid\", \"noexec\", \"newinstance\", \"ptmxmode=0666\", \"mode=0620\"%s ] },\n"
+    "    { \"destination\": \"/dev/shm\", \"type\": \"tmpfs\", \"source\": \"shm\",\n"
+    "      \"options\": [ \"nosuid\", \"noexec\", \"nodev\", \"mode=1777\", \"size=65536k\" ] },\n"
+    "    { \"destination\": \"/dev/mqueue\", \"type\": \"mqueue\", \"source\": \"mqueue\",\n"
+    "      \"options\": [ \"nosuid\", \"noexec\", \"nodev\" ] },\n"
+    "    { \"destination\": \"/sys\", \"type\": \"%s\", \"source\": \"%s\",\n"
+    "      \"options\": [ %s\"nosuid\", \"noexec\", \"nodev\", \"ro\" ] },\n"
+    "    { \"destination\": \"/sys/fs/cgroup\", \"type\": \"cgroup\", \"source\": \"cgroup\",\n"
+    "      \"options\": [ \"nosuid\", \"noexec\", \"nodev\", \"relatime\", \"ro\" ] }\n"
+    "  ],\n"
+    "  \"linux\": {\n"
+    "%s"
+    "    \"resources\": { \"devices\": [ { \"allow\": false, \"access\": \"rwm\" } ] },\n"
+    "    \"namespaces\": [\n"
+    "      { \"type\": \"pid\" }, { \"type\": \"network\" }, { \"type\": \"ipc\" },\n"
+    "      { \"type\": \"uts\" }, { \"type\": \"mount\" }, { \"type\": \"cgroup\" }%s\n"
+    "    ],\n"
+    "    \"maskedPaths\": [\n"
+    "      \"/proc/acpi\", \"/proc/asound\", \"/proc/kcore\", \"/proc/keys\", \"/proc/latency_stats\",\n"
+    "      \"/proc/timer_list\", \"/proc/timer_stats\", \"/proc/sched_debug\", \"/sys/firmware\",\n"
+    "      \"/proc/scsi\"\n"
+    "    ],\n"
+    "    \"readonlyPaths\": [\n"
+    "      \"/proc/bus\", \"/proc/fs\", \"/proc/irq\", \"/proc/sys\", \"/proc/sysrq-trigger\"\n"
+    "    ]\n"
+    "  }\n"
+    "}\n";
 
 int oci_spec_default(bool rootless, char **json, struct err **e)
 {
@@ -153,7 +156,8 @@ int oci_spec_default(bool rootless, char **json, struct err **e)
 			 "    \"gidMappings\": [ { \"containerID\": 0, \"hostID\": %u, \"size\": 1 } ],\n",
 			 (unsigned)getuid(), (unsigned)getgid());
 	r = asprintf(json, spec_template, rootless ? "" : ", \"gid=5\"", rootless ? "none" : "sysfs",
-		     rootless ? "/sys" : "sysfs", rootless ? "\"rbind\", " : "", maps, rootless ? ", { \"type\": \"user\" }" : "");
+		     rootless ? "/sys" : "sysfs", rootless ? "\"rbind\", " : "", maps,
+		     rootless ? ", { \"type\": \"user\" }" : "");
 	if (r < 0)
 		return err_set(e, ENOMEM, "spec");
 	return 0;

@@ -28,7 +28,7 @@ static long long now_ms(void)
 static int run_one(const struct oci_hook *h, const char *kind, size_t index, const char *state, struct err **e)
 {
 	extern char **environ;
-	char *argv_default[] = { h->path, NULL };
+	char *argv_default[] = {h->path, NULL};
 	int in[2], status = 0;
 	pid_t pid;
 	int pidfd;
@@ -57,7 +57,7 @@ static int run_one(const struct oci_hook *h, const char *kind, size_t index, con
 	close(in[0]);
 	/* A hook that does not read its stdin must not block us: ignore EPIPE. */
 	{
-		struct sigaction old, ign = { .sa_handler = SIG_IGN };
+		struct sigaction old, ign = {.sa_handler = SIG_IGN};
 		sigaction(SIGPIPE, &ign, &old);
 		(void)write_full(in[1], state, strlen(state));
 		sigaction(SIGPIPE, &old, NULL);
@@ -84,7 +84,7 @@ static int run_one(const struct oci_hook *h, const char *kind, size_t index, con
 						h->path, h->timeout);
 			}
 			if (pidfd >= 0) {
-				struct pollfd p = { pidfd, POLLIN, 0 };
+				struct pollfd p = {pidfd, POLLIN, 0};
 				poll(&p, 1, (int)MIN(left, 1000LL));
 			} else {
 				msleep(10);

@@ -61,8 +61,8 @@ static int join_keyring(const char *id, struct err **e)
 	char name[300];
 
 	snprintf(name, sizeof(name), "_ses.%s", id);
-	if (syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name, 0, 0, 0) < 0 && errno != ENOSYS &&
-	    errno != EACCES && errno != EPERM)
+	if (syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name, 0, 0, 0) < 0 && errno != ENOSYS && errno != EACCES &&
+	    errno != EPERM)
 		return err_set(e, errno, "session keyring '%s': join", name);
 	return 0;
 }
@@ -260,7 +260,7 @@ fail:
  * takes no global lock).  Returns the pid, 0 in the child, -errno. */
 static pid_t clone_container_process(int cgfd, const char *cgdir, struct err **e)
 {
-	struct clone_args args = { .flags = CLONE_PARENT };
+	struct clone_args args = {.flags = CLONE_PARENT};
 	pid_t pid;
 
 	if (cgfd >= 0) {
@@ -297,8 +297,8 @@ __attribute__((noreturn)) void init_setup_child(struct run_ctx *c)
 	if (c->lock_fd >= 0)
 		close(c->lock_fd);
 	/* Cgroups first, while our paths and credentials are the runtime's. */
-	if (c->cg && cgroup_enter_self(c->cg, c->exec_cgroup, c->ns_new[NS_USER] || c->ns_fds[NS_USER] >= 0, &cgfd,
-				       &e) < 0)
+	if (c->cg &&
+	    cgroup_enter_self(c->cg, c->exec_cgroup, c->ns_new[NS_USER] || c->ns_fds[NS_USER] >= 0, &cgfd, &e) < 0)
 		goto fail;
 	if (ns_enter(c, &e) < 0)
 		goto fail;

@@ -10,13 +10,20 @@
 static const char *type_name(json_object *o)
 {
 	switch (json_object_get_type(o)) {
-	case json_type_null: return "null";
-	case json_type_boolean: return "boolean";
-	case json_type_double: return "number with a fraction";
-	case json_type_int: return "integer";
-	case json_type_object: return "object";
-	case json_type_array: return "array";
-	case json_type_string: return "string";
+	case json_type_null:
+		return "null";
+	case json_type_boolean:
+		return "boolean";
+	case json_type_double:
+		return "number with a fraction";
+	case json_type_int:
+		return "integer";
+	case json_type_object:
+		return "object";
+	case json_type_array:
+		return "array";
+	case json_type_string:
+		return "string";
 	}
 	return "unknown";
 }
@@ -38,12 +45,12 @@ int ju_type_error(struct err **e, const char *path, const char *key, const char 
 			path && *path && key ? "." : "", key ? key : "", want, type_name(got));
 }
 
-#define JU_FETCH(want_type, want_name)                                            \
-	json_object *o = ju_get(parent, key);                                     \
-	if (o == NULL)                                                            \
-		return 0;                                                         \
-	if (json_object_get_type(o) != (want_type))                               \
-		return ju_type_error(e, path, key, want_name, o)
+#define JU_FETCH(want_type, want_name)                                                                                 \
+	json_object *o = ju_get(parent, key);                                                                          \
+	if (o == NULL)                                                                                                 \
+		return 0;                                                                                              \
+	if (json_object_get_type(o) != (want_type))                                                                    \
+	return ju_type_error(e, path, key, want_name, o)
 
 int ju_object(json_object *parent, const char *path, const char *key, json_object **ret, struct err **e)
 {

@@ -25,7 +25,7 @@ int container_wait_gone(pid_t pid, unsigned long long start_time, int timeout_ms
 	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 
 	if (pidfd >= 0) {
-		struct pollfd p = { pidfd, POLLIN, 0 };
+		struct pollfd p = {pidfd, POLLIN, 0};
 		int r = poll(&p, 1, timeout_ms);
 		close(pidfd);
 		/* An exited but unreaped process also counts as gone. */
@@ -111,6 +111,7 @@ int oci_delete(const struct oci_global *g, const char *id, bool force, struct er
 {
 	struct oci_state *st;
 	enum oci_status s;
+	bool stuck = false;
 	int r = state_load(g->root, id, &st, e);
 
 	if (r < 0) {
@@ -139,7 +140,7 @@ int oci_delete(const struct oci_global *g, const char *id, bool force, struct er
 			/* Frozen by a freezer that is not ours (or stuck in the
 			 * kernel): it dies when it runs again.  runc waits 10 s and
 			 * fails; crun goes on; so do we, and say so. */
-			if (sigkill_pending(st->pid))
+			if ((stuck = sigkill_pending(st->pid)))
 				log_warn("container '%s': init %d has SIGKILL pending but does not run (frozen?); "
 					 "deleting anyway",
 					 id, (int)st->pid);
@@ -150,7 +151,7 @@ int oci_delete(const struct oci_global *g, const char *id, bool force, struct er
 			}
 		}
 	}
-	r = container_destroy(st, e);
+	r = container_destroy(st, stuck, e);
 out:
 	state_free(st);
 	return r;
@@ -250,8 +251,8 @@ int oci_list(const struct oci_global *g, enum oci_list_format f, FILE *out, stru
 	size_t n = 0, cap = 0;
 	/* Table columns: ID PID STATUS BUNDLE CREATED OWNER, tabwriter style. */
 	char *cells[6][512];
-	size_t rows = 0, width[6] = { 2, 3, 6, 6, 7, 5 };
-	static const char *const heads[6] = { "ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER" };
+	size_t rows = 0, width[6] = {2, 3, 6, 6, 7, 5};
+	static const char *const heads[6] = {"ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"};
 
 	if (d == NULL && errno != ENOENT) {
 		json_object_put(arr);
@@ -311,7 +312,10 @@ int oci_list(const struct oci_global *g, enum oci_list_format f, FILE *out, stru
 	free(ids);
 	if (f == OCI_LIST_JSON) {
 		/* runc prints null for no containers. */
-		fprintf(out, "%s\n", json_object_array_length(arr) ? json_object_to_json_string_ext(arr, JSON_C_TO_STRING_NOSLASHESCAPE) : "null");
+		fprintf(out, "%s\n",
+			json_object_array_length(arr)
+			    ? json_object_to_json_string_ext(arr, JSON_C_TO_STRING_NOSLASHESCAPE)
+			    : "null");
 	} else if (f == OCI_LIST_TABLE) {
 		/* Go's tabwriter(minwidth 12, padding 3): last column unpadded. */
 		for (size_t r = 0; r <= rows; r++) {

@@ -38,24 +38,44 @@ struct opt_def {
 };
 
 static const struct opt_def flag_opts[] = {
-	{ "defaults", false, 0 },	       { "ro", false, MS_RDONLY },	       { "rw", true, MS_RDONLY },
-	{ "suid", true, MS_NOSUID },	       { "nosuid", false, MS_NOSUID },	       { "dev", true, MS_NODEV },
-	{ "nodev", false, MS_NODEV },	       { "exec", true, MS_NOEXEC },	       { "noexec", false, MS_NOEXEC },
-	{ "sync", false, MS_SYNCHRONOUS },     { "async", true, MS_SYNCHRONOUS },     { "dirsync", false, MS_DIRSYNC },
-	{ "remount", false, MS_REMOUNT },      { "mand", false, MS_MANDLOCK },	       { "nomand", true, MS_MANDLOCK },
-	{ "atime", true, MS_NOATIME },	       { "noatime", false, MS_NOATIME },       { "diratime", true, MS_NODIRATIME },
-	{ "nodiratime", false, MS_NODIRATIME }, { "relatime", false, MS_RELATIME },   { "norelatime", true, MS_RELATIME },
-	{ "strictatime", false, MS_STRICTATIME }, { "nostrictatime", true, MS_STRICTATIME },
-	{ "lazytime", false, MS_LAZYTIME },    { "nolazytime", true, MS_LAZYTIME },    { "silent", false, MS_SILENT },
-	{ "loud", true, MS_SILENT },	       { "iversion", false, MS_I_VERSION },    { "noiversion", true, MS_I_VERSION },
-	{ "nosymfollow", false, MS_NOSYMFOLLOW }, { "symfollow", true, MS_NOSYMFOLLOW },
+    {"defaults", false, 0},
+    {"ro", false, MS_RDONLY},
+    {"rw", true, MS_RDONLY},
+    {"suid", true, MS_NOSUID},
+    {"nosuid", false, MS_NOSUID},
+    {"dev", true, MS_NODEV},
+    {"nodev", false, MS_NODEV},
+    {"exec", true, MS_NOEXEC},
+    {"noexec", false, MS_NOEXEC},
+    {"sync", false, MS_SYNCHRONOUS},
+    {"async", true, MS_SYNCHRONOUS},
+    {"dirsync", false, MS_DIRSYNC},
+    {"remount", false, MS_REMOUNT},
+    {"mand", false, MS_MANDLOCK},
+    {"nomand", true, MS_MANDLOCK},
+    {"atime", true, MS_NOATIME},
+    {"noatime", false, MS_NOATIME},
+    {"diratime", true, MS_NODIRATIME},
+    {"nodiratime", false, MS_NODIRATIME},
+    {"relatime", false, MS_RELATIME},
+    {"norelatime", true, MS_RELATIME},
+    {"strictatime", false, MS_STRICTATIME},
+    {"nostrictatime", true, MS_STRICTATIME},
+    {"lazytime", false, MS_LAZYTIME},
+    {"nolazytime", true, MS_LAZYTIME},
+    {"silent", false, MS_SILENT},
+    {"loud", true, MS_SILENT},
+    {"iversion", false, MS_I_VERSION},
+    {"noiversion", true, MS_I_VERSION},
+    {"nosymfollow", false, MS_NOSYMFOLLOW},
+    {"symfollow", true, MS_NOSYMFOLLOW},
 };
 
 static const struct opt_def prop_opts[] = {
-	{ "private", false, MS_PRIVATE },	     { "rprivate", false, MS_PRIVATE | MS_REC },
-	{ "shared", false, MS_SHARED },		     { "rshared", false, MS_SHARED | MS_REC },
-	{ "slave", false, MS_SLAVE },		     { "rslave", false, MS_SLAVE | MS_REC },
-	{ "unbindable", false, MS_UNBINDABLE },	     { "runbindable", false, MS_UNBINDABLE | MS_REC },
+    {"private", false, MS_PRIVATE},	  {"rprivate", false, MS_PRIVATE | MS_REC},
+    {"shared", false, MS_SHARED},	  {"rshared", false, MS_SHARED | MS_REC},
+    {"slave", false, MS_SLAVE},		  {"rslave", false, MS_SLAVE | MS_REC},
+    {"unbindable", false, MS_UNBINDABLE}, {"runbindable", false, MS_UNBINDABLE | MS_REC},
 };
 
 static const struct {
@@ -63,15 +83,24 @@ static const struct {
 	bool clear;
 	unsigned long long attr;
 } rec_opts[] = {
-	{ "rro", false, MOUNT_ATTR_RDONLY },	      { "rrw", true, MOUNT_ATTR_RDONLY },
-	{ "rnosuid", false, MOUNT_ATTR_NOSUID },      { "rsuid", true, MOUNT_ATTR_NOSUID },
-	{ "rnodev", false, MOUNT_ATTR_NODEV },	      { "rdev", true, MOUNT_ATTR_NODEV },
-	{ "rnoexec", false, MOUNT_ATTR_NOEXEC },      { "rexec", true, MOUNT_ATTR_NOEXEC },
-	{ "rnodiratime", false, MOUNT_ATTR_NODIRATIME }, { "rdiratime", true, MOUNT_ATTR_NODIRATIME },
-	{ "rrelatime", false, MOUNT_ATTR_RELATIME },  { "rnorelatime", true, MOUNT_ATTR_RELATIME },
-	{ "rnoatime", false, MOUNT_ATTR_NOATIME },    { "ratime", true, MOUNT_ATTR_NOATIME },
-	{ "rstrictatime", false, MOUNT_ATTR_STRICTATIME }, { "rnostrictatime", true, MOUNT_ATTR_STRICTATIME },
-	{ "rnosymfollow", false, MOUNT_ATTR_NOSYMFOLLOW }, { "rsymfollow", true, MOUNT_ATTR_NOSYMFOLLOW },
+    {"rro", false, MOUNT_ATTR_RDONLY},
+    {"rrw", true, MOUNT_ATTR_RDONLY},
+    {"rnosuid", false, MOUNT_ATTR_NOSUID},
+    {"rsuid", true, MOUNT_ATTR_NOSUID},
+    {"rnodev", false, MOUNT_ATTR_NODEV},
+    {"rdev", true, MOUNT_ATTR_NODEV},
+    {"rnoexec", false, MOUNT_ATTR_NOEXEC},
+    {"rexec", true, MOUNT_ATTR_NOEXEC},
+    {"rnodiratime", false, MOUNT_ATTR_NODIRATIME},
+    {"rdiratime", true, MOUNT_ATTR_NODIRATIME},
+    {"rrelatime", false, MOUNT_ATTR_RELATIME},
+    {"rnorelatime", true, MOUNT_ATTR_RELATIME},
+    {"rnoatime", false, MOUNT_ATTR_NOATIME},
+    {"ratime", true, MOUNT_ATTR_NOATIME},
+    {"rstrictatime", false, MOUNT_ATTR_STRICTATIME},
+    {"rnostrictatime", true, MOUNT_ATTR_STRICTATIME},
+    {"rnosymfollow", false, MOUNT_ATTR_NOSYMFOLLOW},
+    {"rsymfollow", true, MOUNT_ATTR_NOSYMFOLLOW},
 };
 
 static int append_data(char **data, const char *opt)
@@ -173,15 +202,15 @@ static unsigned long locked_flags(const char *path)
 	return f;
 }
 
-static int remount_bind(const char *target, unsigned long flags, unsigned long clear, const char *what,
-			struct err **e)
+static int remount_bind(const char *target, unsigned long flags, unsigned long clear, const char *what, struct err **e)
 {
 	unsigned long cur = locked_flags(target);
 	unsigned long f = (cur & ~clear) | flags;
 
 	/* An explicit atime choice replaces the current one. */
 	if (flags & (MS_NOATIME | MS_RELATIME | MS_STRICTATIME))
-		f = (f & ~(MS_NOATIME | MS_RELATIME | MS_STRICTATIME)) | (flags & (MS_NOATIME | MS_RELATIME | MS_STRICTATIME));
+		f = (f & ~(MS_NOATIME | MS_RELATIME | MS_STRICTATIME)) |
+		    (flags & (MS_NOATIME | MS_RELATIME | MS_STRICTATIME));
 	if (mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | f, NULL) < 0) {
 		/* In a user namespace, locked flags must stay: retry with them all. */
 		if (errno == EPERM && mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | f | cur, NULL) == 0)
@@ -193,7 +222,7 @@ static int remount_bind(const char *target, unsigned long flags, unsigned long c
 
 static int set_recursive_attrs(int fd, const struct mount_opts *o, const char *what, struct err **e)
 {
-	struct mount_attr attr = { .attr_set = o->attr_set, .attr_clr = o->attr_clr };
+	struct mount_attr attr = {.attr_set = o->attr_set, .attr_clr = o->attr_clr};
 
 	if (!o->attr_set && !o->attr_clr)
 		return 0;
@@ -338,8 +367,8 @@ static int idmap_userns(const struct oci_idmap *u, size_t nu, const struct oci_i
 		size_t cnt = which ? ng : nu;
 		len = 0;
 		for (size_t i = 0; i < cnt && len < sizeof(buf) - 40; i++)
-			len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%u %u %u\n", m[i].container_id, m[i].host_id,
-						m[i].size);
+			len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%u %u %u\n", m[i].container_id,
+						m[i].host_id, m[i].size);
 		snprintf(path, sizeof(path), "/proc/%s/%s", procpid, which ? "gid_map" : "uid_map");
 		r = write_file(path, buf, len);
 		if (r < 0) {
@@ -364,7 +393,7 @@ static int bind_idmapped(struct run_ctx *c, const struct oci_mount *m, const cha
 {
 	const struct oci_idmap *u = m->uid_map, *g = m->gid_map;
 	size_t nu = m->n_uid_map, ng = m->n_gid_map;
-	struct mount_attr attr = { .attr_set = MOUNT_ATTR_IDMAP };
+	struct mount_attr attr = {.attr_set = MOUNT_ATTR_IDMAP};
 	unsigned rec = recursive ? AT_RECURSIVE : 0;
 	_cleanup_close_ int userns = -1, tree = -1;
 
@@ -373,7 +402,8 @@ static int bind_idmapped(struct run_ctx *c, const struct oci_mount *m, const cha
 		g = c->spec->gid_mappings, ng = c->spec->n_gid_mappings;
 	}
 	if (nu == 0 || ng == 0)
-		return err_setx(e, EINVAL, "mount '%s': idmap needs uidMappings and gidMappings (the mount's or linux.*)",
+		return err_setx(e, EINVAL,
+				"mount '%s': idmap needs uidMappings and gidMappings (the mount's or linux.*)",
 				m->destination);
 	userns = idmap_userns(u, nu, g, ng, e);
 	if (userns < 0)
@@ -720,8 +750,8 @@ static int readonly_path(const char *path, struct err **e)
 	if (mount(path, path, NULL, MS_BIND | MS_REC, NULL) < 0)
 		return errno == ENOENT ? 0 : err_set(e, errno, "linux.readonlyPaths '%s': bind", path);
 	return remount_bind(path, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, 0, path, e) < 0
-		       ? err_wrap(e, "linux.readonlyPaths")
-		       : 0;
+		   ? err_wrap(e, "linux.readonlyPaths")
+		   : 0;
 }
 
 int rootfs_finalize(struct run_ctx *c, struct err **e)

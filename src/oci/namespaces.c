@@ -53,7 +53,8 @@ int ns_open_of_pid(struct run_ctx *c, pid_t pid, struct err **e)
 		if (stat(theirs, &b) < 0) {
 			if (errno == ENOENT && k == NS_TIME)
 				continue;
-			return err_set(e, errno, "container process %d: namespace %s", (int)pid, oci_ns_info[k].spec_name);
+			return err_set(e, errno, "container process %d: namespace %s", (int)pid,
+				       oci_ns_info[k].spec_name);
 		}
 		if (stat(mine, &a) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev)
 			continue;
@@ -92,8 +93,8 @@ static int write_time_offsets(const struct oci_spec *s, struct err **e)
 	int n = 0, r;
 
 	if (s->time_monotonic.present)
-		n += snprintf(buf + n, sizeof(buf) - (size_t)n, "monotonic %lld %u\n", (long long)s->time_monotonic.secs,
-			      s->time_monotonic.nanosecs);
+		n += snprintf(buf + n, sizeof(buf) - (size_t)n, "monotonic %lld %u\n",
+			      (long long)s->time_monotonic.secs, s->time_monotonic.nanosecs);
 	if (s->time_boottime.present)
 		n += snprintf(buf + n, sizeof(buf) - (size_t)n, "boottime %lld %u\n", (long long)s->time_boottime.secs,
 			      s->time_boottime.nanosecs);
@@ -112,7 +113,7 @@ static int write_time_offsets(const struct oci_spec *s, struct err **e)
 
 int ns_enter(struct run_ctx *c, struct err **e)
 {
-	static const int order[] = { NS_IPC, NS_UTS, NS_NET, NS_PID, NS_CGROUP, NS_TIME, NS_MOUNT };
+	static const int order[] = {NS_IPC, NS_UTS, NS_NET, NS_PID, NS_CGROUP, NS_TIME, NS_MOUNT};
 	int flags = 0, r;
 	uint8_t new_user = c->ns_new[NS_USER];
 	bool joined_user = c->ns_fds[NS_USER] >= 0;
@@ -162,7 +163,8 @@ static int write_map(pid_t pid, const char *file, const struct oci_idmap *m, siz
 	int r;
 
 	for (size_t i = 0; i < n; i++) {
-		int w = snprintf(buf + len, sizeof(buf) - len, "%u %u %u\n", m[i].container_id, m[i].host_id, m[i].size);
+		int w =
+		    snprintf(buf + len, sizeof(buf) - len, "%u %u %u\n", m[i].container_id, m[i].host_id, m[i].size);
 		if (w < 0 || (size_t)w >= sizeof(buf) - len)
 			return err_setx(e, E2BIG, "linux.%s: too many mappings", file);
 		len += (size_t)w;
@@ -170,8 +172,8 @@ static int write_map(pid_t pid, const char *file, const struct oci_idmap *m, siz
 	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
 	r = write_file(path, buf, len);
 	if (r < 0)
-		return err_set(e, -r, "linux.%s: write %s", strcmp(file, "uid_map") == 0 ? "uidMappings" : "gidMappings",
-			       path);
+		return err_set(e, -r, "linux.%s: write %s",
+			       strcmp(file, "uid_map") == 0 ? "uidMappings" : "gidMappings", path);
 	return 0;
 }
 

@@ -74,7 +74,7 @@ int process_limits(const struct oci_spec *s, const struct oci_process *p, pid_t 
 {
 	(void)pid;
 	for (size_t i = 0; i < p->n_rlimits; i++) {
-		struct rlimit rl = { .rlim_cur = p->rlimits[i].soft, .rlim_max = p->rlimits[i].hard };
+		struct rlimit rl = {.rlim_cur = p->rlimits[i].soft, .rlim_max = p->rlimits[i].hard};
 		if (setrlimit(p->rlimits[i].resource, &rl) < 0)
 			return err_set(e, errno, "process.rlimits[%zu]: setrlimit %d to %llu/%llu", i,
 				       p->rlimits[i].resource, (unsigned long long)rl.rlim_cur,
@@ -86,7 +86,8 @@ int process_limits(const struct oci_spec *s, const struct oci_process *p, pid_t 
 		snprintf(v, sizeof(v), "%d", p->oom_score_adj);
 		r = write_file_str("/proc/self/oom_score_adj", v);
 		if (r < 0)
-			return err_set(e, -r, "process.oomScoreAdj: write %d to /proc/self/oom_score_adj", p->oom_score_adj);
+			return err_set(e, -r, "process.oomScoreAdj: write %d to /proc/self/oom_score_adj",
+				       p->oom_score_adj);
 	}
 	if (s && s->has_personality && personality(s->personality) < 0)
 		return err_set(e, errno, "linux.personality: personality(0x%lx)", s->personality);
@@ -103,8 +104,14 @@ int process_limits(const struct oci_spec *s, const struct oci_process *p, pid_t 
 			int32_t nice;
 			uint32_t priority;
 			uint64_t runtime, deadline, period;
-		} attr = { 48, (uint32_t)p->sched_policy, p->sched_flags, p->sched_nice, (uint32_t)p->sched_priority,
-			   p->sched_runtime, p->sched_deadline, p->sched_period };
+		} attr = {48,
+			  (uint32_t)p->sched_policy,
+			  p->sched_flags,
+			  p->sched_nice,
+			  (uint32_t)p->sched_priority,
+			  p->sched_runtime,
+			  p->sched_deadline,
+			  p->sched_period};
 		if (syscall(SYS_sched_setattr, 0, &attr, 0) < 0)
 			return err_set(e, errno, "process.scheduler: sched_setattr");
 	}
@@ -173,7 +180,7 @@ static char *passwd_home(uid_t uid)
 	if (read_file("/etc/passwd", &text, NULL) < 0)
 		return NULL;
 	for (char *line = strtok_r(text, "\n", &save); line && !home; line = strtok_r(NULL, "\n", &save)) {
-		char *f[7] = { 0 };
+		char *f[7] = {0};
 		int n = 0;
 		for (char *p = line; n < 7; n++) {
 			f[n] = p;

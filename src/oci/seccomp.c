@@ -42,10 +42,10 @@ static int add_rule(scmp_filter_ctx ctx, const struct oci_seccomp_rule *rule, ui
 	int r;
 
 	for (size_t i = 0; i < rule->n_args && i < 6; i++) {
-		cmps[i] = (struct scmp_arg_cmp){ .arg = rule->args[i].index,
-						 .op = (enum scmp_compare)rule->args[i].op,
-						 .datum_a = rule->args[i].value,
-						 .datum_b = rule->args[i].value_two };
+		cmps[i] = (struct scmp_arg_cmp){.arg = rule->args[i].index,
+						.op = (enum scmp_compare)rule->args[i].op,
+						.datum_a = rule->args[i].value,
+						.datum_b = rule->args[i].value_two};
 		repeated |= seen & (1u << rule->args[i].index);
 		seen |= 1u << rule->args[i].index;
 	}
@@ -95,9 +95,10 @@ int seccomp_prepare(const struct oci_seccomp *sc, struct seccomp_prepared **ret,
 		}
 	}
 	for (size_t i = 0; i < sc->n_flags; i++) {
-		enum scmp_filter_attr attr = strcmp(sc->flags[i], "SECCOMP_FILTER_FLAG_TSYNC") == 0 ? SCMP_FLTATR_CTL_TSYNC
-					     : strcmp(sc->flags[i], "SECCOMP_FILTER_FLAG_LOG") == 0 ? SCMP_FLTATR_CTL_LOG
-												    : SCMP_FLTATR_CTL_SSB;
+		enum scmp_filter_attr attr =
+		    strcmp(sc->flags[i], "SECCOMP_FILTER_FLAG_TSYNC") == 0 ? SCMP_FLTATR_CTL_TSYNC
+		    : strcmp(sc->flags[i], "SECCOMP_FILTER_FLAG_LOG") == 0 ? SCMP_FLTATR_CTL_LOG
+									   : SCMP_FLTATR_CTL_SSB;
 		if ((r = seccomp_attr_set(p->ctx, attr, 1)) < 0) {
 			seccomp_prepared_free(p);
 			return err_set(e, -r, "linux.seccomp.flags: '%s'", sc->flags[i]);
@@ -152,7 +153,7 @@ void seccomp_prepared_free(struct seccomp_prepared *p)
 int seccomp_send_listener(const struct oci_seccomp *sc, int fd, const char *id, pid_t pid, const char *bundle,
 			  const struct oci_spec *spec, struct err **e)
 {
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
 	_cleanup_free_ char *state = state_hook_json(id, STATUS_CREATING, pid, bundle, spec);
 	_cleanup_free_ char *msg = NULL;
 	_cleanup_close_ int sock = -1;
@@ -168,9 +169,11 @@ int seccomp_send_listener(const struct oci_seccomp *sc, int fd, const char *id, 
 		return err_set(e, errno, "linux.seccomp.listenerPath '%s': connect", sc->listener_path);
 	/* Metadata is opaque text: refuse what would break the JSON. */
 	if (sc->listener_metadata && strpbrk(sc->listener_metadata, "\"\\\n"))
-		return err_setx(e, EINVAL, "linux.seccomp.listenerMetadata: quotes, backslashes and newlines are not supported");
+		return err_setx(e, EINVAL,
+				"linux.seccomp.listenerMetadata: quotes, backslashes and newlines are not supported");
 	/* The containerProcessState of the runtime spec. */
-	if (asprintf(&msg, "{\"ociVersion\":\"1.1.0\",\"fds\":[\"seccompFd\"],\"pid\":%d,\"metadata\":\"%s\",\"state\":%s}",
+	if (asprintf(&msg,
+		     "{\"ociVersion\":\"1.1.0\",\"fds\":[\"seccompFd\"],\"pid\":%d,\"metadata\":\"%s\",\"state\":%s}",
 		     (int)pid, sc->listener_metadata ? sc->listener_metadata : "", state ? state : "{}") < 0)
 		return err_set(e, ENOMEM, "linux.seccomp.listenerPath");
 	r = fd_send(sock, msg, strlen(msg), fd);

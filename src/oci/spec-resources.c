@@ -68,8 +68,8 @@ static int parse_memory(json_object *res, const char *path, struct oci_resources
 	    (rc = ju_bool(m, where, "disableOOMKiller", &r->mem_disable_oom_killer, &r->has_mem_disable_oom_killer,
 			  e)) < 0 ||
 	    (rc = ju_bool(m, where, "useHierarchy", &r->mem_use_hierarchy, &r->has_mem_use_hierarchy, e)) < 0 ||
-	    (rc = ju_bool(m, where, "checkBeforeUpdate", &r->mem_check_before_update,
-			  &r->has_mem_check_before_update, e)) < 0)
+	    (rc = ju_bool(m, where, "checkBeforeUpdate", &r->mem_check_before_update, &r->has_mem_check_before_update,
+			  e)) < 0)
 		return rc;
 	if (r->has_mem_limit && r->mem_limit < -1)
 		return BAD(e, "%s.limit: %lld is not a limit (-1 for none)", where, (long long)r->mem_limit);
@@ -165,8 +165,8 @@ static int weight_device_item(json_object *o, const char *where, void *elem, voi
 
 static int parse_blkio(json_object *res, const char *path, struct oci_resources *r, struct err **e)
 {
-	static const char *const throttle_keys[4] = { "throttleReadBpsDevice", "throttleWriteBpsDevice",
-						      "throttleReadIOPSDevice", "throttleWriteIOPSDevice" };
+	static const char *const throttle_keys[4] = {"throttleReadBpsDevice", "throttleWriteBpsDevice",
+						     "throttleReadIOPSDevice", "throttleWriteIOPSDevice"};
 	json_object *b;
 	char where[96];
 	int rc = ju_object(res, path, "blockIO", &b, e);
@@ -179,10 +179,12 @@ static int parse_blkio(json_object *res, const char *path, struct oci_resources 
 		return rc;
 	for (int i = 0; i < 4; i++)
 		if ((rc = ju_object_array(b, where, throttle_keys[i], sizeof(struct oci_throttle),
-					  (void **)&r->blkio_throttle[i], &r->n_blkio_throttle[i], throttle_item, NULL, e)) < 0)
+					  (void **)&r->blkio_throttle[i], &r->n_blkio_throttle[i], throttle_item, NULL,
+					  e)) < 0)
 			return rc;
 	return ju_object_array(b, where, "weightDevice", sizeof(*r->blkio_weight_devices),
-			       (void **)&r->blkio_weight_devices, &r->n_blkio_weight_devices, weight_device_item, NULL, e);
+			       (void **)&r->blkio_weight_devices, &r->n_blkio_weight_devices, weight_device_item, NULL,
+			       e);
 }
 
 static int hugepage_item(json_object *o, const char *where, void *elem, void *ctx, struct err **e)
@@ -199,7 +201,8 @@ static int hugepage_item(json_object *o, const char *where, void *elem, void *ct
 	if (h->page_size == NULL || !hl)
 		return BAD(e, "%s: pageSize and limit are required", where);
 	n = strspn(h->page_size, "0123456789");
-	if (n == 0 || (strcmp(h->page_size + n, "KB") && strcmp(h->page_size + n, "MB") && strcmp(h->page_size + n, "GB")))
+	if (n == 0 ||
+	    (strcmp(h->page_size + n, "KB") && strcmp(h->page_size + n, "MB") && strcmp(h->page_size + n, "GB")))
 		return BAD(e, "%s.pageSize: '%s' is not a size like 2MB", where, h->page_size);
 	return 0;
 }

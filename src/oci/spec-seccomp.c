@@ -31,10 +31,13 @@ static int parse_op(const char *name, int *ret)
 		const char *name;
 		int op;
 	} ops[] = {
-		{ "SCMP_CMP_NE", SCMP_CMP_NE },		  { "SCMP_CMP_LT", SCMP_CMP_LT },
-		{ "SCMP_CMP_LE", SCMP_CMP_LE },		  { "SCMP_CMP_EQ", SCMP_CMP_EQ },
-		{ "SCMP_CMP_GE", SCMP_CMP_GE },		  { "SCMP_CMP_GT", SCMP_CMP_GT },
-		{ "SCMP_CMP_MASKED_EQ", SCMP_CMP_MASKED_EQ },
+	    {"SCMP_CMP_NE", SCMP_CMP_NE},
+	    {"SCMP_CMP_LT", SCMP_CMP_LT},
+	    {"SCMP_CMP_LE", SCMP_CMP_LE},
+	    {"SCMP_CMP_EQ", SCMP_CMP_EQ},
+	    {"SCMP_CMP_GE", SCMP_CMP_GE},
+	    {"SCMP_CMP_GT", SCMP_CMP_GT},
+	    {"SCMP_CMP_MASKED_EQ", SCMP_CMP_MASKED_EQ},
 	};
 	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
 		if (strcmp(name, ops[i].name) == 0) {
@@ -84,8 +87,8 @@ static int rule_item(json_object *o, const char *where, void *elem, void *ctx, s
 		return BAD(e, "%s.errnoRet: only valid with SCMP_ACT_ERRNO or SCMP_ACT_TRACE", where);
 	if (rule->action == SCMP_ACT_NOTIFY)
 		sc->uses_notify = true;
-	return ju_object_array(o, where, "args", sizeof(*rule->args), (void **)&rule->args, &rule->n_args, arg_item, NULL,
-			       e);
+	return ju_object_array(o, where, "args", sizeof(*rule->args), (void **)&rule->args, &rule->n_args, arg_item,
+			       NULL, e);
 }
 
 int spec_seccomp_from_json(json_object *linux_o, struct oci_spec *s, struct err **e)
@@ -101,16 +104,14 @@ int spec_seccomp_from_json(json_object *linux_o, struct oci_spec *s, struct err 
 		return err_set(e, ENOMEM, "config.json: linux.seccomp");
 	s->seccomp = sc;
 	if ((r = parse_action(o, "linux.seccomp", "defaultAction", &sc->default_action, true, e)) < 0 ||
-	    (r = ju_uint32(o, "linux.seccomp", "defaultErrnoRet", &sc->default_errno, &sc->has_default_errno, e)) <
-		    0 ||
+	    (r = ju_uint32(o, "linux.seccomp", "defaultErrnoRet", &sc->default_errno, &sc->has_default_errno, e)) < 0 ||
 	    (r = ju_string_array(o, "linux.seccomp", "architectures", &sc->architectures, &sc->n_architectures, e)) <
-		    0 ||
+		0 ||
 	    (r = ju_string_array(o, "linux.seccomp", "flags", &sc->flags, &sc->n_flags, e)) < 0 ||
 	    (r = ju_string(o, "linux.seccomp", "listenerPath", &sc->listener_path, e)) < 0 ||
 	    (r = ju_string(o, "linux.seccomp", "listenerMetadata", &sc->listener_metadata, e)) < 0)
 		return r;
-	if (sc->has_default_errno && sc->default_action != SCMP_ACT_ERRNO(0) &&
-	    sc->default_action != SCMP_ACT_TRACE(0))
+	if (sc->has_default_errno && sc->default_action != SCMP_ACT_ERRNO(0) && sc->default_action != SCMP_ACT_TRACE(0))
 		return BAD(e, "linux.seccomp.defaultErrnoRet: only valid with SCMP_ACT_ERRNO or SCMP_ACT_TRACE");
 	if (sc->default_action == SCMP_ACT_NOTIFY)
 		return BAD(e, "linux.seccomp.defaultAction: SCMP_ACT_NOTIFY cannot be the default action");

@@ -90,9 +90,8 @@ static int parse_user(json_object *proc, struct oci_user *u, struct err **e)
 static int parse_caps(json_object *proc, struct oci_process *p, struct err **e)
 {
 	static const char *const set_names[CAP_SET_MAX] = {
-		[CAP_SET_BOUNDING] = "bounding", [CAP_SET_EFFECTIVE] = "effective",
-		[CAP_SET_INHERITABLE] = "inheritable", [CAP_SET_PERMITTED] = "permitted",
-		[CAP_SET_AMBIENT] = "ambient",
+	    [CAP_SET_BOUNDING] = "bounding",   [CAP_SET_EFFECTIVE] = "effective", [CAP_SET_INHERITABLE] = "inheritable",
+	    [CAP_SET_PERMITTED] = "permitted", [CAP_SET_AMBIENT] = "ambient",
 	};
 	json_object *caps;
 	int r;
@@ -159,10 +158,10 @@ static int parse_rlimits(json_object *proc, struct oci_process *p, struct err **
 
 static int parse_io_sched(json_object *proc, struct oci_process *p, struct err **e)
 {
-	static const char *const classes[] = { "IOPRIO_CLASS_NONE", "IOPRIO_CLASS_RT", "IOPRIO_CLASS_BE",
-					       "IOPRIO_CLASS_IDLE" };
-	static const char *const policies[] = { "SCHED_OTHER", "SCHED_FIFO", "SCHED_RR", "SCHED_BATCH",
-						"SCHED_ISO", "SCHED_IDLE", "SCHED_DEADLINE" };
+	static const char *const classes[] = {"IOPRIO_CLASS_NONE", "IOPRIO_CLASS_RT", "IOPRIO_CLASS_BE",
+					      "IOPRIO_CLASS_IDLE"};
+	static const char *const policies[] = {"SCHED_OTHER", "SCHED_FIFO", "SCHED_RR",	     "SCHED_BATCH",
+					       "SCHED_ISO",   "SCHED_IDLE", "SCHED_DEADLINE"};
 	json_object *io, *sched;
 	int r;
 
@@ -201,10 +200,10 @@ static int parse_io_sched(json_object *proc, struct oci_process *p, struct err *
 		    (r = ju_string_array(sched, "process.scheduler", "flags", &flags, &nflags, e)) < 0)
 			return r;
 		for (size_t i = 0; i < nflags; i++) {
-			static const char *const names[] = { "SCHED_FLAG_RESET_ON_FORK", "SCHED_FLAG_RECLAIM",
-							     "SCHED_FLAG_DL_OVERRUN", "SCHED_FLAG_KEEP_POLICY",
-							     "SCHED_FLAG_KEEP_PARAMS", "SCHED_FLAG_UTIL_CLAMP_MIN",
-							     "SCHED_FLAG_UTIL_CLAMP_MAX" };
+			static const char *const names[] = {"SCHED_FLAG_RESET_ON_FORK", "SCHED_FLAG_RECLAIM",
+							    "SCHED_FLAG_DL_OVERRUN",	"SCHED_FLAG_KEEP_POLICY",
+							    "SCHED_FLAG_KEEP_PARAMS",	"SCHED_FLAG_UTIL_CLAMP_MIN",
+							    "SCHED_FLAG_UTIL_CLAMP_MAX"};
 			int bit = -1;
 			for (int j = 0; j < 7; j++)
 				if (strcmp(flags[i], names[j]) == 0)
@@ -292,7 +291,8 @@ static int mount_item(json_object *o, const char *where, void *elem, void *ctx, 
 
 	(void)ctx;
 	if ((r = ju_string(o, where, "destination", &m->destination, e)) < 0 ||
-	    (r = ju_string(o, where, "source", &m->source, e)) < 0 || (r = ju_string(o, where, "type", &m->type, e)) < 0 ||
+	    (r = ju_string(o, where, "source", &m->source, e)) < 0 ||
+	    (r = ju_string(o, where, "type", &m->type, e)) < 0 ||
 	    (r = ju_string_array(o, where, "options", &m->options, &m->n_options, e)) < 0 ||
 	    (r = parse_idmaps(o, where, "uidMappings", &m->uid_map, &m->n_uid_map, e)) < 0 ||
 	    (r = parse_idmaps(o, where, "gidMappings", &m->gid_map, &m->n_gid_map, e)) < 0)
@@ -320,7 +320,8 @@ static int hook_item(json_object *o, const char *where, void *elem, void *ctx, s
 	int r;
 
 	(void)ctx;
-	if ((r = ju_string(o, where, "path", &h->path, e)) < 0 || (r = ju_string_array(o, where, "args", &h->args, NULL, e)) < 0 ||
+	if ((r = ju_string(o, where, "path", &h->path, e)) < 0 ||
+	    (r = ju_string_array(o, where, "args", &h->args, NULL, e)) < 0 ||
 	    (r = ju_string_array(o, where, "env", &h->env, NULL, e)) < 0 ||
 	    (r = ju_int32(o, where, "timeout", &timeout, &has_timeout, e)) < 0)
 		return r;
@@ -342,8 +343,8 @@ static int parse_hooks(json_object *root, struct oci_spec *s, struct err **e)
 	if (r < 0 || hooks == NULL)
 		return r;
 	for (int k = 0; k < HOOK_KIND_MAX; k++)
-		if ((r = ju_object_array(hooks, "hooks", oci_hook_names[k], sizeof(struct oci_hook), (void **)&s->hooks[k],
-					 &s->n_hooks[k], hook_item, NULL, e)) < 0)
+		if ((r = ju_object_array(hooks, "hooks", oci_hook_names[k], sizeof(struct oci_hook),
+					 (void **)&s->hooks[k], &s->n_hooks[k], hook_item, NULL, e)) < 0)
 			return r;
 	return 0;
 }
@@ -411,7 +412,8 @@ static int device_item(json_object *o, const char *where, void *elem, void *ctx,
 	if (d->type != 'p' && (!has_major || !has_minor))
 		return BAD(e, "%s: major and minor are required for type '%c'", where, d->type);
 	if (d->major < 0 || d->minor < 0 || d->major > 0xfff || d->minor > 0xfffff)
-		return BAD(e, "%s: device number %lld:%lld is out of range", where, (long long)d->major, (long long)d->minor);
+		return BAD(e, "%s: device number %lld:%lld is out of range", where, (long long)d->major,
+			   (long long)d->minor);
 	if (d->has_mode && (mode & ~07777u))
 		return BAD(e, "%s.fileMode: %o has bits other than permissions", where, mode);
 	return 0;
@@ -510,8 +512,7 @@ static int parse_linux(json_object *root, struct oci_spec *s, struct err **e)
 	    (r = ju_string(l, "linux", "rootfsPropagation", &s->rootfs_propagation, e)) < 0 ||
 	    (r = parse_paths(l, "maskedPaths", &s->masked_paths, &s->n_masked_paths, e)) < 0 ||
 	    (r = parse_paths(l, "readonlyPaths", &s->readonly_paths, &s->n_readonly_paths, e)) < 0 ||
-	    (r = ju_string(l, "linux", "mountLabel", &s->mount_label, e)) < 0 ||
-	    (r = parse_personality(l, s, e)) < 0)
+	    (r = ju_string(l, "linux", "mountLabel", &s->mount_label, e)) < 0 || (r = parse_personality(l, s, e)) < 0)
 		return r;
 	if ((r = ju_object(l, "linux", "resources", &res, e)) < 0)
 		return r;
@@ -525,8 +526,8 @@ static int parse_linux(json_object *root, struct oci_spec *s, struct err **e)
 	if (ju_get(l, "intelRdt"))
 		return BAD(e, "linux.intelRdt: Intel RDT is not supported by this runtime");
 	if (s->rootfs_propagation) {
-		static const char *const ok[] = { "shared", "slave", "private", "unbindable",
-						  "rshared", "rslave", "rprivate", "runbindable" };
+		static const char *const ok[] = {"shared",  "slave",  "private",  "unbindable",
+						 "rshared", "rslave", "rprivate", "runbindable"};
 		bool found = false;
 		for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
 			found |= strcmp(s->rootfs_propagation, ok[i]) == 0;
@@ -554,8 +555,7 @@ static int validate(struct oci_spec *s, struct err **e)
 		return BAD(e, "hostname: setting the hostname needs a uts namespace");
 	if (s->domainname && s->domainname[0] && !s->ns[NS_UTS].present)
 		return BAD(e, "domainname: setting the domainname needs a uts namespace");
-	if ((s->time_monotonic.present || s->time_boottime.present) &&
-	    (!s->ns[NS_TIME].present || s->ns[NS_TIME].path))
+	if ((s->time_monotonic.present || s->time_boottime.present) && (!s->ns[NS_TIME].present || s->ns[NS_TIME].path))
 		return BAD(e, "linux.timeOffsets: offsets need a new time namespace");
 	for (size_t i = 0; i < s->n_sysctl; i++) {
 		const char *k = s->sysctl[i].key;
@@ -598,12 +598,12 @@ int spec_parse(const char *text, size_t len, struct oci_spec **ret, struct err *
 		size_t off = json_tokener_get_parse_end(tok);
 		json_tokener_free(tok);
 		json_object_put(root);
-		return err_setx(e, EINVAL, "config.json: not valid JSON: %s at byte %zu",
-				jerr == json_tokener_continue ? "unexpected end of input" : json_tokener_error_desc(jerr),
-				off);
+		return err_setx(
+		    e, EINVAL, "config.json: not valid JSON: %s at byte %zu",
+		    jerr == json_tokener_continue ? "unexpected end of input" : json_tokener_error_desc(jerr), off);
 	}
-	if (json_tokener_get_parse_end(tok) < len && strspn(text + json_tokener_get_parse_end(tok), " \t\r\n") !=
-								     len - json_tokener_get_parse_end(tok)) {
+	if (json_tokener_get_parse_end(tok) < len &&
+	    strspn(text + json_tokener_get_parse_end(tok), " \t\r\n") != len - json_tokener_get_parse_end(tok)) {
 		json_tokener_free(tok);
 		json_object_put(root);
 		return err_setx(e, EINVAL, "config.json: not valid JSON: trailing data after the top object");

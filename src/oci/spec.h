@@ -74,7 +74,14 @@ struct oci_hook {
 	int timeout; /* seconds, 0 = none */
 };
 
-enum oci_cap_set { CAP_SET_BOUNDING, CAP_SET_EFFECTIVE, CAP_SET_INHERITABLE, CAP_SET_PERMITTED, CAP_SET_AMBIENT, CAP_SET_MAX };
+enum oci_cap_set {
+	CAP_SET_BOUNDING,
+	CAP_SET_EFFECTIVE,
+	CAP_SET_INHERITABLE,
+	CAP_SET_PERMITTED,
+	CAP_SET_AMBIENT,
+	CAP_SET_MAX
+};
 
 struct oci_user {
 	uid_t uid;
@@ -127,9 +134,9 @@ struct oci_device {
 
 struct oci_device_rule {
 	bool allow;
-	char type;      /* 'a', 'c', 'b' */
-	int64_t major;  /* -1: any */
-	int64_t minor;  /* -1: any */
+	char type;	/* 'a', 'c', 'b' */
+	int64_t major;	/* -1: any */
+	int64_t minor;	/* -1: any */
 	char access[4]; /* subset of "rwm" */
 };
 
@@ -155,14 +162,14 @@ struct oci_resources {
 	size_t n_devices;
 	bool has_devices;
 
-	bool has_mem_limit, has_mem_reservation, has_mem_swap, has_mem_kernel, has_mem_kernel_tcp,
-		has_mem_swappiness, has_mem_disable_oom_killer, has_mem_use_hierarchy, has_mem_check_before_update;
+	bool has_mem_limit, has_mem_reservation, has_mem_swap, has_mem_kernel, has_mem_kernel_tcp, has_mem_swappiness,
+	    has_mem_disable_oom_killer, has_mem_use_hierarchy, has_mem_check_before_update;
 	int64_t mem_limit, mem_reservation, mem_swap, mem_kernel, mem_kernel_tcp;
 	uint64_t mem_swappiness;
 	bool mem_disable_oom_killer, mem_use_hierarchy, mem_check_before_update;
 
 	bool has_cpu_shares, has_cpu_quota, has_cpu_burst, has_cpu_period, has_cpu_rt_runtime, has_cpu_rt_period,
-		has_cpu_idle;
+	    has_cpu_idle;
 	uint64_t cpu_shares, cpu_period, cpu_rt_period, cpu_burst;
 	int64_t cpu_quota, cpu_rt_runtime, cpu_idle;
 	char *cpu_cpus, *cpu_mems;
@@ -275,9 +282,9 @@ int spec_parse_resources(const char *text, size_t len, struct oci_resources *ret
 void spec_resources_clear(struct oci_resources *r);
 
 /* Names <-> values, shared with features and the CLI. */
-int spec_signal_from_name(const char *name);             /* "KILL", "SIGKILL", "9"; -1 if unknown */
-int spec_cap_from_name(const char *name);                /* "CAP_SYS_ADMIN"; -1 if unknown */
-int spec_rlimit_from_name(const char *name);             /* "RLIMIT_NOFILE"; -1 if unknown */
+int spec_signal_from_name(const char *name);			    /* "KILL", "SIGKILL", "9"; -1 if unknown */
+int spec_cap_from_name(const char *name);			    /* "CAP_SYS_ADMIN"; -1 if unknown */
+int spec_rlimit_from_name(const char *name);			    /* "RLIMIT_NOFILE"; -1 if unknown */
 int spec_seccomp_action_from_name(const char *name, uint32_t *ret); /* "SCMP_ACT_ERRNO" */
 
 /* Tables used by `features`. */

@@ -22,8 +22,8 @@
 #define JSON_PRETTY (JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE)
 
 const char *const oci_status_names[] = {
-	[STATUS_CREATING] = "creating", [STATUS_CREATED] = "created", [STATUS_RUNNING] = "running",
-	[STATUS_PAUSED] = "paused",     [STATUS_STOPPED] = "stopped",
+    [STATUS_CREATING] = "creating", [STATUS_CREATED] = "created", [STATUS_RUNNING] = "running",
+    [STATUS_PAUSED] = "paused",	    [STATUS_STOPPED] = "stopped",
 };
 
 int state_check_id(const char *id, struct err **e)
@@ -34,10 +34,11 @@ int state_check_id(const char *id, struct err **e)
 		return err_setx(e, EINVAL, "container id '%s': invalid id format", id);
 	for (const char *p = id; *p; p++)
 		if (!isalnum((unsigned char)*p) && !strchr("_+-.", *p))
-			return err_setx(e, EINVAL,
-					"container ID '%s': invalid id format: invalid character '%c' (allowed: letters, "
-					"digits, _+-.)",
-					id, *p);
+			return err_setx(
+			    e, EINVAL,
+			    "container ID '%s': invalid id format: invalid character '%c' (allowed: letters, "
+			    "digits, _+-.)",
+			    id, *p);
 	return 0;
 }
 

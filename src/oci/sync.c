@@ -14,12 +14,12 @@ struct sync_hdr {
 
 int fd_send(int sock, const void *data, size_t len, int fd)
 {
-	struct iovec iov = { (void *)data, len };
+	struct iovec iov = {(void *)data, len};
 	union {
 		char buf[CMSG_SPACE(sizeof(int))];
 		struct cmsghdr align;
 	} u;
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
 	struct cmsghdr *c;
 	ssize_t r;
 
@@ -37,13 +37,13 @@ int fd_send(int sock, const void *data, size_t len, int fd)
 
 int sync_send(int fd, uint32_t type, const void *data, size_t len, int pass_fd)
 {
-	struct sync_hdr h = { type, (uint32_t)len };
-	struct iovec iov[2] = { { &h, sizeof(h) }, { (void *)data, len } };
+	struct sync_hdr h = {type, (uint32_t)len};
+	struct iovec iov[2] = {{&h, sizeof(h)}, {(void *)data, len}};
 	union {
 		char buf[CMSG_SPACE(sizeof(int))];
 		struct cmsghdr align;
 	} u;
-	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = len ? 2 : 1 };
+	struct msghdr msg = {.msg_iov = iov, .msg_iovlen = len ? 2 : 1};
 	ssize_t r;
 
 	if (len > SYNC_MAX_PAYLOAD)
@@ -68,12 +68,12 @@ int sync_send(int fd, uint32_t type, const void *data, size_t len, int pass_fd)
 int sync_recv(int fd, uint32_t *type, void *buf, size_t cap, size_t *len, int *recv_fd)
 {
 	char data[sizeof(struct sync_hdr) + SYNC_MAX_PAYLOAD];
-	struct iovec iov = { data, sizeof(data) };
+	struct iovec iov = {data, sizeof(data)};
 	union {
 		char buf[CMSG_SPACE(sizeof(int))];
 		struct cmsghdr align;
 	} u;
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
 	struct sync_hdr h;
 	ssize_t r;
 

@@ -12,18 +12,18 @@
 #include "common/err.h"
 
 enum sync_type {
-	SYNC_USERNS = 1,   /* child -> runtime: namespaces joined/unshared, set maps and cgroups */
-	SYNC_USERNS_DONE,  /* runtime -> child */
-	SYNC_PID,          /* child -> runtime: payload pid of the container init */
-	SYNC_INIT_GO,      /* runtime -> init: start setting up */
-	SYNC_HOOKS,        /* init -> runtime: run prestart and createRuntime hooks */
-	SYNC_HOOKS_DONE,   /* runtime -> init */
-	SYNC_CONSOLE,      /* init -> runtime: fd of the pty master */
-	SYNC_SECCOMP,      /* init -> runtime: fd of the seccomp listener */
-	SYNC_FD_DONE,      /* runtime -> init: fd forwarded */
-	SYNC_READY,        /* init -> runtime: set up, waiting for start */
-	SYNC_START,        /* runtime -> init (run, exec): go */
-	SYNC_ERROR,        /* child -> runtime: payload "code" + message */
+	SYNC_USERNS = 1,  /* child -> runtime: namespaces joined/unshared, set maps and cgroups */
+	SYNC_USERNS_DONE, /* runtime -> child */
+	SYNC_PID,	  /* child -> runtime: payload pid of the container init */
+	SYNC_INIT_GO,	  /* runtime -> init: start setting up */
+	SYNC_HOOKS,	  /* init -> runtime: run prestart and createRuntime hooks */
+	SYNC_HOOKS_DONE,  /* runtime -> init */
+	SYNC_CONSOLE,	  /* init -> runtime: fd of the pty master */
+	SYNC_SECCOMP,	  /* init -> runtime: fd of the seccomp listener */
+	SYNC_FD_DONE,	  /* runtime -> init: fd forwarded */
+	SYNC_READY,	  /* init -> runtime: set up, waiting for start */
+	SYNC_START,	  /* runtime -> init (run, exec): go */
+	SYNC_ERROR,	  /* child -> runtime: payload "code" + message */
 };
 
 #define SYNC_MAX_PAYLOAD 8192

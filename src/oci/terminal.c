@@ -40,8 +40,8 @@ int terminal_setup(const struct oci_process *p, bool mount_console, int *master,
 	if (ptsname_r(m, name, sizeof(name)) != 0)
 		snprintf(name, sizeof(name), "/dev/pts/?");
 	if (p->console_height || p->console_width) {
-		struct winsize ws = { .ws_row = (unsigned short)p->console_height,
-				      .ws_col = (unsigned short)p->console_width };
+		struct winsize ws = {.ws_row = (unsigned short)p->console_height,
+				     .ws_col = (unsigned short)p->console_width};
 		if (ioctl(s, TIOCSWINSZ, &ws) < 0)
 			return err_set(e, errno, "process.consoleSize: set window size");
 	}
@@ -66,7 +66,7 @@ int terminal_setup(const struct oci_process *p, bool mount_console, int *master,
 
 int terminal_send(const char *socket_path, int master, struct err **e)
 {
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
 	_cleanup_close_ int sock = -1;
 	int r;
 
@@ -120,7 +120,8 @@ int terminal_proxy(int master, pid_t child, int *wstatus)
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
 	*wstatus = 0;
 	for (;;) {
-		struct pollfd p[3] = { { sfd, POLLIN, 0 }, { master, out_open ? POLLIN : 0, 0 }, { 0, in_open ? POLLIN : 0, 0 } };
+		struct pollfd p[3] = {
+		    {sfd, POLLIN, 0}, {master, out_open ? POLLIN : 0, 0}, {0, in_open ? POLLIN : 0, 0}};
 		if (poll(p, 3, -1) < 0 && errno != EINTR)
 			break;
 		if (p[1].revents & (POLLIN | POLLHUP | POLLERR))

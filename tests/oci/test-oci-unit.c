@@ -16,9 +16,9 @@
 #include "oci/state.h"
 #include "test.h"
 
-#define MINIMAL                                                                                \
-	"{\"ociVersion\":\"1.1.0\",\"root\":{\"path\":\"rootfs\"},"                            \
-	"\"process\":{\"args\":[\"sh\"],\"cwd\":\"/\"},"                                       \
+#define MINIMAL                                                                                                        \
+	"{\"ociVersion\":\"1.1.0\",\"root\":{\"path\":\"rootfs\"},"                                                    \
+	"\"process\":{\"args\":[\"sh\"],\"cwd\":\"/\"},"                                                               \
 	"\"linux\":{\"namespaces\":[{\"type\":\"mount\"},{\"type\":\"pid\"}]}"
 
 /* Parse MINIMAL + extra + "}"; returns the error message or NULL. */
@@ -41,11 +41,11 @@ static char *parse_with(const char *extra, struct oci_spec **ret)
 	return msg;
 }
 
-#define CHECK_ERROR(extra, needle)                      \
-	do {                                            \
-		char *_m = parse_with(extra, NULL);     \
-		CHECK_CONTAINS(_m, needle);             \
-		free(_m);                               \
+#define CHECK_ERROR(extra, needle)                                                                                     \
+	do {                                                                                                           \
+		char *_m = parse_with(extra, NULL);                                                                    \
+		CHECK_CONTAINS(_m, needle);                                                                            \
+		free(_m);                                                                                              \
 	} while (0)
 
 TEST(spec_minimal_config_parses)
@@ -70,11 +70,12 @@ TEST(spec_minimal_config_parses)
 TEST(spec_full_process)
 {
 	struct oci_spec *s = NULL;
-	char *msg = parse_with(",\"mounts\":[{\"destination\":\"/proc\",\"type\":\"proc\","
-			       "\"source\":\"proc\",\"options\":[\"nosuid\",\"ro\"]}],"
-			       "\"hooks\":{\"prestart\":[{\"path\":\"/bin/true\",\"args\":[\"true\",\"x\"],\"timeout\":3}]},"
-			       "\"annotations\":{\"k\":\"v\"}",
-			       &s);
+	char *msg =
+	    parse_with(",\"mounts\":[{\"destination\":\"/proc\",\"type\":\"proc\","
+		       "\"source\":\"proc\",\"options\":[\"nosuid\",\"ro\"]}],"
+		       "\"hooks\":{\"prestart\":[{\"path\":\"/bin/true\",\"args\":[\"true\",\"x\"],\"timeout\":3}]},"
+		       "\"annotations\":{\"k\":\"v\"}",
+		       &s);
 
 	CHECK(msg == NULL);
 	CHECK_INT(s->n_mounts, ==, 1);
@@ -109,13 +110,15 @@ TEST(spec_process_errors)
 	CHECK_INT(spec_parse_process("{\"args\":[],\"cwd\":\"/\"}", 21, &p, &e), <, 0);
 	CHECK_CONTAINS(e->msg, "process.args");
 	err_free(&e);
-	const char *rl = "{\"args\":[\"a\"],\"cwd\":\"/\",\"rlimits\":[{\"type\":\"RLIMIT_NOFILE\",\"soft\":1,\"hard\":2},"
-			 "{\"type\":\"RLIMIT_NOFILE\",\"soft\":1,\"hard\":2}]}";
+	const char *rl =
+	    "{\"args\":[\"a\"],\"cwd\":\"/\",\"rlimits\":[{\"type\":\"RLIMIT_NOFILE\",\"soft\":1,\"hard\":2},"
+	    "{\"type\":\"RLIMIT_NOFILE\",\"soft\":1,\"hard\":2}]}";
 	CHECK_INT(spec_parse_process(rl, strlen(rl), &p, &e), <, 0);
 	CHECK_CONTAINS(e->msg, "process.rlimits[1].type: 'RLIMIT_NOFILE' is given twice");
 	err_free(&e);
 	const char *ok = "{\"args\":[\"a\"],\"cwd\":\"/\",\"user\":{\"uid\":5,\"gid\":6,\"additionalGids\":[7,8]},"
-			 "\"capabilities\":{\"bounding\":[\"CAP_KILL\"]},\"rlimits\":[{\"type\":\"RLIMIT_CORE\",\"soft\":0,\"hard\":0}]}";
+			 "\"capabilities\":{\"bounding\":[\"CAP_KILL\"]},\"rlimits\":[{\"type\":\"RLIMIT_CORE\","
+			 "\"soft\":0,\"hard\":0}]}";
 	CHECK_INT(spec_parse_process(ok, strlen(ok), &p, &e), ==, 0);
 	CHECK_INT(p.user.uid, ==, 5);
 	CHECK_INT(p.user.n_additional_gids, ==, 2);
@@ -157,11 +160,12 @@ TEST(resources_parse_and_validate)
 {
 	struct oci_resources r;
 	struct err *e = NULL;
-	const char *ok = "{\"memory\":{\"limit\":1048576,\"swap\":-1},\"cpu\":{\"shares\":512,\"quota\":-1,\"cpus\":\"0-1\"},"
-			 "\"pids\":{\"limit\":10},\"devices\":[{\"allow\":false,\"access\":\"rwm\"},"
-			 "{\"allow\":true,\"type\":\"c\",\"major\":1,\"minor\":3,\"access\":\"rw\"}],"
-			 "\"blockIO\":{\"weight\":100,\"throttleReadBpsDevice\":[{\"major\":8,\"minor\":0,\"rate\":5}]},"
-			 "\"hugepageLimits\":[{\"pageSize\":\"2MB\",\"limit\":0}],\"unified\":{\"memory.high\":\"5M\"}}";
+	const char *ok =
+	    "{\"memory\":{\"limit\":1048576,\"swap\":-1},\"cpu\":{\"shares\":512,\"quota\":-1,\"cpus\":\"0-1\"},"
+	    "\"pids\":{\"limit\":10},\"devices\":[{\"allow\":false,\"access\":\"rwm\"},"
+	    "{\"allow\":true,\"type\":\"c\",\"major\":1,\"minor\":3,\"access\":\"rw\"}],"
+	    "\"blockIO\":{\"weight\":100,\"throttleReadBpsDevice\":[{\"major\":8,\"minor\":0,\"rate\":5}]},"
+	    "\"hugepageLimits\":[{\"pageSize\":\"2MB\",\"limit\":0}],\"unified\":{\"memory.high\":\"5M\"}}";
 
 	CHECK_INT(spec_parse_resources(ok, strlen(ok), &r, &e), ==, 0);
 	CHECK(r.has_mem_limit && r.mem_limit == 1048576);
@@ -178,11 +182,11 @@ TEST(resources_parse_and_validate)
 	spec_resources_clear(&r);
 
 	const char *bad[][2] = {
-		{ "{\"memory\":{\"swappiness\":101}}", "swappiness" },
-		{ "{\"cpu\":{\"cpus\":\"a-b\"}}", "cpu.cpus" },
-		{ "{\"unified\":{\"../x\":\"1\"}}", "unified" },
-		{ "{\"pids\":{\"limit\":\"x\"}}", "resources.pids.limit: expected an integer, got string" },
-		{ "{\"devices\":[{\"allow\":true,\"type\":\"x\"}]}", "resources.devices[0].type" },
+	    {"{\"memory\":{\"swappiness\":101}}", "swappiness"},
+	    {"{\"cpu\":{\"cpus\":\"a-b\"}}", "cpu.cpus"},
+	    {"{\"unified\":{\"../x\":\"1\"}}", "unified"},
+	    {"{\"pids\":{\"limit\":\"x\"}}", "resources.pids.limit: expected an integer, got string"},
+	    {"{\"devices\":[{\"allow\":true,\"type\":\"x\"}]}", "resources.devices[0].type"},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		CHECK_INT(spec_parse_resources(bad[i][0], strlen(bad[i][0]), &r, &e), <, 0);
@@ -212,20 +216,22 @@ TEST(seccomp_section_parses)
 	CHECK_INT(s->seccomp->rules[1].args[0].op, ==, SCMP_CMP_EQ);
 	spec_free(s);
 	free(msg);
-	CHECK_ERROR(",\"linux\":{\"namespaces\":[{\"type\":\"mount\"}],\"seccomp\":{\"defaultAction\":\"SCMP_ACT_ALLOW\","
-		    "\"syscalls\":[{\"names\":[\"read\"],\"action\":\"SCMP_ACT_ALLOW\",\"errnoRet\":1}]}}",
-		    "errnoRet: only valid");
-	CHECK_ERROR(",\"linux\":{\"namespaces\":[{\"type\":\"mount\"}],\"seccomp\":{\"defaultAction\":\"SCMP_ACT_ALLOW\","
-		    "\"flags\":[\"SECCOMP_FILTER_FLAG_BOGUS\"]}}",
-		    "linux.seccomp.flags[0]");
+	CHECK_ERROR(
+	    ",\"linux\":{\"namespaces\":[{\"type\":\"mount\"}],\"seccomp\":{\"defaultAction\":\"SCMP_ACT_ALLOW\","
+	    "\"syscalls\":[{\"names\":[\"read\"],\"action\":\"SCMP_ACT_ALLOW\",\"errnoRet\":1}]}}",
+	    "errnoRet: only valid");
+	CHECK_ERROR(
+	    ",\"linux\":{\"namespaces\":[{\"type\":\"mount\"}],\"seccomp\":{\"defaultAction\":\"SCMP_ACT_ALLOW\","
+	    "\"flags\":[\"SECCOMP_FILTER_FLAG_BOGUS\"]}}",
+	    "linux.seccomp.flags[0]");
 }
 
 TEST(seccomp_filter_builds)
 {
-	struct oci_seccomp_arg arg = { 1, 0700, 0, SCMP_CMP_EQ };
-	char *names[] = { "mkdir", "no_such_syscall", NULL };
-	struct oci_seccomp_rule rule = { names, 2, SCMP_ACT_ERRNO(0), true, 13, &arg, 1 };
-	struct oci_seccomp sc = { .default_action = SCMP_ACT_ALLOW, .rules = &rule, .n_rules = 1 };
+	struct oci_seccomp_arg arg = {1, 0700, 0, SCMP_CMP_EQ};
+	char *names[] = {"mkdir", "no_such_syscall", NULL};
+	struct oci_seccomp_rule rule = {names, 2, SCMP_ACT_ERRNO(0), true, 13, &arg, 1};
+	struct oci_seccomp sc = {.default_action = SCMP_ACT_ALLOW, .rules = &rule, .n_rules = 1};
 	struct seccomp_prepared *p = NULL;
 	struct err *e = NULL;
 
@@ -237,7 +243,7 @@ TEST(seccomp_filter_builds)
 
 TEST(mount_options)
 {
-	char *opts[] = { "ro", "nosuid", "rbind", "rslave", "mode=755", "size=1m", "rro", "rw", "tmpcopyup", NULL };
+	char *opts[] = {"ro", "nosuid", "rbind", "rslave", "mode=755", "size=1m", "rro", "rw", "tmpcopyup", NULL};
 	struct mount_opts m;
 	struct err *e = NULL;
 
@@ -314,7 +320,7 @@ static int run_device_program(const struct bpf_insn *p, size_t n, char type, con
 			      unsigned minor)
 {
 	uint32_t ctx[3];
-	uint64_t r[11] = { 0 };
+	uint64_t r[11] = {0};
 	unsigned acc = 0;
 
 	for (const char *a = access; *a; a++)
@@ -325,17 +331,29 @@ static int run_device_program(const struct bpf_insn *p, size_t n, char type, con
 	for (size_t pc = 0; pc < n; pc++) {
 		const struct bpf_insn *i = &p[pc];
 		switch (i->code) {
-		case BPF_LDX | BPF_W | BPF_MEM: r[i->dst_reg] = ctx[i->off / 4]; break;
-		case BPF_ALU64 | BPF_AND | BPF_K: r[i->dst_reg] &= (uint64_t)(int64_t)i->imm; break;
-		case BPF_ALU64 | BPF_RSH | BPF_K: r[i->dst_reg] >>= i->imm; break;
-		case BPF_ALU64 | BPF_MOV | BPF_K: r[i->dst_reg] = (uint64_t)(int64_t)i->imm; break;
-		case BPF_ALU64 | BPF_MOV | BPF_X: r[i->dst_reg] = r[i->src_reg]; break;
+		case BPF_LDX | BPF_W | BPF_MEM:
+			r[i->dst_reg] = ctx[i->off / 4];
+			break;
+		case BPF_ALU64 | BPF_AND | BPF_K:
+			r[i->dst_reg] &= (uint64_t)(int64_t)i->imm;
+			break;
+		case BPF_ALU64 | BPF_RSH | BPF_K:
+			r[i->dst_reg] >>= i->imm;
+			break;
+		case BPF_ALU64 | BPF_MOV | BPF_K:
+			r[i->dst_reg] = (uint64_t)(int64_t)i->imm;
+			break;
+		case BPF_ALU64 | BPF_MOV | BPF_X:
+			r[i->dst_reg] = r[i->src_reg];
+			break;
 		case BPF_JMP | BPF_JNE | BPF_K:
 			if (r[i->dst_reg] != (uint64_t)(int64_t)i->imm)
 				pc += (size_t)i->off;
 			break;
-		case BPF_JMP | BPF_EXIT: return (int)r[0];
-		default: return -1;
+		case BPF_JMP | BPF_EXIT:
+			return (int)r[0];
+		default:
+			return -1;
 		}
 	}
 	return -2; /* fell off the end */
@@ -343,12 +361,12 @@ static int run_device_program(const struct bpf_insn *p, size_t n, char type, con
 
 TEST(device_program_follows_v1_semantics)
 {
-	struct oci_resources res = { 0 };
+	struct oci_resources res = {0};
 	struct oci_device_rule spec_rules[] = {
-		{ false, 'a', -1, -1, "rwm" },
-		{ true, 'c', 10, 229, "r" },
-		{ true, 'b', 8, -1, "rw" },
-		{ false, 'c', 1, 9, "rwm" }, /* overridden by the defaults added after */
+	    {false, 'a', -1, -1, "rwm"},
+	    {true, 'c', 10, 229, "r"},
+	    {true, 'b', 8, -1, "rw"},
+	    {false, 'c', 1, 9, "rwm"}, /* overridden by the defaults added after */
 	};
 	struct oci_device_rule *rules = NULL;
 	struct bpf_insn *prog = NULL;
@@ -360,9 +378,9 @@ TEST(device_program_follows_v1_semantics)
 	CHECK_INT(cgroup_bpf_build(rules, n, &prog, &len), ==, 0);
 	CHECK_INT(run_device_program(prog, len, 'c', "r", 10, 229), ==, 1);
 	CHECK_INT(run_device_program(prog, len, 'c', "w", 10, 229), ==, 0);
-	CHECK_INT(run_device_program(prog, len, 'c', "rw", 1, 3), ==, 1);  /* /dev/null: default */
-	CHECK_INT(run_device_program(prog, len, 'c', "rw", 1, 1), ==, 0);  /* /dev/mem */
-	CHECK_INT(run_device_program(prog, len, 'c', "m", 1, 1), ==, 1);   /* mknod of any */
+	CHECK_INT(run_device_program(prog, len, 'c', "rw", 1, 3), ==, 1); /* /dev/null: default */
+	CHECK_INT(run_device_program(prog, len, 'c', "rw", 1, 1), ==, 0); /* /dev/mem */
+	CHECK_INT(run_device_program(prog, len, 'c', "m", 1, 1), ==, 1);  /* mknod of any */
 	CHECK_INT(run_device_program(prog, len, 'b', "rw", 8, 17), ==, 1);
 	CHECK_INT(run_device_program(prog, len, 'b', "rw", 9, 0), ==, 0);
 	CHECK_INT(run_device_program(prog, len, 'c', "rw", 136, 4), ==, 1); /* pts */
@@ -370,7 +388,7 @@ TEST(device_program_follows_v1_semantics)
 	free(rules);
 
 	/* Allow-all as the last rule decides alone (nothing unreachable). */
-	struct oci_device_rule all[] = { { true, 'a', -1, -1, "rwm" } };
+	struct oci_device_rule all[] = {{true, 'a', -1, -1, "rwm"}};
 	CHECK_INT(cgroup_bpf_build(all, 1, &prog, &len), ==, 0);
 	CHECK_INT(len, ==, 8);
 	CHECK_INT(run_device_program(prog, len, 'b', "rwm", 1, 2), ==, 1);

@@ -11,7 +11,7 @@ static int handle(int c, const char *arg, void *data)
 
 VERB(delete)
 {
-	static const struct option opts[] = { { "force", optional_argument, NULL, 'f' }, { 0 } };
+	static const struct option opts[] = {{"force", optional_argument, NULL, 'f'}, {0}};
 	struct err *e = NULL;
 	bool force = false;
 	const char *id;

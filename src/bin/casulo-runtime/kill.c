@@ -14,7 +14,7 @@ static int handle(int c, const char *arg, void *data)
 
 VERB(kill)
 {
-	static const struct option opts[] = { { "all", optional_argument, NULL, 'a' }, { 0 } };
+	static const struct option opts[] = {{"all", optional_argument, NULL, 'a'}, {0}};
 	struct err *e = NULL;
 	bool all = false;
 	int first = cli_getopt("kill", argc, argv, opts, handle, &all), sig = SIGTERM;

@@ -32,11 +32,11 @@ static int handle(int c, const char *arg, void *data)
 VERB(list)
 {
 	static const struct option opts[] = {
-		{ "format", required_argument, NULL, 'f' },
-		{ "quiet", optional_argument, NULL, 'q' },
-		{ 0 },
+	    {"format", required_argument, NULL, 'f'},
+	    {"quiet", optional_argument, NULL, 'q'},
+	    {0},
 	};
-	struct list_args a = { OCI_LIST_TABLE };
+	struct list_args a = {OCI_LIST_TABLE};
 	struct err *e = NULL;
 	int first = cli_getopt("list", argc, argv, opts, handle, &a);
 

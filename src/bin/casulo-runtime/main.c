@@ -27,20 +27,20 @@ static const struct {
 	int (*fn)(const struct oci_global *g, int argc, char **argv);
 	const char *help;
 } verbs[] = {
-	{ "create", cmd_create, "create a container" },
-	{ "start", cmd_start, "run the user process of a created container" },
-	{ "run", cmd_run, "create and start a container" },
-	{ "state", cmd_state, "print the state of a container" },
-	{ "kill", cmd_kill, "send a signal to the container's init (or all its processes)" },
-	{ "delete", cmd_delete, "delete a container and what it holds" },
-	{ "exec", cmd_exec, "run a new process inside a container" },
-	{ "list", cmd_list, "list the containers" },
-	{ "ps", cmd_ps, "list the processes of a container" },
-	{ "pause", cmd_pause, "freeze every process of a container" },
-	{ "resume", cmd_resume, "thaw a paused container" },
-	{ "update", cmd_update, "change the resources of a running container" },
-	{ "features", cmd_features, "print the features this runtime supports (JSON)" },
-	{ "spec", cmd_spec, "write a default config.json" },
+    {"create", cmd_create, "create a container"},
+    {"start", cmd_start, "run the user process of a created container"},
+    {"run", cmd_run, "create and start a container"},
+    {"state", cmd_state, "print the state of a container"},
+    {"kill", cmd_kill, "send a signal to the container's init (or all its processes)"},
+    {"delete", cmd_delete, "delete a container and what it holds"},
+    {"exec", cmd_exec, "run a new process inside a container"},
+    {"list", cmd_list, "list the containers"},
+    {"ps", cmd_ps, "list the processes of a container"},
+    {"pause", cmd_pause, "freeze every process of a container"},
+    {"resume", cmd_resume, "thaw a paused container"},
+    {"update", cmd_update, "change the resources of a running container"},
+    {"features", cmd_features, "print the features this runtime supports (JSON)"},
+    {"spec", cmd_spec, "write a default config.json"},
 };
 
 bool cli_bool(const char *arg)
@@ -92,7 +92,8 @@ int cli_getopt(const char *verb, int argc, char **argv, const struct option *opt
 	for (int i = 1; i < argc && argv[i][0] == '-'; i++) {
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
 			printf("Usage: casulo-runtime [global options] %s [options]%s\n\nOptions:\n", verb,
-			       strcmp(verb, "list") && strcmp(verb, "features") && strcmp(verb, "spec") ? " CONTAINER" : "");
+			       strcmp(verb, "list") && strcmp(verb, "features") && strcmp(verb, "spec") ? " CONTAINER"
+													: "");
 			for (const struct option *o = opts; o->name; o++)
 				printf("  --%s%s\n", o->name, o->has_arg == required_argument ? " VALUE" : "");
 			exit(0);
@@ -125,22 +126,32 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_ROOT = 256, OPT_LOG, OPT_LOG_FORMAT, OPT_DEBUG, OPT_SYSTEMD, OPT_CRIU, OPT_ROOTLESS, OPT_VERSION,
-	       OPT_HELP, OPT_CGROUP_MANAGER };
-	static const struct option opts[] = {
-		{ "root", required_argument, NULL, OPT_ROOT },
-		{ "log", required_argument, NULL, OPT_LOG },
-		{ "log-format", required_argument, NULL, OPT_LOG_FORMAT },
-		{ "debug", optional_argument, NULL, OPT_DEBUG },
-		{ "systemd-cgroup", optional_argument, NULL, OPT_SYSTEMD },
-		{ "criu", required_argument, NULL, OPT_CRIU },
-		{ "rootless", required_argument, NULL, OPT_ROOTLESS },
-		{ "cgroup-manager", required_argument, NULL, OPT_CGROUP_MANAGER }, /* crun's */
-		{ "version", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
+	enum {
+		OPT_ROOT = 256,
+		OPT_LOG,
+		OPT_LOG_FORMAT,
+		OPT_DEBUG,
+		OPT_SYSTEMD,
+		OPT_CRIU,
+		OPT_ROOTLESS,
+		OPT_VERSION,
+		OPT_HELP,
+		OPT_CGROUP_MANAGER
 	};
-	struct oci_global g = { .root = OCI_DEFAULT_ROOT };
+	static const struct option opts[] = {
+	    {"root", required_argument, NULL, OPT_ROOT},
+	    {"log", required_argument, NULL, OPT_LOG},
+	    {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+	    {"debug", optional_argument, NULL, OPT_DEBUG},
+	    {"systemd-cgroup", optional_argument, NULL, OPT_SYSTEMD},
+	    {"criu", required_argument, NULL, OPT_CRIU},
+	    {"rootless", required_argument, NULL, OPT_ROOTLESS},
+	    {"cgroup-manager", required_argument, NULL, OPT_CGROUP_MANAGER}, /* crun's */
+	    {"version", no_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
+	};
+	struct oci_global g = {.root = OCI_DEFAULT_ROOT};
 	const char *log_path = NULL, *log_format = "text";
 	int c, idx;
 
@@ -149,12 +160,24 @@ int main(int argc, char **argv)
 	opterr = 0;
 	while ((c = getopt_long_only(argc, argv, "+:vh", opts, &idx)) != -1) {
 		switch (c) {
-		case OPT_ROOT: g.root = optarg; break;
-		case OPT_LOG: log_path = optarg; break;
-		case OPT_LOG_FORMAT: log_format = optarg; break;
-		case OPT_DEBUG: g.debug = cli_bool(optarg); break;
-		case OPT_SYSTEMD: g.systemd_cgroup = cli_bool(optarg); break;
-		case OPT_CRIU: case OPT_ROOTLESS: break; /* accepted for runc compatibility */
+		case OPT_ROOT:
+			g.root = optarg;
+			break;
+		case OPT_LOG:
+			log_path = optarg;
+			break;
+		case OPT_LOG_FORMAT:
+			log_format = optarg;
+			break;
+		case OPT_DEBUG:
+			g.debug = cli_bool(optarg);
+			break;
+		case OPT_SYSTEMD:
+			g.systemd_cgroup = cli_bool(optarg);
+			break;
+		case OPT_CRIU:
+		case OPT_ROOTLESS:
+			break; /* accepted for runc compatibility */
 		case OPT_CGROUP_MANAGER:
 			if (strcmp(optarg, "systemd") == 0)
 				g.systemd_cgroup = true;
@@ -169,8 +192,10 @@ int main(int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return 0;
-		case ':': return cli_usage(NULL, "option '%s' needs a value", argv[optind - 1]);
-		default: return cli_usage(NULL, "unknown global option '%s'", argv[optind - 1]);
+		case ':':
+			return cli_usage(NULL, "option '%s' needs a value", argv[optind - 1]);
+		default:
+			return cli_usage(NULL, "unknown global option '%s'", argv[optind - 1]);
 		}
 	}
 	if (strcmp(log_format, "json") == 0)

@@ -9,7 +9,7 @@ static int no_opts(int c, const char *arg, void *data)
 
 VERB(pause)
 {
-	static const struct option opts[] = { { 0 } };
+	static const struct option opts[] = {{0}};
 	struct err *e = NULL;
 	const char *id;
 

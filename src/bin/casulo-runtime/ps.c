@@ -26,7 +26,7 @@ static bool has_pid(const pid_t *pids, size_t n, long pid)
 
 VERB(ps)
 {
-	static const struct option opts[] = { { "format", required_argument, NULL, 'f' }, { 0 } };
+	static const struct option opts[] = {{"format", required_argument, NULL, 'f'}, {0}};
 	struct err *e = NULL;
 	bool json = false;
 	pid_t *pids = NULL;
@@ -58,7 +58,8 @@ VERB(ps)
 		strcat(cmd, " -ef");
 	for (int i = first + 1; i < argc; i++) {
 		/* Options go through a shell: keep them to safe characters. */
-		if (strspn(argv[i], "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-=,:_") != strlen(argv[i])) {
+		if (strspn(argv[i], "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-=,:_") !=
+		    strlen(argv[i])) {
 			free(pids);
 			return cli_usage("ps", "ps option '%s' has characters that are not allowed", argv[i]);
 		}

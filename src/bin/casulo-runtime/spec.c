@@ -31,11 +31,11 @@ static int handle(int c, const char *arg, void *data)
 VERB(spec)
 {
 	static const struct option opts[] = {
-		{ "rootless", optional_argument, NULL, 'r' },
-		{ "bundle", required_argument, NULL, 'b' },
-		{ 0 },
+	    {"rootless", optional_argument, NULL, 'r'},
+	    {"bundle", required_argument, NULL, 'b'},
+	    {0},
 	};
-	struct spec_args a = { false, "." };
+	struct spec_args a = {false, "."};
 	struct err *e = NULL;
 	char path[PATH_MAX], *json = NULL;
 	int first = cli_getopt("spec", argc, argv, opts, handle, &a), fd, r;

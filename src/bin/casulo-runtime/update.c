@@ -10,9 +10,25 @@
 #include "common/parse.h"
 #include "oci/spec.h"
 
-enum { OPT_RESOURCES = 'r', OPT_BLKIO = 256, OPT_CPU_PERIOD, OPT_CPU_QUOTA, OPT_CPU_SHARE, OPT_RT_PERIOD,
-       OPT_RT_RUNTIME, OPT_CPUS, OPT_MEMS, OPT_KMEM, OPT_KMEM_TCP, OPT_MEMORY, OPT_MEM_RES, OPT_SWAP, OPT_PIDS,
-       OPT_L3, OPT_MEMBW };
+enum {
+	OPT_RESOURCES = 'r',
+	OPT_BLKIO = 256,
+	OPT_CPU_PERIOD,
+	OPT_CPU_QUOTA,
+	OPT_CPU_SHARE,
+	OPT_RT_PERIOD,
+	OPT_RT_RUNTIME,
+	OPT_CPUS,
+	OPT_MEMS,
+	OPT_KMEM,
+	OPT_KMEM_TCP,
+	OPT_MEMORY,
+	OPT_MEM_RES,
+	OPT_SWAP,
+	OPT_PIDS,
+	OPT_L3,
+	OPT_MEMBW
+};
 
 struct update_args {
 	const char *resources;
@@ -61,14 +77,26 @@ static int handle(int c, const char *arg, void *data)
 	}
 	a->flags = true;
 	switch (c) {
-	case OPT_MEMORY: return size_arg("--memory", arg, &r->mem_limit, &r->has_mem_limit);
-	case OPT_MEM_RES: return size_arg("--memory-reservation", arg, &r->mem_reservation, &r->has_mem_reservation);
-	case OPT_SWAP: return size_arg("--memory-swap", arg, &r->mem_swap, &r->has_mem_swap);
-	case OPT_KMEM: return size_arg("--kernel-memory", arg, &r->mem_kernel, &r->has_mem_kernel);
-	case OPT_KMEM_TCP: return size_arg("--kernel-memory-tcp", arg, &r->mem_kernel_tcp, &r->has_mem_kernel_tcp);
-	case OPT_CPUS: free(r->cpu_cpus); r->cpu_cpus = strdup(arg); return 0;
-	case OPT_MEMS: free(r->cpu_mems); r->cpu_mems = strdup(arg); return 0;
-	case OPT_L3: case OPT_MEMBW:
+	case OPT_MEMORY:
+		return size_arg("--memory", arg, &r->mem_limit, &r->has_mem_limit);
+	case OPT_MEM_RES:
+		return size_arg("--memory-reservation", arg, &r->mem_reservation, &r->has_mem_reservation);
+	case OPT_SWAP:
+		return size_arg("--memory-swap", arg, &r->mem_swap, &r->has_mem_swap);
+	case OPT_KMEM:
+		return size_arg("--kernel-memory", arg, &r->mem_kernel, &r->has_mem_kernel);
+	case OPT_KMEM_TCP:
+		return size_arg("--kernel-memory-tcp", arg, &r->mem_kernel_tcp, &r->has_mem_kernel_tcp);
+	case OPT_CPUS:
+		free(r->cpu_cpus);
+		r->cpu_cpus = strdup(arg);
+		return 0;
+	case OPT_MEMS:
+		free(r->cpu_mems);
+		r->cpu_mems = strdup(arg);
+		return 0;
+	case OPT_L3:
+	case OPT_MEMBW:
 		return -cli_usage("update", "Intel RDT (--l3-cache-schema, --mem-bw-schema) is not supported");
 	}
 	if (num_arg("flag", arg, &v) < 0)
@@ -79,13 +107,26 @@ static int handle(int c, const char *arg, void *data)
 			return -cli_usage("update", "--blkio-weight %lld: not in 10..1000", (long long)v);
 		r->blkio_weight = (uint16_t)v, r->has_blkio_weight = true;
 		break;
-	case OPT_CPU_PERIOD: r->cpu_period = (uint64_t)v, r->has_cpu_period = true; break;
-	case OPT_CPU_QUOTA: r->cpu_quota = v, r->has_cpu_quota = true; break;
-	case OPT_CPU_SHARE: r->cpu_shares = (uint64_t)v, r->has_cpu_shares = true; break;
-	case OPT_RT_PERIOD: r->cpu_rt_period = (uint64_t)v, r->has_cpu_rt_period = true; break;
-	case OPT_RT_RUNTIME: r->cpu_rt_runtime = v, r->has_cpu_rt_runtime = true; break;
-	case OPT_PIDS: r->pids_limit = v, r->has_pids_limit = true; break;
-	default: return -1;
+	case OPT_CPU_PERIOD:
+		r->cpu_period = (uint64_t)v, r->has_cpu_period = true;
+		break;
+	case OPT_CPU_QUOTA:
+		r->cpu_quota = v, r->has_cpu_quota = true;
+		break;
+	case OPT_CPU_SHARE:
+		r->cpu_shares = (uint64_t)v, r->has_cpu_shares = true;
+		break;
+	case OPT_RT_PERIOD:
+		r->cpu_rt_period = (uint64_t)v, r->has_cpu_rt_period = true;
+		break;
+	case OPT_RT_RUNTIME:
+		r->cpu_rt_runtime = v, r->has_cpu_rt_runtime = true;
+		break;
+	case OPT_PIDS:
+		r->pids_limit = v, r->has_pids_limit = true;
+		break;
+	default:
+		return -1;
 	}
 	return 0;
 }
@@ -121,24 +162,24 @@ static int read_stream(FILE *f, char **ret, size_t *len)
 VERB(update)
 {
 	static const struct option opts[] = {
-		{ "resources", required_argument, NULL, OPT_RESOURCES },
-		{ "blkio-weight", required_argument, NULL, OPT_BLKIO },
-		{ "cpu-period", required_argument, NULL, OPT_CPU_PERIOD },
-		{ "cpu-quota", required_argument, NULL, OPT_CPU_QUOTA },
-		{ "cpu-share", required_argument, NULL, OPT_CPU_SHARE },
-		{ "cpu-rt-period", required_argument, NULL, OPT_RT_PERIOD },
-		{ "cpu-rt-runtime", required_argument, NULL, OPT_RT_RUNTIME },
-		{ "cpuset-cpus", required_argument, NULL, OPT_CPUS },
-		{ "cpuset-mems", required_argument, NULL, OPT_MEMS },
-		{ "kernel-memory", required_argument, NULL, OPT_KMEM },
-		{ "kernel-memory-tcp", required_argument, NULL, OPT_KMEM_TCP },
-		{ "memory", required_argument, NULL, OPT_MEMORY },
-		{ "memory-reservation", required_argument, NULL, OPT_MEM_RES },
-		{ "memory-swap", required_argument, NULL, OPT_SWAP },
-		{ "pids-limit", required_argument, NULL, OPT_PIDS },
-		{ "l3-cache-schema", required_argument, NULL, OPT_L3 },
-		{ "mem-bw-schema", required_argument, NULL, OPT_MEMBW },
-		{ 0 },
+	    {"resources", required_argument, NULL, OPT_RESOURCES},
+	    {"blkio-weight", required_argument, NULL, OPT_BLKIO},
+	    {"cpu-period", required_argument, NULL, OPT_CPU_PERIOD},
+	    {"cpu-quota", required_argument, NULL, OPT_CPU_QUOTA},
+	    {"cpu-share", required_argument, NULL, OPT_CPU_SHARE},
+	    {"cpu-rt-period", required_argument, NULL, OPT_RT_PERIOD},
+	    {"cpu-rt-runtime", required_argument, NULL, OPT_RT_RUNTIME},
+	    {"cpuset-cpus", required_argument, NULL, OPT_CPUS},
+	    {"cpuset-mems", required_argument, NULL, OPT_MEMS},
+	    {"kernel-memory", required_argument, NULL, OPT_KMEM},
+	    {"kernel-memory-tcp", required_argument, NULL, OPT_KMEM_TCP},
+	    {"memory", required_argument, NULL, OPT_MEMORY},
+	    {"memory-reservation", required_argument, NULL, OPT_MEM_RES},
+	    {"memory-swap", required_argument, NULL, OPT_SWAP},
+	    {"pids-limit", required_argument, NULL, OPT_PIDS},
+	    {"l3-cache-schema", required_argument, NULL, OPT_L3},
+	    {"mem-bw-schema", required_argument, NULL, OPT_MEMBW},
+	    {0},
 	};
 	struct update_args a;
 	struct err *e = NULL;
