@@ -348,14 +348,12 @@ def console_socket_receives_the_pty():
     fails_clean(b2, 'console-socket', verb='create', what='terminal without a console socket')
 
 
-@test
-def foreground_terminal_is_proxied():
-    b = Bundle(['sh', '-c', 'tty; read line; echo "got $line"'])
-    b.process['terminal'] = True
-    b.write()
+def pty_session(argv, send):
+    """Run argv on a new pty; type send once a /dev/pts path shows; returns
+    (exit code, output)."""
     pid, fd = pty.fork()
     if pid == 0:
-        os.execv(RUNTIME, [RUNTIME, '--root', STATE_ROOT, 'run', '--bundle', b.dir, unique_id()])
+        os.execv(argv[0], argv)
     out = b''
     deadline = time.time() + 10
     sent = False
@@ -368,11 +366,29 @@ def foreground_terminal_is_proxied():
             break
         out += chunk
         if not sent and b'/dev/pts/' in out:
-            os.write(fd, b'hello\r')
+            os.write(fd, send)
             sent = True
     _, status = os.waitpid(pid, 0)
-    eq(os.waitstatus_to_exitcode(status), 0, 'exit status')
-    contains(out.decode(errors='replace'), 'got hello', 'input reached the container through the pty')
+    return os.waitstatus_to_exitcode(status), out.decode(errors='replace')
+
+
+@test
+def foreground_terminal_is_proxied():
+    b = Bundle(['sh', '-c', 'tty; read line; echo "got $line"'])
+    b.process['terminal'] = True
+    b.write()
+    rc, out = pty_session([RUNTIME, '--root', STATE_ROOT, 'run', '--bundle', b.dir, unique_id()], b'hello\r')
+    eq(rc, 0, 'exit status')
+    contains(out, 'got hello', 'input reached the container through the pty')
+
+
+@test
+def exec_tty_is_proxied():
+    cid, _ = start_detached(Bundle(['sleep', '30']))
+    rc, out = pty_session([RUNTIME, '--root', STATE_ROOT, 'exec', '-t', cid, 'sh', '-c', 'tty; read l; echo "exec $l"; exit 4'],
+                          b'typed\r')
+    eq(rc, 4, 'exit status of exec -t')
+    contains(out, 'exec typed', 'input through the exec pty')
 
 
 @test
