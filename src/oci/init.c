@@ -289,9 +289,13 @@ __attribute__((noreturn)) void init_setup_child(struct run_ctx *c)
 	int cgfd = -1, r;
 	pid_t pid;
 
-	/* A foreground runtime holds its signals: the container must not. */
+	/* A foreground runtime holds its signals, and its caller may ignore
+	 * some (SIGPIPE): the container starts with the defaults. */
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			signal(sig, SIG_DFL);
 	/* The state lock is the runtime's: a child holding it would block
 	 * start and delete until it execs. */
 	if (c->lock_fd >= 0)

@@ -268,6 +268,19 @@ def foreground_run_forwards_signals():
 
 
 @test
+def signal_dispositions_start_as_defaults():
+    b = Bundle(['grep', '-E', '^Sig(Ign|Blk)', '/proc/self/status'])
+    # The caller ignores SIGPIPE and blocks SIGUSR1: the container must not inherit either.
+    p = subprocess.run(['python3', '-c', 'import os, signal, sys; signal.signal(signal.SIGPIPE, signal.SIG_IGN); '
+                        'signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1}); os.execv(sys.argv[1], sys.argv[1:])',
+                        RUNTIME, '--root', STATE_ROOT, 'run', '--bundle', b.dir, unique_id()],
+                       capture_output=True, text=True, timeout=30)
+    ok_run(p)
+    for line in p.stdout.splitlines():
+        eq(int(line.split()[1], 16), 0, line.split(':')[0])
+
+
+@test
 def run_keep_leaves_a_stopped_container():
     b = Bundle(['true'])
     cid = unique_id()
