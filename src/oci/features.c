@@ -39,6 +39,17 @@ int oci_features(char **json, struct err **e)
 	json_object_object_add(o, "hooks", strings(hooks));
 	json_object_object_add(o, "mountOptions", strings(spec_mount_option_names));
 	json_object_object_add(l, "namespaces", strings(ns));
+	{
+		static const char *const modes[] = {
+		    "MPOL_DEFAULT",	   "MPOL_PREFERRED",	       "MPOL_BIND", "MPOL_INTERLEAVE", "MPOL_LOCAL",
+		    "MPOL_PREFERRED_MANY", "MPOL_WEIGHTED_INTERLEAVE", NULL};
+		static const char *const mflags[] = {"MPOL_F_NUMA_BALANCING", "MPOL_F_RELATIVE_NODES",
+						     "MPOL_F_STATIC_NODES", NULL};
+		json_object *mp = json_object_new_object();
+		json_object_object_add(mp, "modes", strings(modes));
+		json_object_object_add(mp, "flags", strings(mflags));
+		json_object_object_add(l, "memoryPolicy", mp);
+	}
 	for (int c = 0; c <= CAP_LAST_CAP; c++) {
 		char *name = cap_to_name(c), up[64];
 		size_t i;

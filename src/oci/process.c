@@ -89,6 +89,10 @@ int process_limits(const struct oci_spec *s, const struct oci_process *p, pid_t 
 			return err_set(e, -r, "process.oomScoreAdj: write %d to /proc/self/oom_score_adj",
 				       p->oom_score_adj);
 	}
+	if (s && s->has_mempolicy &&
+	    syscall(SYS_set_mempolicy, s->mempolicy_mode | (int)s->mempolicy_flags, s->mempolicy_nodes,
+		    (unsigned long)(8 * sizeof(s->mempolicy_nodes))) < 0)
+		return err_set(e, errno, "linux.memoryPolicy: set_mempolicy");
 	if (s && s->has_personality && personality(s->personality) < 0)
 		return err_set(e, errno, "linux.personality: personality(0x%lx)", s->personality);
 	if (p->has_io_priority) {

@@ -496,6 +496,86 @@ static int parse_time_offsets(json_object *linux_o, struct oci_spec *s, struct e
 	return 0;
 }
 
+/* "0-3,5" into a node bit mask. */
+static int parse_node_list(const char *text, unsigned long *mask, size_t bits)
+{
+	const char *p = text;
+
+	while (*p) {
+		char *end;
+		unsigned long a = strtoul(p, &end, 10), b = a;
+		if (end == p)
+			return -1;
+		if (*end == '-') {
+			p = end + 1;
+			b = strtoul(p, &end, 10);
+			if (end == p || b < a)
+				return -1;
+		}
+		if (b >= bits)
+			return -1;
+		for (unsigned long n = a; n <= b; n++)
+			mask[n / (8 * sizeof(*mask))] |= 1UL << (n % (8 * sizeof(*mask)));
+		if (*end == ',')
+			end++;
+		else if (*end != '\0')
+			return -1;
+		p = end;
+	}
+	return 0;
+}
+
+static int parse_memory_policy(json_object *linux_o, struct oci_spec *s, struct err **e)
+{
+	static const char *const modes[] = {
+	    "MPOL_DEFAULT",	   "MPOL_PREFERRED",	      "MPOL_BIND", "MPOL_INTERLEAVE", "MPOL_LOCAL",
+	    "MPOL_PREFERRED_MANY", "MPOL_WEIGHTED_INTERLEAVE"};
+	static const struct {
+		const char *name;
+		unsigned bit;
+	} flags[] = {{"MPOL_F_NUMA_BALANCING", 1u << 13},
+		     {"MPOL_F_RELATIVE_NODES", 1u << 14},
+		     {"MPOL_F_STATIC_NODES", 1u << 15}};
+	json_object *mp;
+	_cleanup_free_ char *mode = NULL, *nodes = NULL;
+	char **fl = NULL;
+	size_t nfl = 0;
+	int r = ju_object(linux_o, "linux", "memoryPolicy", &mp, e);
+
+	if (r < 0 || mp == NULL)
+		return r;
+	if ((r = ju_string(mp, "linux.memoryPolicy", "mode", &mode, e)) < 0 ||
+	    (r = ju_string(mp, "linux.memoryPolicy", "nodes", &nodes, e)) < 0 ||
+	    (r = ju_string_array(mp, "linux.memoryPolicy", "flags", &fl, &nfl, e)) < 0)
+		return r;
+	s->mempolicy_mode = -1;
+	for (int i = 0; mode && i < (int)ARRAY_SIZE(modes); i++)
+		if (strcmp(mode, modes[i]) == 0)
+			s->mempolicy_mode = i;
+	for (size_t i = 0; i < nfl; i++) {
+		bool known = false;
+		for (size_t j = 0; j < ARRAY_SIZE(flags); j++)
+			if (strcmp(fl[i], flags[j].name) == 0)
+				s->mempolicy_flags |= flags[j].bit, known = true;
+		if (!known) {
+			r = BAD(e, "linux.memoryPolicy.flags[%zu]: unknown flag '%s'", i, fl[i]);
+			strv_free(fl);
+			return r;
+		}
+	}
+	strv_free(fl);
+	if (s->mempolicy_mode < 0)
+		return BAD(e, "linux.memoryPolicy.mode: %s '%s'", mode ? "unknown mode" : "required", mode ? mode : "");
+	if (nodes && *nodes && parse_node_list(nodes, s->mempolicy_nodes, 1024) < 0)
+		return BAD(e, "linux.memoryPolicy.nodes: '%s' is not a node list like 0-3,5", nodes);
+	if ((s->mempolicy_mode == 0 || s->mempolicy_mode == 4) && nodes && *nodes)
+		return BAD(e, "linux.memoryPolicy.nodes: %s takes no nodes", mode);
+	if (s->mempolicy_mode != 0 && s->mempolicy_mode != 4 && s->mempolicy_mode != 1 && (!nodes || !*nodes))
+		return BAD(e, "linux.memoryPolicy.nodes: %s needs nodes", mode);
+	s->has_mempolicy = true;
+	return 0;
+}
+
 static int parse_linux(json_object *root, struct oci_spec *s, struct err **e)
 {
 	json_object *l, *res;
@@ -512,7 +592,8 @@ static int parse_linux(json_object *root, struct oci_spec *s, struct err **e)
 	    (r = ju_string(l, "linux", "rootfsPropagation", &s->rootfs_propagation, e)) < 0 ||
 	    (r = parse_paths(l, "maskedPaths", &s->masked_paths, &s->n_masked_paths, e)) < 0 ||
 	    (r = parse_paths(l, "readonlyPaths", &s->readonly_paths, &s->n_readonly_paths, e)) < 0 ||
-	    (r = ju_string(l, "linux", "mountLabel", &s->mount_label, e)) < 0 || (r = parse_personality(l, s, e)) < 0)
+	    (r = ju_string(l, "linux", "mountLabel", &s->mount_label, e)) < 0 || (r = parse_personality(l, s, e)) < 0 ||
+	    (r = parse_memory_policy(l, s, e)) < 0)
 		return r;
 	if ((r = ju_object(l, "linux", "resources", &res, e)) < 0)
 		return r;

@@ -265,6 +265,10 @@ struct oci_spec {
 	char *mount_label;
 	bool has_personality;
 	unsigned long personality;
+	bool has_mempolicy; /* linux.memoryPolicy (runtime-spec 1.2) */
+	int mempolicy_mode;
+	unsigned mempolicy_flags;
+	unsigned long mempolicy_nodes[1024 / (8 * sizeof(unsigned long))];
 };
 
 /* Parse config.json text.  On error *e names the field and the reason. */

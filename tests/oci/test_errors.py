@@ -68,6 +68,8 @@ INVALID = [
     ('linux.sysctl', {'net.ipv4.ip_forward': 1}, ['linux.sysctl', 'expected a string']),
     ('linux.timeOffsets', {'realtime': {'secs': 1}}, ['linux.timeOffsets.realtime']),
     ('linux.personality', {'domain': 'AMIGA'}, ['linux.personality.domain', 'AMIGA']),
+    ('linux.memoryPolicy', {'mode': 'MPOL_NOPE'}, ['linux.memoryPolicy.mode', 'MPOL_NOPE']),
+    ('linux.memoryPolicy', {'mode': 'MPOL_BIND', 'nodes': '3-1'}, ['linux.memoryPolicy.nodes', '3-1']),
     ('linux.rootfsPropagation', 'sideways', ['linux.rootfsPropagation', 'sideways']),
     ('hooks.prestart', [{'path': 'relative'}], ['hooks.prestart[0].path', 'absolute']),
     ('hooks.poststop', [{'path': '/bin/true', 'timeout': 0}], ['hooks.poststop[0].timeout']),

@@ -265,6 +265,19 @@ def rlimits_oom_score_personality_umask():
 
 
 @test
+def memory_policy():
+    if not os.path.exists('/proc/self/numa_maps'):
+        raise Skip('no NUMA memory policies in this kernel')
+    b = Bundle(['sh', '-c', 'head -1 /proc/self/numa_maps'])
+    b.linux['memoryPolicy'] = {'mode': 'MPOL_BIND', 'nodes': '0', 'flags': ['MPOL_F_STATIC_NODES']}
+    b.write()
+    contains(ok_run(run(b)), ' bind=static:0 ', 'bind policy in numa_maps')
+    b.linux['memoryPolicy'] = {'mode': 'MPOL_INTERLEAVE'}
+    b.write()
+    fails_clean(b, 'linux.memoryPolicy.nodes', 'needs nodes', what='interleave without nodes')
+
+
+@test
 def user_and_groups():
     b = Bundle(['sh', '-c', 'id; echo $HOME'])
     b.process['user'] = {'uid': 1000, 'gid': 1000, 'additionalGids': [5, 65534]}
