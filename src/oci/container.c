@@ -86,6 +86,8 @@ int container_spawn(struct run_ctx *c, pid_t *pidp, int *console_master, const c
 		memcpy(&b, buf, sizeof(b));
 	if (waitpid(a, &status, 0) == a)
 		a = -1;
+	if (!c->exec_mode && (r = netdev_move_all(c->spec, b, e)) < 0)
+		goto fail;
 	if ((r = sync_send(c->sock, SYNC_INIT_GO, &b, sizeof(b), -1)) < 0) {
 		r = err_set(e, -r, "container '%s': sync", c->id);
 		goto fail;

@@ -122,6 +122,9 @@ void process_close_fds(unsigned preserve);
 /* The environment, with HOME added when missing (runc does). */
 char **process_env(const struct oci_process *p);
 
+/* netdev.c: move linux.netDevices into pid's network namespace. */
+int netdev_move_all(const struct oci_spec *s, pid_t pid, struct err **e) MUST_CHECK;
+
 /* init.c: the two child processes; never return. */
 __attribute__((noreturn)) void init_setup_child(struct run_ctx *c);
 

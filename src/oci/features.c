@@ -87,6 +87,11 @@ int oci_features(char **json, struct err **e)
 		json_object_object_add(mx, "idmap", idmap);
 	}
 	json_object_object_add(l, "mountExtensions", mx);
+	{
+		json_object *nd = json_object_new_object();
+		json_object_object_add(nd, "enabled", json_object_new_boolean(1));
+		json_object_object_add(l, "netDevices", nd);
+	}
 	json_object_object_add(o, "linux", l);
 	json_object_object_add(ann, "io.github.casulo.runtime.cgroup-mode",
 			       json_object_new_string(mode == CGROUP_MODE_V2	   ? "v2"

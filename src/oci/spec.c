@@ -496,6 +496,58 @@ static int parse_time_offsets(json_object *linux_o, struct oci_spec *s, struct e
 	return 0;
 }
 
+static bool valid_ifname(const char *n)
+{
+	size_t len = strlen(n);
+
+	if (len == 0 || len >= 16 || strcmp(n, ".") == 0 || strcmp(n, "..") == 0)
+		return false;
+	for (const char *p = n; *p; p++)
+		if (*p == '/' || *p == ':' || *p == ' ' || *p == '\t' || *p == '\n')
+			return false;
+	return true;
+}
+
+static int parse_net_devices(json_object *linux_o, struct oci_spec *s, struct err **e)
+{
+	json_object *devs;
+	size_t n = 0;
+	int r = ju_object(linux_o, "linux", "netDevices", &devs, e);
+
+	if (r < 0 || devs == NULL)
+		return r;
+	s->net_devices = calloc((size_t)json_object_object_length(devs) + 1, sizeof(*s->net_devices));
+	if (s->net_devices == NULL)
+		return err_set(e, ENOMEM, "config.json: linux.netDevices");
+	json_object_object_foreach(devs, host, val)
+	{
+		char where[64];
+		_cleanup_free_ char *name = NULL;
+
+		snprintf(where, sizeof(where), "linux.netDevices.%.40s", host);
+		if (json_object_get_type(val) != json_type_object)
+			return ju_type_error(e, where, NULL, "an object", val);
+		if ((r = ju_string(val, where, "name", &name, e)) < 0)
+			return r;
+		if (!valid_ifname(host))
+			return BAD(e, "%s: '%s' is not a network device name", where, host);
+		if (name && *name && !valid_ifname(name))
+			return BAD(e, "%s.name: '%s' is not a network device name", where, name);
+		s->net_devices[n].key = strdup(host);
+		s->net_devices[n].value = strdup(name ? name : "");
+		s->n_net_devices = ++n;
+		if (s->net_devices[n - 1].key == NULL || s->net_devices[n - 1].value == NULL)
+			return err_set(e, ENOMEM, "config.json: linux.netDevices");
+		for (size_t i = 0; i + 1 < n; i++) {
+			const char *a = s->net_devices[i].value[0] ? s->net_devices[i].value : s->net_devices[i].key;
+			const char *b = s->net_devices[n - 1].value[0] ? s->net_devices[n - 1].value : host;
+			if (strcmp(a, b) == 0)
+				return BAD(e, "%s: two devices would be named '%s' in the container", where, b);
+		}
+	}
+	return 0;
+}
+
 /* "0-3,5" into a node bit mask. */
 static int parse_node_list(const char *text, unsigned long *mask, size_t bits)
 {
@@ -593,7 +645,7 @@ static int parse_linux(json_object *root, struct oci_spec *s, struct err **e)
 	    (r = parse_paths(l, "maskedPaths", &s->masked_paths, &s->n_masked_paths, e)) < 0 ||
 	    (r = parse_paths(l, "readonlyPaths", &s->readonly_paths, &s->n_readonly_paths, e)) < 0 ||
 	    (r = ju_string(l, "linux", "mountLabel", &s->mount_label, e)) < 0 || (r = parse_personality(l, s, e)) < 0 ||
-	    (r = parse_memory_policy(l, s, e)) < 0)
+	    (r = parse_memory_policy(l, s, e)) < 0 || (r = parse_net_devices(l, s, e)) < 0)
 		return r;
 	if ((r = ju_object(l, "linux", "resources", &res, e)) < 0)
 		return r;
@@ -636,6 +688,8 @@ static int validate(struct oci_spec *s, struct err **e)
 		return BAD(e, "hostname: setting the hostname needs a uts namespace");
 	if (s->domainname && s->domainname[0] && !s->ns[NS_UTS].present)
 		return BAD(e, "domainname: setting the domainname needs a uts namespace");
+	if (s->n_net_devices && (!s->ns[NS_NET].present || s->ns[NS_NET].path))
+		return BAD(e, "linux.netDevices: moving devices needs a new network namespace");
 	if ((s->time_monotonic.present || s->time_boottime.present) && (!s->ns[NS_TIME].present || s->ns[NS_TIME].path))
 		return BAD(e, "linux.timeOffsets: offsets need a new time namespace");
 	for (size_t i = 0; i < s->n_sysctl; i++) {
@@ -827,6 +881,7 @@ void spec_free(struct oci_spec *s)
 	free(s->cgroups_path);
 	spec_resources_clear(&s->resources);
 	kv_free(s->sysctl, s->n_sysctl);
+	kv_free(s->net_devices, s->n_net_devices);
 	spec_seccomp_free(s->seccomp);
 	free(s->rootfs_propagation);
 	strv_free(s->masked_paths);

@@ -265,6 +265,8 @@ struct oci_spec {
 	char *mount_label;
 	bool has_personality;
 	unsigned long personality;
+	struct oci_kv *net_devices; /* linux.netDevices: host name -> name inside ("" = same) */
+	size_t n_net_devices;
 	bool has_mempolicy; /* linux.memoryPolicy (runtime-spec 1.2) */
 	int mempolicy_mode;
 	unsigned mempolicy_flags;

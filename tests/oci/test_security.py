@@ -310,6 +310,30 @@ def namespaces_joined_by_path():
 
 
 @test
+def net_devices_move_into_the_container():
+    host, peer = f'cas{os.getpid() % 100000}a', f'cas{os.getpid() % 100000}b'
+    p = subprocess.run(['ip', 'link', 'add', host, 'type', 'veth', 'peer', 'name', peer], capture_output=True, text=True)
+    if p.returncode != 0:
+        raise Skip(f'cannot make a veth pair here: {p.stderr.strip()}')
+    try:
+        b = Bundle(['sh', '-c', 'ip -o link show | cut -d: -f2 | cut -d@ -f1'])
+        b.linux['netDevices'] = {host: {'name': 'ctr0'}}
+        b.write()
+        eq(ok_run(run(b)).split(), ['lo', 'ctr0'], 'devices in the container')
+        gone = subprocess.run(['ip', 'link', 'show', host], capture_output=True).returncode != 0
+        eq(gone, True, 'the device left the host namespace')
+        b.linux['netDevices'] = {'no-such-dev0': {}}
+        b.write()
+        fails_clean(b, "linux.netDevices 'no-such-dev0'", what='a device the host lacks')
+        b.linux['netDevices'] = {'eth0': {'name': 'bad/name'}}
+        b.write()
+        fails_clean(b, 'linux.netDevices.eth0.name', what='a bad device name')
+    finally:
+        subprocess.run(['ip', 'link', 'del', host], capture_output=True)
+        subprocess.run(['ip', 'link', 'del', peer], capture_output=True)
+
+
+@test
 def time_and_cgroup_namespaces():
     if not os.path.exists('/proc/self/ns/time'):
         raise Skip('no time namespaces in this kernel')
