@@ -138,6 +138,10 @@ int spec_seccomp_from_json(json_object *linux_o, struct oci_spec *s, struct err 
 	if ((r = ju_object_array(o, "linux.seccomp", "syscalls", sizeof(*sc->rules), (void **)&sc->rules, &sc->n_rules,
 				 rule_item, sc, e)) < 0)
 		return r;
+	/* A listener path without a notifying rule would leave its listener
+	 * waiting for an fd that never comes: refuse it. */
+	if (sc->listener_path && sc->listener_path[0] && !sc->uses_notify)
+		return BAD(e, "linux.seccomp.listenerPath: given but no rule uses SCMP_ACT_NOTIFY");
 	if (sc->uses_notify && (sc->listener_path == NULL || sc->listener_path[0] == '\0'))
 		return BAD(e, "linux.seccomp.listenerPath: required when a rule uses SCMP_ACT_NOTIFY");
 	return 0;

@@ -64,6 +64,8 @@ INVALID = [
     ('linux.seccomp', {'defaultAction': 'SCMP_ACT_ALLOW', 'syscalls': [
         {'names': ['read'], 'action': 'SCMP_ACT_ERRNO', 'args': [{'index': 0, 'value': 1, 'op': 'SCMP_CMP_ABOUT'}]}]},
      ['linux.seccomp.syscalls[0].args[0].op', 'SCMP_CMP_ABOUT']),
+    ('linux.seccomp', {'defaultAction': 'SCMP_ACT_ALLOW', 'listenerPath': '/run/x.sock'},
+     ['linux.seccomp.listenerPath', 'SCMP_ACT_NOTIFY']),
     ('linux.uidMappings', [{'containerID': 0, 'hostID': 1000}], ['linux.uidMappings[0]', 'size']),
     ('linux.sysctl', {'net.ipv4.ip_forward': 1}, ['linux.sysctl', 'expected a string']),
     ('linux.timeOffsets', {'realtime': {'secs': 1}}, ['linux.timeOffsets.realtime']),
