@@ -122,6 +122,8 @@ void process_close_fds(unsigned preserve);
 /* The environment, with HOME added when missing (runc does). */
 char **process_env(const struct oci_process *p);
 
+/* netdev.c: in a new network namespace, lo comes up (as runc does). */
+int netdev_loopback_up(struct err **e) MUST_CHECK;
 /* netdev.c: move linux.netDevices into pid's network namespace. */
 int netdev_move_all(const struct oci_spec *s, pid_t pid, struct err **e) MUST_CHECK;
 

@@ -144,6 +144,8 @@ static int container_process_setup(struct run_ctx *c, pid_t host_pid, char **exe
 			return r;
 		if ((r = set_names(s, e)) < 0 || (r = write_sysctls(s, e)) < 0)
 			return r;
+		if (c->ns_new[NS_NET] && (r = netdev_loopback_up(e)) < 0)
+			return r;
 		if (mntns && (r = rootfs_protect(c, e)) < 0)
 			return r;
 	} else {

@@ -8,6 +8,7 @@
 #include <net/if.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -63,6 +64,24 @@ static int move_one(int sock, const char *host_name, const char *new_name, pid_t
 			return 0;
 		}
 	}
+	return 0;
+}
+
+int netdev_loopback_up(struct err **e)
+{
+	struct ifreq ifr = {0};
+	_cleanup_close_ int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (sock < 0)
+		return err_set(e, errno, "network namespace: socket");
+	strcpy(ifr.ifr_name, "lo");
+	if (ioctl(sock, SIOCGIFFLAGS, &ifr) < 0)
+		return err_set(e, errno, "network namespace: read the flags of 'lo'");
+	if (ifr.ifr_flags & IFF_UP)
+		return 0;
+	ifr.ifr_flags |= IFF_UP;
+	if (ioctl(sock, SIOCSIFFLAGS, &ifr) < 0)
+		return err_set(e, errno, "network namespace: bring 'lo' up");
 	return 0;
 }
 

@@ -310,6 +310,12 @@ def namespaces_joined_by_path():
 
 
 @test
+def loopback_is_up_in_a_new_network_namespace():
+    # runc brings lo up; programs that listen on 127.0.0.1 rely on it.
+    contains(ok_run(run(Bundle(['ip', '-o', 'link', 'show', 'lo']))), ',UP', 'lo up')
+
+
+@test
 def net_devices_move_into_the_container():
     host, peer = f'cas{os.getpid() % 100000}a', f'cas{os.getpid() % 100000}b'
     p = subprocess.run(['ip', 'link', 'add', host, 'type', 'veth', 'peer', 'name', peer], capture_output=True, text=True)
