@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -295,9 +296,18 @@ __attribute__((noreturn)) void init_setup_child(struct run_ctx *c)
 	 * some (SIGPIPE): the container starts with the defaults. */
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	for (int sig = 1; sig < NSIG; sig++)
+	for (int sig = 1; sig < NSIG; sig++) {
+		/* The raw call: glibc's sigaction refuses its own two internal
+		 * signals (32, 33), which a caller may have left ignored too. */
+		struct {
+			void (*handler)(int);
+			unsigned long flags;
+			void (*restorer)(void);
+			uint64_t mask;
+		} dfl = {SIG_DFL, 0, NULL, 0};
 		if (sig != SIGKILL && sig != SIGSTOP)
-			signal(sig, SIG_DFL);
+			(void)syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof(dfl.mask));
+	}
 	/* The state lock is the runtime's: a child holding it would block
 	 * start and delete until it execs. */
 	if (c->lock_fd >= 0)
