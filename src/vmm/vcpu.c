@@ -144,9 +144,11 @@ static bool handle_exit(struct vcpu *vcpu)
 	switch (run->exit_reason) {
 	case KVM_EXIT_IO:
 		handle_io(vcpu);
+		vcpu->io_pending = true;
 		return true;
 	case KVM_EXIT_MMIO:
 		handle_mmio(vcpu);
+		vcpu->io_pending = true;
 		return true;
 	case KVM_EXIT_INTR:
 	case KVM_EXIT_IRQ_WINDOW_OPEN:
@@ -204,7 +206,15 @@ static void *vcpu_thread(void *arg)
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 
 	while (!atomic_load(&vm->stopping)) {
+		if (__atomic_load_n(&vm->pause_requested, __ATOMIC_ACQUIRE) && !vcpu->io_pending) {
+			vm_vcpu_park(vm, vcpu);
+			continue;
+		}
+		/* With a pause pending, immediate_exit is set: this KVM_RUN only
+		 * completes the last I/O exit (so the saved registers hold its
+		 * result) and returns EINTR. */
 		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
+			vcpu->io_pending = false;
 			if (errno == EINTR || errno == EAGAIN) {
 				vcpu->exits_other++;
 				continue;
@@ -212,9 +222,11 @@ static void *vcpu_thread(void *arg)
 			vm_fail(vm, "vcpu %u: KVM_RUN: %s", vcpu->id, strerror(errno));
 			break;
 		}
+		vcpu->io_pending = false;
 		if (!handle_exit(vcpu))
 			break;
 	}
+	vm_vcpu_exited(vm, vcpu);
 	return NULL;
 }
 
@@ -226,6 +238,12 @@ int vcpu_start(struct vcpu *vcpu, struct err **e)
 		return err_set(e, r, "vcpu %u: start thread", vcpu->id);
 	vcpu->thread_started = true;
 	return 0;
+}
+
+void vcpu_unkick(struct vcpu *vcpu)
+{
+	if (vcpu->run)
+		__atomic_store_n(&vcpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 }
 
 void vcpu_kick(struct vcpu *vcpu)

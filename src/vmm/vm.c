@@ -12,10 +12,12 @@
 #include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/kvm.h>
 
 #include "common/log.h"
+#include "vmm/actions.h"
 #include "vmm/arch/x86/acpi.h"
 #include "vmm/arch/x86/cpuid.h"
 #include "vmm/arch/x86/layout.h"
@@ -173,7 +175,9 @@ static int setup_events(struct vm *vm, struct err **e)
 	if (vm->signal_fd < 0)
 		return err_set(e, errno, "signalfd");
 	signal(SIGPIPE, SIG_IGN);
-	return event_loop_init(&vm->loop, e);
+	if (event_loop_init(&vm->loop, e) < 0)
+		return -err_code(*e);
+	return vm_actions_init(vm, e);
 }
 
 /* The guest's files, opened and checked before any KVM work so that a
@@ -273,10 +277,12 @@ int vm_create(struct vm **ret, const struct vm_config *cfg, struct err **e)
 		return err_set(e, ENOMEM, "vm");
 	}
 	vm->cfg = *cfg;
-	vm->kvm_fd = vm->vm_fd = vm->exit_eventfd = vm->signal_fd = -1;
+	vm->kvm_fd = vm->vm_fd = vm->exit_eventfd = vm->signal_fd = vm->action_fd = -1;
 	vm->loop.epfd = -1;
 	vm->nvcpus = cfg->cpus;
 	pthread_mutex_init(&vm->error_lock, NULL);
+	pthread_mutex_init(&vm->run_lock, NULL);
+	pthread_cond_init(&vm->run_cond, NULL);
 	bus_init(&vm->pio, "port I/O");
 	bus_init(&vm->mmio, "MMIO");
 
@@ -362,6 +368,7 @@ const char *vm_exit_reason_name(enum vm_exit_reason r)
 	case VM_EXIT_ERROR: return "error";
 	case VM_EXIT_SIGNAL: return "signal";
 	case VM_EXIT_USER: return "quit";
+	case VM_EXIT_STOPPED: return "stopped";
 	}
 	return "unknown";
 }
@@ -390,9 +397,91 @@ static void on_signal(void *opaque, uint32_t events)
 	vm_request_exit(vm, VM_EXIT_SIGNAL);
 }
 
+void vm_vcpu_park(struct vm *vm, struct vcpu *vcpu)
+{
+	(void)vcpu;
+	pthread_mutex_lock(&vm->run_lock);
+	vm->parked_vcpus++;
+	pthread_cond_broadcast(&vm->run_cond);
+	while (vm->pause_requested && !atomic_load(&vm->stopping))
+		pthread_cond_wait(&vm->run_cond, &vm->run_lock);
+	vm->parked_vcpus--;
+	pthread_mutex_unlock(&vm->run_lock);
+}
+
+void vm_vcpu_exited(struct vm *vm, struct vcpu *vcpu)
+{
+	pthread_mutex_lock(&vm->run_lock);
+	vcpu->exited = true;
+	pthread_cond_broadcast(&vm->run_cond);
+	pthread_mutex_unlock(&vm->run_lock);
+}
+
+static unsigned exited_vcpus_locked(const struct vm *vm)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < vm->nvcpus; i++)
+		n += vm->vcpus[i].exited;
+	return n;
+}
+
+int vm_pause(struct vm *vm)
+{
+	if (vm->state == VM_STATE_PAUSED)
+		return 0;
+	if (vm->state != VM_STATE_RUNNING)
+		return -EINVAL;
+	pthread_mutex_lock(&vm->run_lock);
+	__atomic_store_n(&vm->pause_requested, true, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&vm->run_lock);
+	for (unsigned i = 0; i < vm->nvcpus; i++)
+		vcpu_kick(&vm->vcpus[i]);
+	pthread_mutex_lock(&vm->run_lock);
+	while (vm->parked_vcpus + exited_vcpus_locked(vm) < vm->nvcpus)
+		pthread_cond_wait(&vm->run_cond, &vm->run_lock);
+	pthread_mutex_unlock(&vm->run_lock);
+	virtio_devices_pause(vm);
+	vm->state = VM_STATE_PAUSED;
+	log_debug("vm: paused");
+	return 0;
+}
+
+int vm_resume(struct vm *vm)
+{
+	if (vm->state == VM_STATE_RUNNING)
+		return 0;
+	if (vm->state != VM_STATE_PAUSED)
+		return -EINVAL;
+	virtio_devices_resume(vm);
+	for (unsigned i = 0; i < vm->nvcpus; i++)
+		vcpu_unkick(&vm->vcpus[i]);
+	pthread_mutex_lock(&vm->run_lock);
+	__atomic_store_n(&vm->pause_requested, false, __ATOMIC_RELEASE);
+	pthread_cond_broadcast(&vm->run_cond);
+	pthread_mutex_unlock(&vm->run_lock);
+	vm->state = VM_STATE_RUNNING;
+	log_debug("vm: resumed");
+	return 0;
+}
+
+const char *vm_state_name(enum vm_state st)
+{
+	switch (st) {
+	case VM_STATE_NOT_STARTED: return "not-started";
+	case VM_STATE_RUNNING: return "running";
+	case VM_STATE_PAUSED: return "paused";
+	case VM_STATE_STOPPED: return "stopped";
+	}
+	return "unknown";
+}
+
 static void stop_vcpus(struct vm *vm)
 {
 	atomic_store(&vm->stopping, true);
+	pthread_mutex_lock(&vm->run_lock);
+	pthread_cond_broadcast(&vm->run_cond); /* parked vCPUs leave too */
+	pthread_mutex_unlock(&vm->run_lock);
 	for (unsigned i = 0; i < vm->nvcpus; i++)
 		vcpu_kick(&vm->vcpus[i]);
 	for (unsigned i = 0; i < vm->nvcpus; i++)
@@ -409,12 +498,14 @@ int vm_run(struct vm *vm, struct err **e)
 		r = event_loop_add(&vm->loop, vm->exit_eventfd, EPOLLIN, on_exit_event, vm, e);
 	if (r == 0)
 		r = event_loop_add(&vm->loop, vm->signal_fd, EPOLLIN, on_signal, vm, e);
+	clock_gettime(CLOCK_MONOTONIC, &vm->started);
 	for (unsigned i = 0; r == 0 && i < vm->nvcpus; i++)
 		r = vcpu_start(&vm->vcpus[i], e);
 	if (r < 0) {
 		stop_vcpus(vm);
 		return r;
 	}
+	vm->state = VM_STATE_RUNNING;
 	while (atomic_load(&vm->exit_reason) == VM_EXIT_NONE) {
 		r = event_loop_run_once(&vm->loop);
 		if (r < 0) {
@@ -424,6 +515,8 @@ int vm_run(struct vm *vm, struct err **e)
 		console_poll(vm->console);
 	}
 	stop_vcpus(vm);
+	vm->state = VM_STATE_STOPPED;
+	vm_actions_destroy(vm);
 
 	reason = (enum vm_exit_reason)atomic_load(&vm->exit_reason);
 	log_info("vm: stopped: %s", vm_exit_reason_name(reason));
@@ -434,6 +527,7 @@ int vm_run(struct vm *vm, struct err **e)
 	case VM_EXIT_SIGNAL:
 		return 128 + vm->exit_signal;
 	case VM_EXIT_USER:
+	case VM_EXIT_STOPPED:
 		return 0;
 	case VM_EXIT_ERROR:
 	default:
@@ -451,6 +545,7 @@ void vm_destroy(struct vm *vm)
 			vcpu_destroy(&vm->vcpus[i]);
 		free(vm->vcpus);
 	}
+	vm_actions_destroy(vm);
 	if (vm->loop.epfd >= 0)
 		event_loop_destroy(&vm->loop);
 	devices_destroy_all(vm);
@@ -469,5 +564,7 @@ void vm_destroy(struct vm *vm)
 		close(vm->kvm_fd);
 	free(vm->error);
 	pthread_mutex_destroy(&vm->error_lock);
+	pthread_mutex_destroy(&vm->run_lock);
+	pthread_cond_destroy(&vm->run_cond);
 	free(vm);
 }

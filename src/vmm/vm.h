@@ -25,6 +25,7 @@ struct kvm_run;
 struct kvm_cpuid2;
 struct device;
 struct console;
+struct vm_action;
 
 enum vm_exit_reason {
 	VM_EXIT_NONE = 0,
@@ -33,6 +34,14 @@ enum vm_exit_reason {
 	VM_EXIT_ERROR,     /* a vCPU hit something fatal; see vm->error */
 	VM_EXIT_SIGNAL,    /* SIGINT/SIGTERM */
 	VM_EXIT_USER,      /* the console escape sequence */
+	VM_EXIT_STOPPED,   /* stopped through the API */
+};
+
+enum vm_state {
+	VM_STATE_NOT_STARTED, /* waiting for a snapshot to load (--api-socket without a guest) */
+	VM_STATE_RUNNING,
+	VM_STATE_PAUSED,
+	VM_STATE_STOPPED,     /* the guest powered off or the VM was stopped */
 };
 
 struct vcpu {
@@ -42,6 +51,8 @@ struct vcpu {
 	struct kvm_run *run;
 	pthread_t thread;
 	bool thread_started;
+	bool exited;        /* the thread left its loop (under vm->run_lock) */
+	bool io_pending;    /* the last exit was I/O that KVM completes on re-entry */
 	/* Counters for `GET /metrics` later; only this vCPU's thread writes. */
 	uint64_t exits_io, exits_mmio, exits_other;
 };
@@ -71,6 +82,21 @@ struct vm {
 	int exit_signal;
 	char *error;             /* message for VM_EXIT_ERROR */
 	pthread_mutex_t error_lock;
+
+	/* Pausing: vCPU threads park at the top of their loop while
+	 * pause_requested is set.  run_lock protects these. */
+	pthread_mutex_t run_lock;
+	pthread_cond_t run_cond;
+	bool pause_requested;
+	unsigned parked_vcpus;
+	enum vm_state state;     /* changed by the VMM thread only */
+	struct timespec started; /* CLOCK_MONOTONIC at vm_run() */
+
+	/* Actions from other threads (actions.c). */
+	int action_fd;
+	pthread_mutex_t action_lock;
+	struct vm_action *action_head, *action_tail;
+	bool actions_closed;
 };
 
 /* Build the whole VM from cfg: memory, vCPUs, devices, kernel.  On
@@ -89,5 +115,16 @@ void vm_fail(struct vm *vm, const char *fmt, ...) PRINTF_FMT(2, 3);
 void vm_set_irq(struct vm *vm, unsigned gsi, int level);
 
 const char *vm_exit_reason_name(enum vm_exit_reason r);
+const char *vm_state_name(enum vm_state s);
+
+/* VMM thread: stop every vCPU (and device thread) where it is, so that
+ * the VM's state can be read or written; resume lets them go again.
+ * Both return 0 or -errno; pausing a paused VM does nothing. */
+int vm_pause(struct vm *vm);
+int vm_resume(struct vm *vm);
+
+/* vCPU thread: park while a pause is requested (called by the run loop). */
+void vm_vcpu_park(struct vm *vm, struct vcpu *vcpu);
+void vm_vcpu_exited(struct vm *vm, struct vcpu *vcpu);
 
 #endif

@@ -60,8 +60,10 @@ class Guest:
             argv += ['--initrd', self.initrd]
         return argv + list(extra)
 
-    def run(self, command=None, stdin=None, timeout=120, **kw):
+    def run(self, command=None, stdin=None, timeout=120, argv_wrap=None, **kw):
         argv = self.argv(command, **kw)
+        if argv_wrap:
+            argv = argv_wrap(argv)
         start = time.monotonic()
         try:
             p = subprocess.run(argv, input=stdin, capture_output=True, timeout=timeout)
@@ -349,6 +351,112 @@ def fsynced_data_survives_kill9(g):
             data = f.read(1 << 20)
         want = ((pattern + '\n') * (1 + (1 << 20) // len(pattern)))[:1 << 20].encode()
         check(data == want, 'data on the image after kill -9 differs from what the guest fsynced')
+
+
+# --- virtio-net ---
+
+NETTOOL = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'nettool.py')
+
+
+class Netns:
+    """A network namespace with TAP devices the guest's NICs attach to."""
+
+    def __init__(self, name, taps):
+        self.name = name
+        subprocess.run(['ip', 'netns', 'del', name], capture_output=True)
+        self.ip('netns', 'add', name, ns=False)
+        self.ip('link', 'set', 'lo', 'up')
+        for tap, addr in taps:
+            self.ip('tuntap', 'add', 'dev', tap, 'mode', 'tap')
+            self.ip('addr', 'add', addr, 'dev', tap)
+            self.ip('link', 'set', tap, 'up')
+
+    def ip(self, *args, ns=True):
+        argv = (['ip', 'netns', 'exec', self.name, 'ip'] if ns else ['ip']) + list(args)
+        p = subprocess.run(argv, capture_output=True, text=True)
+        if p.returncode != 0:
+            raise Failure('%s: %s' % (' '.join(argv), p.stderr.strip()))
+        return p.stdout
+
+    def argv(self, argv):
+        return ['ip', 'netns', 'exec', self.name] + argv
+
+    def close(self):
+        subprocess.run(['ip', 'netns', 'del', self.name], capture_output=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
+
+
+def need_netns():
+    if subprocess.run(['ip', 'netns', 'list'], capture_output=True).returncode != 0:
+        raise Skip('ip netns does not work here')
+    if not os.path.exists('/dev/net/tun'):
+        raise Skip('no /dev/net/tun')
+
+
+GUEST_IP = 'ip=10.77.0.2::10.77.0.1:255.255.255.0::eth0:off'
+
+
+@test
+def net_ping_both_ways(g):
+    need_netns()
+    with Netns('casulo-t1', [('ctap0', '10.77.0.1/24')]) as ns:
+        s = Session(ns.argv(g.argv('ping -c 3 -W 5 10.77.0.1 >/dev/null && echo GUEST-PING-OK; '
+                                   'cat /sys/class/net/eth0/address; echo READY; sleep 1000',
+                                   cmdline=QUIET + ' ' + GUEST_IP,
+                                   extra=['--net', 'tap=ctap0,mac=52:54:00:12:34:56'])))
+        s.expect(b'READY', timeout=120)
+        check(b'GUEST-PING-OK' in s.buf, 'guest could not ping the host: %r' % s.buf[-400:])
+        check(b'52:54:00:12:34:56' in s.buf, 'guest MAC is not the configured one')
+        p = subprocess.run(ns.argv(['ping', '-c', '3', '-W', '5', '10.77.0.2']), capture_output=True, text=True)
+        s.p.terminate()
+        s.wait()
+        check(p.returncode == 0, 'host could not ping the guest: %s' % p.stdout[-300:])
+
+
+@test
+def net_tcp_100mib_each_way(g):
+    need_netns()
+    nbytes = 100 << 20
+    with Netns('casulo-t2', [('ctap0', '10.77.0.1/24')]) as ns:
+        send = subprocess.Popen(ns.argv(['/usr/bin/python3', NETTOOL, 'send', '5001', str(nbytes)]),
+                                stdout=subprocess.PIPE, text=True)
+        recv = subprocess.Popen(ns.argv(['/usr/bin/python3', NETTOOL, 'recv', '5002', str(nbytes)]),
+                                stdout=subprocess.PIPE, text=True)
+        check(send.stdout.readline().strip() == 'LISTENING', 'host sender did not start')
+        check(recv.stdout.readline().strip() == 'LISTENING', 'host receiver did not start')
+        start = time.monotonic()
+        p = g.run('nc 10.77.0.1 5001 > /tmp/blob; echo IN $(wc -c < /tmp/blob) $(sha256sum < /tmp/blob); '
+                  'nc 10.77.0.1 5002 < /tmp/blob; echo SENT',
+                  cmdline=QUIET + ' ' + GUEST_IP, extra=['--net', 'tap=ctap0', '--memory', '1G'],
+                  timeout=600, argv_wrap=ns.argv)
+        elapsed = time.monotonic() - start
+        sent_line = send.stdout.readline().split()
+        recv_line = recv.stdout.readline().split()
+        send.wait(timeout=30)
+        recv.wait(timeout=30)
+        m = re.search(r'IN (\d+) ([0-9a-f]{64})', p.out)
+        check(m, 'guest did not report what it received: %r' % p.out[-400:])
+        check(int(m.group(1)) == nbytes and m.group(2) == sent_line[1],
+              'host->guest: guest got %s bytes %s, host sent %s' % (m.group(1), m.group(2), sent_line))
+        check(recv_line == [str(nbytes), sent_line[1]],
+              'guest->host: host got %s, expected %d bytes %s' % (recv_line, nbytes, sent_line[1]))
+        return '200 MiB in %.1fs' % elapsed
+
+
+@test
+def net_two_nics(g):
+    need_netns()
+    with Netns('casulo-t3', [('ctap0', '10.77.0.1/24'), ('ctap1', '10.78.0.1/24')]) as ns:
+        p = g.run('ip addr add 10.78.0.2/24 dev eth1 && ip link set eth1 up && '
+                  'ping -c 2 -W 5 10.77.0.1 >/dev/null && echo NIC0-OK; ping -c 2 -W 5 10.78.0.1 >/dev/null && '
+                  'echo NIC1-OK', cmdline=QUIET + ' ' + GUEST_IP,
+                  extra=['--net', 'tap=ctap0', '--net', 'tap=ctap1'], argv_wrap=ns.argv)
+        check('NIC0-OK' in p.out and 'NIC1-OK' in p.out, 'guest NICs: %r' % p.out[-400:])
 
 
 def main():

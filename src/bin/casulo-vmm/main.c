@@ -14,6 +14,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/parse.h"
+#include "api/server.h"
 #include "vmm/vm.h"
 
 #define PROG "casulo-vmm"
@@ -48,6 +49,8 @@ static void usage(FILE *f)
 		"                      tap=NAME[,mac=MAC] attaches to TAP interface NAME;\n"
 		"                      fd=N[,mac=MAC] uses an open TAP fd (IFF_TAP|IFF_NO_PI|\n"
 		"                      IFF_VNET_HDR). Default MAC: random, locally administered\n"
+		"  --api-socket PATH   serve the control API (HTTP/JSON, docs/api.yaml) on a\n"
+		"                      Unix socket at PATH\n"
 		"  --log-level LEVEL   error, warning (default), info or debug (to stderr)\n"
 		"  -h, --help          show this help\n"
 		"  -V, --version       show the version\n"
@@ -63,7 +66,7 @@ static void usage(FILE *f)
 		VM_DEFAULT_CMDLINE, VM_DEFAULT_CPUS);
 }
 
-enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_CONSOLE, OPT_LOG_LEVEL, OPT_DISK, OPT_NET };
+enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_CONSOLE, OPT_LOG_LEVEL, OPT_DISK, OPT_NET, OPT_API_SOCKET };
 
 static const struct option options[] = {
 	{ "kernel", required_argument, NULL, OPT_KERNEL },
@@ -75,6 +78,7 @@ static const struct option options[] = {
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 	{ "disk", required_argument, NULL, OPT_DISK },
 	{ "net", required_argument, NULL, OPT_NET },
+	{ "api-socket", required_argument, NULL, OPT_API_SOCKET },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -130,6 +134,8 @@ int main(int argc, char **argv)
 	struct vm_config cfg;
 	struct err *e = NULL;
 	struct vm *vm = NULL;
+	struct api_server *api = NULL;
+	const char *api_socket = NULL;
 	enum log_level level;
 	int opt, status;
 
@@ -167,6 +173,7 @@ int main(int argc, char **argv)
 				return EXIT_USAGE;
 			}
 			break;
+		case OPT_API_SOCKET: api_socket = optarg; break;
 		case OPT_LOG_LEVEL:
 			if (parse_log_level(optarg, &level) < 0)
 				return bad_option("--log-level '%s': expected error, warning, info or debug", optarg);
@@ -200,7 +207,15 @@ int main(int argc, char **argv)
 		vm_config_free(&cfg);
 		return EXIT_VMM_ERROR;
 	}
+	if (api_socket && api_server_start(vm, api_socket, &api, &e) < 0) {
+		err_print(e, PROG, stderr);
+		err_free(&e);
+		vm_destroy(vm);
+		vm_config_free(&cfg);
+		return EXIT_VMM_ERROR;
+	}
 	status = vm_run(vm, &e);
+	api_server_stop(api);
 	vm_destroy(vm);
 	vm_config_free(&cfg);
 	if (status < 0) {

@@ -455,6 +455,24 @@ static void blk_reset(struct virtio_dev *vd)
 	b->need_notify = false;
 }
 
+/* For a pause: complete every request in flight to the guest, so that
+ * nothing is half done when the VM's state is saved. */
+static void blk_quiesce(struct virtio_dev *vd)
+{
+	struct blk *b = vd->priv;
+
+	while (b->ring_ok && b->inflight > 0) {
+		struct io_uring_cqe *cqe;
+		if (io_uring_wait_cqe(&b->ring, &cqe) < 0)
+			break;
+		blk_reap(b);
+	}
+	if (b->need_notify) {
+		b->need_notify = false;
+		virtio_dev_notify_queue(vd, 0);
+	}
+}
+
 static void blk_destroy(struct virtio_dev *vd)
 {
 	struct blk *b = vd->priv;
@@ -486,6 +504,7 @@ static const struct virtio_dev_ops blk_ops = {
 	.queue_size = BLK_QUEUE_SIZE,
 	.activate = blk_activate,
 	.reset = blk_reset,
+	.quiesce = blk_quiesce,
 	.queue_notify = blk_queue_notify,
 	.destroy = blk_destroy,
 };

@@ -195,7 +195,8 @@ static void net_rx(struct net *n)
 		}
 		if (!deliver_frame(n, &pushed)) {
 			/* Ask for a kick when buffers come, then check once more. */
-			if (virtq_enable_kicks(q) && !vd->broken && deliver_frame(n, &pushed))
+			(void)virtq_enable_kicks(q);
+			if (!vd->broken && deliver_frame(n, &pushed))
 				continue;
 			break;
 		}

@@ -23,7 +23,7 @@
 #define VIRTIO_ISR_QUEUE 0x1
 #define VIRTIO_ISR_CONFIG 0x2
 
-enum ctl_cmd { CTL_NONE, CTL_ACTIVATE, CTL_RESET, CTL_STOP };
+enum ctl_cmd { CTL_NONE, CTL_ACTIVATE, CTL_RESET, CTL_STOP, CTL_PAUSE, CTL_RESUME };
 
 /* What an epoll event on the device thread refers to. */
 enum watch_kind { WATCH_CTL, WATCH_KICK, WATCH_FD };
@@ -32,6 +32,7 @@ struct virtio_watch {
 	int fd;
 	unsigned queue;
 	virtio_fd_fn fn;
+	uint32_t events; /* what the model asked for (epoll has 0 while paused) */
 	struct virtio_watch *next;
 };
 
@@ -43,7 +44,7 @@ static int watch_add(struct virtio_dev *vd, enum watch_kind kind, int fd, unsign
 
 	if (w == NULL)
 		return -ENOMEM;
-	*w = (struct virtio_watch){ kind, fd, queue, fn, vd->watches };
+	*w = (struct virtio_watch){ kind, fd, queue, fn, events, vd->watches };
 	ev.data.ptr = w;
 	if (epoll_ctl(vd->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 		int saved = errno;
@@ -63,12 +64,19 @@ int virtio_dev_watch(struct virtio_dev *vd, int fd, uint32_t events, virtio_fd_f
 	return 0;
 }
 
+static int watch_apply(struct virtio_dev *vd, struct virtio_watch *w, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = w };
+
+	return epoll_ctl(vd->epfd, EPOLL_CTL_MOD, w->fd, &ev) < 0 ? -errno : 0;
+}
+
 int virtio_dev_watch_modify(struct virtio_dev *vd, int fd, uint32_t events)
 {
 	for (struct virtio_watch *w = vd->watches; w; w = w->next) {
 		if (w->kind == WATCH_FD && w->fd == fd) {
-			struct epoll_event ev = { .events = events, .data.ptr = w };
-			return epoll_ctl(vd->epfd, EPOLL_CTL_MOD, fd, &ev) < 0 ? -errno : 0;
+			w->events = events;
+			return vd->paused ? 0 : watch_apply(vd, w, events);
 		}
 	}
 	return -ENOENT;
@@ -181,6 +189,35 @@ static void do_reset(struct virtio_dev *vd)
 	atomic_store(&vd->interrupt_status, 0);
 }
 
+/* Quiesce: the model finishes what is in flight, its fds go quiet, and
+ * kicks are left for do_resume() to look at. */
+static void do_pause(struct virtio_dev *vd)
+{
+	if (vd->paused)
+		return;
+	if (vd->active && !vd->broken && vd->ops->quiesce)
+		vd->ops->quiesce(vd);
+	for (struct virtio_watch *w = vd->watches; w; w = w->next)
+		if (w->kind == WATCH_FD)
+			(void)watch_apply(vd, w, 0);
+	vd->paused = true;
+}
+
+static void do_resume(struct virtio_dev *vd)
+{
+	if (!vd->paused)
+		return;
+	vd->paused = false;
+	for (struct virtio_watch *w = vd->watches; w; w = w->next)
+		if (w->kind == WATCH_FD)
+			(void)watch_apply(vd, w, w->events);
+	if (!vd->active || vd->broken)
+		return;
+	for (unsigned i = 0; i < vd->ops->nqueues; i++)
+		if (virtq_has_work(&vd->queues[i]))
+			vd->ops->queue_notify(vd, i);
+}
+
 static bool handle_ctl(struct virtio_dev *vd)
 {
 	uint64_t v;
@@ -194,6 +231,8 @@ static bool handle_ctl(struct virtio_dev *vd)
 	case CTL_ACTIVATE: result = do_activate(vd); break;
 	case CTL_RESET: do_reset(vd); break;
 	case CTL_STOP: do_reset(vd); break;
+	case CTL_PAUSE: do_pause(vd); break;
+	case CTL_RESUME: do_resume(vd); break;
 	default: return true;
 	}
 	pthread_mutex_lock(&vd->ctl_lock);
@@ -228,7 +267,7 @@ static void *device_thread(void *arg)
 				break;
 			case WATCH_KICK:
 				(void)!read(w->fd, &v, sizeof(v));
-				if (vd->active && !vd->broken)
+				if (vd->active && !vd->broken && !vd->paused)
 					vd->ops->queue_notify(vd, w->queue);
 				break;
 			case WATCH_FD:
@@ -250,10 +289,12 @@ static int device_command(struct virtio_dev *vd, int cmd)
 	int result;
 
 	if (!vd->thread_started) {
-		if (cmd == CTL_ACTIVATE)
-			return do_activate(vd);
-		do_reset(vd);
-		return 0;
+		switch (cmd) {
+		case CTL_ACTIVATE: return do_activate(vd);
+		case CTL_PAUSE: do_pause(vd); return 0;
+		case CTL_RESUME: do_resume(vd); return 0;
+		default: do_reset(vd); return 0;
+		}
 	}
 	pthread_mutex_lock(&vd->ctl_lock);
 	while (vd->ctl_cmd != CTL_NONE)
@@ -589,6 +630,23 @@ void virtio_dev_process_queue(struct virtio_dev *vd, unsigned q)
 {
 	if (vd->active && !vd->broken && q < vd->ops->nqueues)
 		vd->ops->queue_notify(vd, q);
+}
+
+static void for_each_virtio(struct vm *vm, int cmd)
+{
+	for (struct device *dev = vm->devices; dev; dev = dev->next)
+		if (dev->ops == &virtio_device_ops)
+			device_command((struct virtio_dev *)dev, cmd);
+}
+
+void virtio_devices_pause(struct vm *vm)
+{
+	for_each_virtio(vm, CTL_PAUSE);
+}
+
+void virtio_devices_resume(struct vm *vm)
+{
+	for_each_virtio(vm, CTL_RESUME);
 }
 
 int virtio_devices_start(struct vm *vm, struct err **e)

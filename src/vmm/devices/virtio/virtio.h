@@ -55,6 +55,9 @@ struct virtio_dev_ops {
 	void (*reset)(struct virtio_dev *vd);
 	/* Device thread: queue q was kicked (or has work). */
 	void (*queue_notify)(struct virtio_dev *vd, unsigned q);
+	/* Device thread: finish every request in flight, for a pause
+	 * (optional; models that complete requests at once need none). */
+	void (*quiesce)(struct virtio_dev *vd);
 	/* vCPU thread, vd->lock held: the driver wrote config bytes (optional;
 	 * without it config space is read-only). */
 	void (*config_write)(struct virtio_dev *vd, uint32_t offset, const uint8_t *data, uint32_t len);
@@ -98,6 +101,7 @@ struct virtio_dev {
 	struct virtio_watch *watches; /* what the thread's epoll events point at */
 	bool active;  /* DRIVER_OK accepted, queues served */
 	bool broken;  /* DEVICE_NEEDS_RESET */
+	bool paused;  /* the VM is paused: no queue or fd is served */
 
 	void *priv;   /* the device model's state */
 };
@@ -119,6 +123,10 @@ int virtio_dev_create(struct vm *vm, const struct virtio_dev_ops *ops, const cha
  * (virtio_dev_process_queue()): unit tests and fuzzers drive it so. */
 int virtio_dev_start(struct virtio_dev *vd, struct err **e);
 int virtio_devices_start(struct vm *vm, struct err **e);
+/* Quiesce every virtio device of the VM (in-flight requests finished, no
+ * queue served) and let them go again; used by vm_pause()/vm_resume(). */
+void virtio_devices_pause(struct vm *vm);
+void virtio_devices_resume(struct vm *vm);
 void virtio_dev_process_queue(struct virtio_dev *vd, unsigned q);
 /* Device thread: tell the driver about used buffers on queue q if it wants. */
 void virtio_dev_notify_queue(struct virtio_dev *vd, unsigned q);
