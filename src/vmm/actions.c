@@ -12,6 +12,8 @@
 
 #include "casulo-config.h"
 #include "common/log.h"
+#include "vmm/devices/device.h"
+#include "vmm/vcpu.h"
 #include "vmm/snapshot/snapshot.h"
 
 #define STATE_BIT(s) (1u << (s))
@@ -125,6 +127,56 @@ static void do_snapshot_load(struct vm *vm, struct vm_action *a)
 	err_free(&e);
 }
 
+static long self_rss_kib(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	long kib = 0;
+
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
+static void do_metrics(struct vm *vm, struct vm_action *a)
+{
+	json_object *o = json_object_new_object(), *vcpus = json_object_new_array(), *devs = json_object_new_array();
+	json_object *mem = json_object_new_object();
+
+	for (unsigned i = 0; i < vm->nvcpus && vm->vcpus; i++) {
+		json_object *v = json_object_new_object(), *exits = json_object_new_object();
+		for (unsigned r = 0; r < VCPU_EXIT_SLOTS; r++) {
+			uint64_t n = __atomic_load_n(&vm->vcpus[i].exits[r], __ATOMIC_RELAXED);
+			if (n)
+				json_object_object_add(exits, r == VCPU_EXIT_SLOT_INTERRUPTED ? "interrupted"
+												 : vcpu_exit_name(r),
+						       json_object_new_int64((int64_t)n));
+		}
+		json_object_object_add(v, "id", json_object_new_int((int)i));
+		json_object_object_add(v, "exits", exits);
+		json_object_array_add(vcpus, v);
+	}
+	for (struct device *d = vm->devices; d; d = d->next) {
+		json_object *dj = json_object_new_object(), *c = json_object_new_object();
+		json_object_object_add(dj, "name", json_object_new_string(d->name));
+		json_object_object_add(dj, "kind", json_object_new_string(d->kind ? d->kind : d->ops->name));
+		if (d->ops->metrics)
+			d->ops->metrics(d, c);
+		json_object_object_add(dj, "counters", c);
+		json_object_array_add(devs, dj);
+	}
+	json_object_object_add(mem, "guest_mib", json_object_new_int64((int64_t)(vm->mem.size >> 20)));
+	json_object_object_add(mem, "vmm_rss_kib", json_object_new_int64(self_rss_kib()));
+	json_object_object_add(o, "vcpus", vcpus);
+	json_object_object_add(o, "devices", devs);
+	json_object_object_add(o, "memory", mem);
+	answer(a, 200, json_take(o));
+}
+
 static void do_action(struct vm *vm, struct vm_action *a)
 {
 	if (!vm_action_allowed(a->kind, vm->state)) {
@@ -151,6 +203,9 @@ static void do_action(struct vm *vm, struct vm_action *a)
 	case VM_ACTION_STOP:
 		vm_request_exit(vm, VM_EXIT_STOPPED);
 		answer(a, 204, NULL);
+		return;
+	case VM_ACTION_METRICS:
+		do_metrics(vm, a);
 		return;
 	case VM_ACTION_SNAPSHOT_CREATE:
 		do_snapshot_create(vm, a);

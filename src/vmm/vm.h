@@ -37,6 +37,9 @@ enum vm_exit_reason {
 	VM_EXIT_STOPPED,   /* stopped through the API */
 };
 
+#define VCPU_EXIT_SLOTS 64
+#define VCPU_EXIT_SLOT_INTERRUPTED (VCPU_EXIT_SLOTS - 1)
+
 enum vm_state {
 	VM_STATE_NOT_STARTED, /* waiting for a snapshot to load (--api-socket without a guest) */
 	VM_STATE_RUNNING,
@@ -53,8 +56,10 @@ struct vcpu {
 	bool thread_started;
 	bool exited;        /* the thread left its loop (under vm->run_lock) */
 	bool io_pending;    /* the last exit was I/O that KVM completes on re-entry */
-	/* Counters for `GET /metrics` later; only this vCPU's thread writes. */
-	uint64_t exits_io, exits_mmio, exits_other;
+	/* Exits by KVM exit reason (the last slot counts KVM_RUN returning
+	 * EINTR: kicks and signals), for GET /metrics.  Only this vCPU's
+	 * thread writes them. */
+	uint64_t exits[VCPU_EXIT_SLOTS];
 };
 
 struct vm {

@@ -125,6 +125,22 @@ def info_matches_schema():
 
 
 @test
+def metrics_count_exits_and_devices():
+    vm = Vm()
+    try:
+        time.sleep(0.5)
+        status, m = vm.request('GET', '/metrics')
+        check(status == 200, 'GET /metrics: HTTP %d' % status)
+        validate(m, 'Metrics')
+        check(m['vcpus'][0]['exits'].get('io', 0) > 0, 'no port I/O exits counted: %r' % m['vcpus'][0])
+        kinds = {d['kind'] for d in m['devices']}
+        check({'serial', 'rtc', 'platform'} <= kinds, 'devices missing: %r' % kinds)
+        check(m['memory']['guest_mib'] == 256 and m['memory']['vmm_rss_kib'] > 0, 'memory: %r' % m['memory'])
+    finally:
+        vm.close()
+
+
+@test
 def pause_stops_the_guest_and_resume_restarts_it():
     vm = Vm()
     try:

@@ -19,6 +19,7 @@ struct aml;
 struct device;
 struct snap_writer;
 struct snap_reader;
+struct json_object;
 
 struct device_ops {
 	const char *name;
@@ -30,6 +31,9 @@ struct device_ops {
 	 * the device's state as section "dev.<name>"; read it back into a
 	 * device created with the same configuration.  The VM is paused. */
 	void (*save)(struct device *dev, struct snap_writer *w);
+	/* Add counters ("reads": 12, ...) to a JSON object for GET /metrics
+	 * (optional). */
+	void (*metrics)(struct device *dev, struct json_object *counters);
 	int (*restore)(struct device *dev, const struct snap_reader *r, struct err **e);
 };
 
@@ -39,6 +43,7 @@ struct device {
 	const struct device_ops *ops;
 	struct device *next;
 	char name[DEVICE_NAME_MAX]; /* unique in the VM; ops->name when left empty */
+	const char *kind;           /* what it is, for GET /metrics; ops->name when NULL */
 };
 
 /* A built-in device that every VM has (legacy PC devices). */

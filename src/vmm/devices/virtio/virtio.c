@@ -12,6 +12,7 @@
 #include <linux/virtio_config.h>
 #include <linux/virtio_mmio.h>
 #include <linux/virtio_ring.h>
+#include <json-c/json.h>
 
 #include "common/log.h"
 #include "vmm/arch/x86/aml.h"
@@ -106,6 +107,7 @@ static void raise_interrupt(struct virtio_dev *vd, unsigned isr)
 {
 	uint64_t one = 1;
 
+	__atomic_add_fetch(&vd->interrupts, 1, __ATOMIC_RELAXED);
 	atomic_fetch_or(&vd->interrupt_status, isr);
 	(void)!write(vd->irq_fd, &one, sizeof(one));
 }
@@ -268,6 +270,7 @@ static void *device_thread(void *arg)
 				break;
 			case WATCH_KICK:
 				(void)!read(w->fd, &v, sizeof(v));
+				__atomic_add_fetch(&vd->kicks, 1, __ATOMIC_RELAXED);
 				if (vd->active && !vd->broken && !vd->paused)
 					vd->ops->queue_notify(vd, w->queue);
 				break;
@@ -635,8 +638,21 @@ static int virtio_restore(struct device *dev, const struct snap_reader *r, struc
 	return 0;
 }
 
+static void virtio_metrics(struct device *dev, json_object *c)
+{
+	struct virtio_dev *vd = (struct virtio_dev *)dev;
+
+	json_object_object_add(c, "notifications", json_object_new_int64(
+		(int64_t)__atomic_load_n(&vd->kicks, __ATOMIC_RELAXED)));
+	json_object_object_add(c, "interrupts", json_object_new_int64(
+		(int64_t)__atomic_load_n(&vd->interrupts, __ATOMIC_RELAXED)));
+	if (vd->ops->metrics)
+		vd->ops->metrics(vd, c);
+}
+
 static const struct device_ops virtio_device_ops = {
 	.name = "virtio-mmio",
+	.metrics = virtio_metrics,
 	.describe_acpi = virtio_describe_acpi,
 	.destroy = virtio_destroy,
 	.save = virtio_save,
@@ -694,6 +710,7 @@ int virtio_dev_create(struct vm *vm, const struct virtio_dev_ops *ops, const cha
 	}
 	vd->dev.ops = &virtio_device_ops;
 	snprintf(vd->dev.name, sizeof(vd->dev.name), "virtio-%u", slot);
+	vd->dev.kind = ops->name;
 	vd->ops = ops;
 	vd->vm = vm;
 	vd->priv = priv;

@@ -43,6 +43,7 @@ struct virtio_dev;
 struct virtio_watch;
 struct snap_writer;
 struct snap_section;
+struct json_object;
 
 typedef void (*virtio_fd_fn)(struct virtio_dev *vd, int fd, uint32_t events);
 
@@ -72,6 +73,8 @@ struct virtio_dev_ops {
 	 * without them has nothing beyond its rings to keep. */
 	void (*save)(struct virtio_dev *vd, struct snap_writer *w);
 	int (*restore)(struct virtio_dev *vd, struct snap_section *s, struct err **e);
+	/* Model counters for GET /metrics (optional; any thread). */
+	void (*metrics)(struct virtio_dev *vd, struct json_object *counters);
 };
 
 struct virtio_dev {
@@ -111,6 +114,7 @@ struct virtio_dev {
 	bool paused;  /* the VM is paused: no queue or fd is served */
 
 	void *priv;   /* the device model's state */
+	uint64_t kicks, interrupts; /* for GET /metrics (relaxed atomics) */
 };
 
 /*
