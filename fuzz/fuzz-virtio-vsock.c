@@ -1,7 +1,7 @@
 /*
  * Fuzz target: virtio-vsock's packet parser and connection state machine,
- * driven as a hostile guest would (fuzz-virtio-common.h lays out the
- * input).  A host program listens on port 1234, so guest connections
+ * driven as a hostile guest would (virtio-harness.h, fuzz_drive_queues(),
+ * lays out the input).  A host program listens on port 1234, so guest connections
  * can succeed; each input starts from a reset device, and connections
  * left from the previous one are closed.
  */
@@ -10,7 +10,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "fuzz-virtio-common.h"
+#include "virtio-harness.h"
 #include "vmm/devices/virtio/vsock.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -36,7 +36,7 @@ static void setup(void)
 	struct err *e = NULL;
 
 	snprintf(base, sizeof(base), "/tmp/casulo-fuzz-vsock-%d", getpid());
-	vm = fuzz_vm();
+	vm = fuzz_vm_new();
 	if (virtio_vsock_create(vm, &c, &e) < 0)
 		abort();
 	vd = (struct virtio_dev *)vm->devices;
@@ -55,7 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (vm == NULL)
 		setup();
-	if (!fuzz_drive(vm, vd, 3, data, size))
+	if (fuzz_drive_queues(vm, vd, 3, data, size) < 0)
 		return 0;
 	for (int round = 0; round < 3; round++) {
 		virtio_dev_process_queue(vd, 1); /* tx: the guest's packets */

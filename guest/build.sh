@@ -31,11 +31,14 @@ vsock vmw_vsock_virtio_transport vmw_vsock_virtio_transport_common"
 say() { echo "guest: $*" >&2; }
 die() { say "$*"; exit 1; }
 
-for t in python3 dpkg apt-get "$cc"; do
+for t in python3 dpkg apt-get flock "$cc"; do
 	command -v "$t" >/dev/null || die "'$t' is missing (scripts/install-deps.sh guest)"
 done
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
+# One build at a time per OUTDIR.
+exec 9>"$out/.lock"
+flock 9
 
 # 1. Resolve the versions: they are part of the key.
 if ! kernel=$($tool resolve --meta linux-image-cloud-amd64) ||
@@ -49,7 +52,7 @@ fi
 
 key=$( {
 	printf '%s\n%s\n%s\n%s\n' "$kernel" "$busybox" "$compress" "$modules"
-	cat "$0" "$here/kerneltool.py" "$here"/init/*.c "$here"/init/*.h
+	cat "$here/build.sh" "$here/kerneltool.py" "$here"/init/*.c "$here"/init/*.h
 } | sha256sum | cut -d' ' -f1)
 
 if [ -f "$out/manifest" ] && grep -qx "key=$key" "$out/manifest" &&
@@ -65,8 +68,10 @@ mkdir -p "$work"
 trap 'rm -rf "$work"' EXIT
 
 # 2. Fetch (cached) and unpack.
-kdeb=$($tool deb --meta linux-image-cloud-amd64 | cut -f3)
-bdeb=$($tool deb busybox-static | cut -f3)
+kdeb=$($tool deb --meta linux-image-cloud-amd64) || die "cannot fetch the kernel package"
+bdeb=$($tool deb busybox-static) || die "cannot fetch busybox-static"
+kdeb=$(echo "$kdeb" | cut -f3)
+bdeb=$(echo "$bdeb" | cut -f3)
 dpkg -x "$kdeb" "$work/kernel"
 dpkg -x "$bdeb" "$work/busybox"
 moddir=$(echo "$work"/kernel/lib/modules/*)

@@ -16,6 +16,15 @@ build_dir() {
 
 logs=""
 status=0
+extra="$BUILD/meson-logs/testlog-extra.json"
+
+# Record a failure that happened outside meson test (a build step), so
+# that the summary counts it.
+record_failure() {
+	mkdir -p "$(dirname "$extra")"
+	printf '{"name": "%s", "result": "FAIL", "stdout": "", "duration": 0}\n' "$1" >>"$extra"
+}
+rm -f "$extra"
 if ! build_dir "$BUILD" || ! build_dir "$ASAN_BUILD" -Db_sanitize=address,undefined -Db_lundef=false; then
 	echo "check: build failed"
 	echo "0 passed, 1 failed"
@@ -41,5 +50,21 @@ for suite in $(scripts/suites.sh); do
 	logs="$logs $BUILD/meson-logs/testlog-$suite.json"
 done
 
+# libFuzzer targets, built with clang, each run briefly from its seeds.
+FUZZ_BUILD=${FUZZ_BUILD:-build-fuzz}
+if command -v clang >/dev/null 2>&1; then
+	if { [ -f "$FUZZ_BUILD/build.ninja" ] || CC=clang meson setup "$FUZZ_BUILD" -Dfuzz=true \
+		-Db_sanitize=address,undefined -Db_lundef=false >/dev/null; } && ninja -C "$FUZZ_BUILD" >/dev/null; then
+		rm -f "$FUZZ_BUILD/meson-logs/testlog.json"
+		meson test -C "$FUZZ_BUILD" --suite fuzz --no-rebuild >/dev/null 2>&1 || status=1
+		logs="$logs $FUZZ_BUILD/meson-logs/testlog.json"
+	else
+		echo "check: building the fuzz targets failed"
+		record_failure fuzz-build
+		status=1
+	fi
+fi
+
 # Per-test lines for the reader, then the summary as the last line.
+[ -f "$extra" ] && logs="$logs $extra"
 python3 scripts/test-summary.py --details $logs

@@ -4,11 +4,12 @@
 # Runs apt-get as root (or through sudo); a no-op when all are present.
 set -eu
 
-pkgs_build="meson ninja-build pkg-config gcc libc6-dev python3 libseccomp-dev libcap-dev libjson-c-dev liburing-dev"
+pkgs_build="meson ninja-build pkg-config gcc libc6-dev python3 libseccomp-dev libcap-dev libjson-c-dev liburing-dev libmicrohttpd-dev libcurl4-openssl-dev zlib1g-dev"
 pkgs_guest="busybox-static cpio xz-utils zstd lz4 e2fsprogs kmod"
 pkgs_lab="qemu-system-x86 python3 gcc libc6-dev busybox-static cpio xz-utils"
-pkgs_test="$pkgs_build $pkgs_guest $pkgs_lab clang lld libclang-rt-14-dev iproute2 procps"
-pkgs_bench="$pkgs_test"
+pkgs_oci="busybox-static libseccomp-dev libcap-dev libjson-c-dev podman containerd runc crun util-linux"
+pkgs_test="$pkgs_build $pkgs_guest $pkgs_lab $pkgs_oci clang lld libclang-rt-14-dev iproute2 procps iputils-ping python3-yaml python3-jsonschema"
+pkgs_bench="$pkgs_test fio iperf3 time"
 
 want=""
 for set in "$@"; do

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Write the seed inputs of the virtio-vsock and virtio-balloon fuzzers.
 
-The layout is fuzz/fuzz-virtio-common.h's: 8 header bytes (queue size,
+The layout is fuzz/virtio-harness.h (fuzz_drive_queues)'s: 8 header bytes (queue size,
 enabled queues, features), then the 64 KiB window at guest address
 0x10000 with queue i's rings at +i*4 KiB and buffers from +16 KiB.
 

@@ -5,11 +5,11 @@
  *   2. load every module in /lib/modules, dependencies first;
  *   3. configure the network from ip= on the kernel command line;
  *   4. run the words after the kernel command line's "--" as a command
- *      (argv as is, no shell), or an interactive /bin/sh with none,
- *      on the console as its controlling terminal;
- *   5. reap every child until the command exits, then write its status
- *      (exit code, or 128 + signal) to I/O port 0x604 with outl, sync
- *      and power off.
+ *      (argv as is, no shell), or an interactive /bin/sh with none, in
+ *      the foreground of the console, init's controlling terminal;
+ *   5. reap every child until the command exits, let the console send
+ *      what is queued, then write its status (exit code, or 128 +
+ *      signal) to I/O port 0x604 with outl, sync and power off.
  *
  * Silent on success: every console byte is a VM exit.  casulo.verbose on
  * the command line prints one line when the command starts.
@@ -28,6 +28,7 @@
 #include <sys/reboot.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cmdline.h"
@@ -135,36 +136,53 @@ static bool console_device(char *path, size_t size)
 	return true;
 }
 
-/* In the child: a new session with the console as controlling terminal. */
-static void child_terminal(void)
+/*
+ * init's own controlling terminal: the console's real device.  init stays
+ * the session leader and puts the command in a foreground process group
+ * of its own, as a shell does: Ctrl-C reaches the command, and when the
+ * command exits the terminal is not hung up (a session leader's exit
+ * hangs it up, which throws away output not yet sent).
+ */
+static int console_take(void)
 {
 	char tty[300];
 	int fd;
 
-	setsid();
 	if (!console_device(tty, sizeof(tty)))
-		return;
-	fd = open(tty, O_RDWR);
+		return -1;
+	fd = open(tty, O_RDWR | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0)
-		return;
+		return -1;
+	(void)setsid(); /* fails harmlessly if PID 1 leads a session already */
 	if (ioctl(fd, TIOCSCTTY, 0) < 0) {
 		close(fd);
-		return;
+		return -1;
 	}
-	dup2(fd, 0);
-	dup2(fd, 1);
-	dup2(fd, 2);
-	if (fd > 2)
-		close(fd);
+	return fd;
 }
 
-static pid_t spawn(char **argv)
+static pid_t spawn(char **argv, int tty)
 {
 	pid_t pid = fork();
 
-	if (pid != 0)
+	if (pid < 0)
 		return pid;
-	child_terminal();
+	if (pid > 0) {
+		/* Both sides set the group and the foreground: whichever runs first. */
+		setpgid(pid, pid);
+		if (tty >= 0)
+			tcsetpgrp(tty, pid);
+		return pid;
+	}
+	setpgid(0, 0);
+	if (tty >= 0) {
+		tcsetpgrp(tty, getpid());
+		dup2(tty, 0);
+		dup2(tty, 1);
+		dup2(tty, 2);
+	}
+	signal(SIGTTOU, SIG_DFL);
+	signal(SIGTTIN, SIG_DFL);
 	setenv("PATH", "/bin:/sbin:/usr/bin:/usr/sbin", 1);
 	setenv("HOME", "/root", 1);
 	setenv("TERM", "linux", 1);
@@ -201,6 +219,43 @@ static unsigned wait_for(pid_t pid)
 	}
 }
 
+/*
+ * Wait (1 s at most) until the console has sent everything: a write to a
+ * tty returns once the bytes are in the driver's buffer, and powering off
+ * would drop the command's last output.
+ */
+static void console_drain(int fd)
+{
+	if (fd < 0)
+		return;
+	for (int ms = 0;; ms++) {
+		int queued = 0, lsr = TIOCSER_TEMT;
+
+		if (ioctl(fd, TIOCOUTQ, &queued) < 0)
+			break;
+		(void)ioctl(fd, TIOCSERGETLSR, &lsr); /* serial ports only */
+		if (queued == 0 && (lsr & TIOCSER_TEMT))
+			break;
+		if (ms == 1000) {
+			/* The tty is stuck: say so through printk, which polls the UART. */
+			char msg[128];
+			int kmsg = open("/dev/kmsg", O_WRONLY | O_CLOEXEC);
+			int n = snprintf(msg, sizeof(msg),
+					 "<3>casulo-init: %d bytes of console output not sent after 1 s, lost\n",
+					 queued);
+
+			if (kmsg >= 0) {
+				if (write(kmsg, msg, (size_t)n) < 0) {
+					/* nowhere left to report it */
+				}
+				close(kmsg);
+			}
+			break;
+		}
+		nanosleep(&(struct timespec){ .tv_nsec = 1000 * 1000 }, NULL);
+	}
+}
+
 static void report_status(unsigned status)
 {
 	if (ioperm(STATUS_PORT, 4, 1) < 0) {
@@ -215,7 +270,7 @@ int main(int argc, char **argv)
 	static char *shell[] = { "/bin/sh", NULL };
 	const char *cmdline;
 	char **cmd = shell;
-	int failed, n, words;
+	int failed, n, words, tty;
 	unsigned status;
 
 	if (getpid() != 1) {
@@ -246,7 +301,12 @@ int main(int argc, char **argv)
 		fputc('\n', stderr);
 	}
 
-	status = wait_for(spawn(cmd));
+	/* tcsetpgrp() from a background group would stop the caller. */
+	signal(SIGTTOU, SIG_IGN);
+	signal(SIGTTIN, SIG_IGN);
+	tty = console_take();
+	status = wait_for(spawn(cmd, tty));
+	console_drain(tty);
 	sync();
 	report_status(status);
 	reboot(RB_POWER_OFF);

@@ -28,6 +28,24 @@ int pread_full(int fd, void *buf, size_t len, off_t offset)
 	return 0;
 }
 
+int pwrite_full(int fd, const void *buf, size_t len, off_t offset)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = pwrite(fd, p, len, offset);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+		offset += n;
+	}
+	return 0;
+}
+
 int write_full(int fd, const void *buf, size_t len)
 {
 	const char *p = buf;

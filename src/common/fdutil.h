@@ -8,6 +8,8 @@
 /* Read exactly len bytes at offset (pread) or fail: returns 0, -errno, or
  * -ENODATA when the file ends first. */
 int pread_full(int fd, void *buf, size_t len, off_t offset);
+/* Write all of buf at offset (pwrite); returns 0 or -errno. */
+int pwrite_full(int fd, const void *buf, size_t len, off_t offset);
 /* Write all of buf; returns 0 or -errno. */
 int write_full(int fd, const void *buf, size_t len);
 /* Read up to len bytes, looping until EOF or len; returns count or -errno. */

@@ -71,6 +71,11 @@ void log_msg(enum log_level level, const char *fmt, ...)
 		json_escape(escaped, sizeof(escaped), msg);
 		n = snprintf(line, sizeof(line), "{\"level\":\"%s\",\"msg\":\"%s\",\"time\":\"%s.%09ldZ\"}\n",
 			     level_names[level], escaped, stamp, ts.tv_nsec);
+	} else if (current_format == LOG_FORMAT_LOGFMT) {
+		char escaped[4096];
+		json_escape(escaped, sizeof(escaped), msg);
+		n = snprintf(line, sizeof(line), "time=\"%sZ\" level=%s msg=\"%s\"\n", stamp, level_names[level],
+			     escaped);
 	} else {
 		n = snprintf(line, sizeof(line), "%s%s%s: %s\n", current_ident ? current_ident : "",
 			     current_ident ? ": " : "", level_names[level], msg);

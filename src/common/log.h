@@ -9,7 +9,13 @@
 #include "common/macro.h"
 
 enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
-enum log_format { LOG_FORMAT_TEXT, LOG_FORMAT_JSON };
+enum log_format {
+	LOG_FORMAT_TEXT,
+	LOG_FORMAT_JSON,
+	/* logfmt as Go's logrus writes it (runc's text logs):
+	 * time="2006-01-02T15:04:05Z" level=error msg="..." */
+	LOG_FORMAT_LOGFMT,
+};
 
 void log_set_level(enum log_level level);
 enum log_level log_get_level(void);

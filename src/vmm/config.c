@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/parse.h"
+#include <json-c/json.h>
 
 void vm_config_defaults(struct vm_config *cfg)
 {
@@ -22,6 +23,18 @@ void vm_config_free(struct vm_config *cfg)
 	for (unsigned i = 0; i < cfg->nowned; i++)
 		free(cfg->owned[i]);
 	cfg->nowned = 0;
+}
+
+const char *vm_config_own(struct vm_config *cfg, const char *s)
+{
+	char *copy;
+
+	if (cfg->nowned == sizeof(cfg->owned) / sizeof(cfg->owned[0]))
+		return NULL;
+	copy = strdup(s);
+	if (copy)
+		cfg->owned[cfg->nowned++] = copy;
+	return copy;
 }
 
 /* Keep a private, writable copy of an option string. */
@@ -247,5 +260,104 @@ int vm_config_set_balloon(struct vm_config *cfg, const char *spec, struct err **
 		}
 	}
 	cfg->balloon = b;
+	return 0;
+}
+
+json_object *vm_config_to_json(const struct vm_config *c)
+{
+	json_object *o = json_object_new_object(), *disks = json_object_new_array(), *nets = json_object_new_array();
+
+	json_object_object_add(o, "vcpus", json_object_new_int((int)c->cpus));
+	json_object_object_add(o, "memory_mib", json_object_new_int64((int64_t)(c->memory >> 20)));
+	json_object_object_add(o, "kernel", json_object_new_string(c->kernel_path ? c->kernel_path : ""));
+	if (c->initrd_path)
+		json_object_object_add(o, "initrd", json_object_new_string(c->initrd_path));
+	json_object_object_add(o, "cmdline", json_object_new_string(c->cmdline ? c->cmdline : ""));
+	for (unsigned i = 0; i < c->ndisks; i++) {
+		json_object *d = json_object_new_object();
+		json_object_object_add(d, "path", json_object_new_string(c->disks[i].path));
+		json_object_object_add(d, "readonly", json_object_new_boolean(c->disks[i].readonly));
+		if (c->disks[i].id)
+			json_object_object_add(d, "id", json_object_new_string(c->disks[i].id));
+		json_object_object_add(d, "cache",
+				       json_object_new_string(c->disks[i].cache == DISK_CACHE_NONE ? "none" : "writeback"));
+		json_object_array_add(disks, d);
+	}
+	json_object_object_add(o, "disks", disks);
+	for (unsigned i = 0; i < c->nnets; i++) {
+		json_object *n = json_object_new_object();
+		char mac[18];
+		if (c->nets[i].tap)
+			json_object_object_add(n, "tap", json_object_new_string(c->nets[i].tap));
+		else
+			json_object_object_add(n, "fd", json_object_new_int(c->nets[i].fd));
+		if (c->nets[i].has_mac) {
+			snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", c->nets[i].mac[0], c->nets[i].mac[1],
+				 c->nets[i].mac[2], c->nets[i].mac[3], c->nets[i].mac[4], c->nets[i].mac[5]);
+			json_object_object_add(n, "mac", json_object_new_string(mac));
+		}
+		json_object_array_add(nets, n);
+	}
+	json_object_object_add(o, "nets", nets);
+	return o;
+}
+
+static const char *json_str(json_object *o, const char *key)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string)
+		       ? json_object_get_string(v) : NULL;
+}
+
+int vm_config_from_json(struct vm_config *cfg, json_object *o, struct err **e)
+{
+	json_object *v, *arr;
+	const char *s;
+
+	vm_config_defaults(cfg);
+	if (!json_object_object_get_ex(o, "vcpus", &v) || !json_object_is_type(v, json_type_int) ||
+	    json_object_get_int(v) < 1)
+		return err_setx(e, EINVAL, "configuration: 'vcpus' is missing or wrong");
+	cfg->cpus = (unsigned)json_object_get_int(v);
+	if (!json_object_object_get_ex(o, "memory_mib", &v) || !json_object_is_type(v, json_type_int) ||
+	    json_object_get_int64(v) < 1)
+		return err_setx(e, EINVAL, "configuration: 'memory_mib' is missing or wrong");
+	cfg->memory = (uint64_t)json_object_get_int64(v) << 20;
+	if ((s = json_str(o, "kernel")) != NULL)
+		cfg->kernel_path = vm_config_own(cfg, s);
+	if ((s = json_str(o, "initrd")) != NULL)
+		cfg->initrd_path = vm_config_own(cfg, s);
+	if ((s = json_str(o, "cmdline")) != NULL)
+		cfg->cmdline = vm_config_own(cfg, s);
+	if (json_object_object_get_ex(o, "disks", &arr) && json_object_is_type(arr, json_type_array)) {
+		for (size_t i = 0; i < json_object_array_length(arr) && cfg->ndisks < VM_MAX_DISKS; i++) {
+			json_object *d = json_object_array_get_idx(arr, i);
+			struct disk_config *dc = &cfg->disks[cfg->ndisks];
+			if ((s = json_str(d, "path")) == NULL)
+				return err_setx(e, EINVAL, "configuration: disk %zu has no path", i);
+			memset(dc, 0, sizeof(*dc));
+			dc->path = vm_config_own(cfg, s);
+			dc->readonly = json_object_object_get_ex(d, "readonly", &v) && json_object_get_boolean(v);
+			if ((s = json_str(d, "id")) != NULL)
+				dc->id = vm_config_own(cfg, s);
+			dc->cache = (s = json_str(d, "cache")) && strcmp(s, "none") == 0 ? DISK_CACHE_NONE
+											: DISK_CACHE_WRITEBACK;
+			cfg->ndisks++;
+		}
+	}
+	if (json_object_object_get_ex(o, "nets", &arr) && json_object_is_type(arr, json_type_array)) {
+		for (size_t i = 0; i < json_object_array_length(arr) && cfg->nnets < VM_MAX_NETS; i++) {
+			json_object *n = json_object_array_get_idx(arr, i);
+			struct net_config *nc = &cfg->nets[cfg->nnets];
+			memset(nc, 0, sizeof(*nc));
+			nc->fd = -1;
+			if ((s = json_str(n, "tap")) != NULL)
+				nc->tap = vm_config_own(cfg, s);
+			if ((s = json_str(n, "mac")) != NULL && parse_mac(s, nc->mac) == 0)
+				nc->has_mac = true;
+			cfg->nnets++;
+		}
+	}
 	return 0;
 }

@@ -88,6 +88,14 @@ int vm_config_set_console2(struct vm_config *cfg, const char *spec, struct err *
 int vm_config_set_vsock(struct vm_config *cfg, const char *spec, struct err **e);
 /* "on" or "[target=SIZE][,deflate-on-oom=on][,free-page-reporting=on][,stats=SECONDS]" */
 int vm_config_set_balloon(struct vm_config *cfg, const char *spec, struct err **e);
+struct json_object;
+/* The configuration as the API shows it and snapshots keep it. */
+struct json_object *vm_config_to_json(const struct vm_config *cfg);
+/* Fill cfg (defaults first) from such JSON; strings are owned by cfg. */
+int vm_config_from_json(struct vm_config *cfg, struct json_object *o, struct err **e);
+/* Keep a private copy of s in cfg (freed with it); NULL when full. */
+const char *vm_config_own(struct vm_config *cfg, const char *s);
+
 /* "52:54:00:12:34:56" */
 int parse_mac(const char *s, uint8_t mac[6]);
 

@@ -62,6 +62,31 @@ int guest_memory_create(struct guest_memory *mem, uint64_t size, struct err **e)
 	return 0;
 }
 
+int guest_memory_map_file(struct guest_memory *mem, uint64_t size, int fd, struct err **e)
+{
+	uint64_t off = 0;
+	void *base;
+
+	guest_memory_layout(mem, size);
+	base = map_aligned(size, GUEST_MEMORY_ALIGN);
+	if (base == MAP_FAILED)
+		return err_set(e, errno, "memory: map %llu MiB", (unsigned long long)(size >> 20));
+	mem->base = base;
+	for (unsigned i = 0; i < mem->nregions; i++) {
+		uint8_t *hva = (uint8_t *)base + off;
+		/* Private: the guest's writes never reach the file; pages load on first touch. */
+		if (mmap(hva, mem->regions[i].size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, fd,
+			 (off_t)off) == MAP_FAILED) {
+			int saved = errno;
+			guest_memory_destroy(mem);
+			return err_set(e, saved, "memory: map the snapshot's memory file");
+		}
+		mem->regions[i].hva = hva;
+		off += mem->regions[i].size;
+	}
+	return 0;
+}
+
 void guest_memory_destroy(struct guest_memory *mem)
 {
 	if (mem->base)

@@ -31,6 +31,9 @@ struct guest_memory {
 /* Lay out size bytes of RAM (low part below the hole, the rest above 4 GiB)
  * and map them.  size must be page-aligned. */
 int guest_memory_create(struct guest_memory *mem, uint64_t size, struct err **e);
+/* The same layout, backed by a file's contents (a snapshot's memory):
+ * mapped privately, so pages are read when the guest first touches them. */
+int guest_memory_map_file(struct guest_memory *mem, uint64_t size, int fd, struct err **e);
 /* Only compute the layout (regions with hva NULL); for tests and planning. */
 void guest_memory_layout(struct guest_memory *mem, uint64_t size);
 void guest_memory_destroy(struct guest_memory *mem);

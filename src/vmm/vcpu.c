@@ -99,7 +99,6 @@ static void handle_io(struct vcpu *vcpu)
 	uint8_t *data = (uint8_t *)run + run->io.data_offset;
 	bool is_write = run->io.direction == KVM_EXIT_IO_OUT;
 
-	vcpu->exits_io++;
 	if (run->io.data_offset >= vcpu->vm->run_size || (uint64_t)size * count > vcpu->vm->run_size - run->io.data_offset)
 		return;
 	/* String I/O (rep ins/outs) arrives as count back-to-back accesses. */
@@ -119,7 +118,6 @@ static void handle_mmio(struct vcpu *vcpu)
 	struct kvm_run *run = vcpu->run;
 	uint32_t len = MIN(run->mmio.len, (uint32_t)sizeof(run->mmio.data));
 
-	vcpu->exits_mmio++;
 	if (!bus_dispatch(&vcpu->vm->mmio, run->mmio.phys_addr, run->mmio.data, len, run->mmio.is_write)) {
 		if (!run->mmio.is_write)
 			memset(run->mmio.data, 0xff, len);
@@ -144,14 +142,15 @@ static bool handle_exit(struct vcpu *vcpu)
 	switch (run->exit_reason) {
 	case KVM_EXIT_IO:
 		handle_io(vcpu);
+		vcpu->io_pending = true;
 		return true;
 	case KVM_EXIT_MMIO:
 		handle_mmio(vcpu);
+		vcpu->io_pending = true;
 		return true;
 	case KVM_EXIT_INTR:
 	case KVM_EXIT_IRQ_WINDOW_OPEN:
 	case KVM_EXIT_HLT: /* the in-kernel LAPIC handles HLT; a stray one just re-enters */
-		vcpu->exits_other++;
 		return true;
 	case KVM_EXIT_SHUTDOWN:
 		/* A triple fault resets a real PC: treat it as a reboot. */
@@ -204,17 +203,29 @@ static void *vcpu_thread(void *arg)
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 
 	while (!atomic_load(&vm->stopping)) {
+		if (__atomic_load_n(&vm->pause_requested, __ATOMIC_ACQUIRE) && !vcpu->io_pending) {
+			vm_vcpu_park(vm, vcpu);
+			continue;
+		}
+		/* With a pause pending, immediate_exit is set: this KVM_RUN only
+		 * completes the last I/O exit (so the saved registers hold its
+		 * result) and returns EINTR. */
 		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
+			vcpu->io_pending = false;
 			if (errno == EINTR || errno == EAGAIN) {
-				vcpu->exits_other++;
+				__atomic_add_fetch(&vcpu->exits[VCPU_EXIT_SLOT_INTERRUPTED], 1, __ATOMIC_RELAXED);
 				continue;
 			}
 			vm_fail(vm, "vcpu %u: KVM_RUN: %s", vcpu->id, strerror(errno));
 			break;
 		}
+		vcpu->io_pending = false;
+		__atomic_add_fetch(&vcpu->exits[MIN(vcpu->run->exit_reason, VCPU_EXIT_SLOT_INTERRUPTED - 1)], 1,
+				   __ATOMIC_RELAXED);
 		if (!handle_exit(vcpu))
 			break;
 	}
+	vm_vcpu_exited(vm, vcpu);
 	return NULL;
 }
 
@@ -226,6 +237,12 @@ int vcpu_start(struct vcpu *vcpu, struct err **e)
 		return err_set(e, r, "vcpu %u: start thread", vcpu->id);
 	vcpu->thread_started = true;
 	return 0;
+}
+
+void vcpu_unkick(struct vcpu *vcpu)
+{
+	if (vcpu->run)
+		__atomic_store_n(&vcpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 }
 
 void vcpu_kick(struct vcpu *vcpu)

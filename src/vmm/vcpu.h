@@ -14,6 +14,8 @@ int vcpu_setup_boot(struct vcpu *vcpu, const struct boot_entry *entry, struct er
 int vcpu_start(struct vcpu *vcpu, struct err **e);
 /* Make the thread leave KVM_RUN for good; vm->stopping must be set. */
 void vcpu_kick(struct vcpu *vcpu);
+/* Let a kicked vCPU run again (before resuming it). */
+void vcpu_unkick(struct vcpu *vcpu);
 void vcpu_join(struct vcpu *vcpu);
 void vcpu_destroy(struct vcpu *vcpu);
 /* Install the no-op kick handler (once per process). */

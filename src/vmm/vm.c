@@ -12,10 +12,12 @@
 #include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/kvm.h>
 
 #include "common/log.h"
+#include "vmm/actions.h"
 #include "vmm/arch/x86/acpi.h"
 #include "vmm/arch/x86/cpuid.h"
 #include "vmm/arch/x86/layout.h"
@@ -140,9 +142,10 @@ static int kvm_create_vm(struct vm *vm, struct err **e)
 	return 0;
 }
 
-static int setup_memory(struct vm *vm, struct err **e)
+static int setup_memory(struct vm *vm, int memory_fd, struct err **e)
 {
-	int r = guest_memory_create(&vm->mem, vm->cfg.memory, e);
+	int r = memory_fd >= 0 ? guest_memory_map_file(&vm->mem, vm->cfg.memory, memory_fd, e)
+			       : guest_memory_create(&vm->mem, vm->cfg.memory, e);
 
 	if (r < 0)
 		return r;
@@ -178,7 +181,9 @@ static int setup_events(struct vm *vm, struct err **e)
 	if (vm->signal_fd < 0)
 		return err_set(e, errno, "signalfd");
 	signal(SIGPIPE, SIG_IGN);
-	return event_loop_init(&vm->loop, e);
+	if (event_loop_init(&vm->loop, e) < 0)
+		return -err_code(*e);
+	return vm_actions_init(vm, e);
 }
 
 /* The guest's files, opened and checked before any KVM work so that a
@@ -274,40 +279,44 @@ static int create_extra_virtio_devices(struct vm *vm, const struct vm_config *cf
 	return r;
 }
 
-int vm_create(struct vm **ret, const struct vm_config *cfg, struct err **e)
+/* A VM with its event loop, signals and action queue, and nothing else
+ * yet: vm_build() gives it KVM, memory, devices and vCPUs. */
+static int vm_alloc(struct vm **ret, const struct vm_config *cfg, struct err **e)
 {
-	struct guest_files files;
-	struct vm *vm;
+	struct vm *vm = calloc(1, sizeof(*vm));
 	int r;
 
-	r = validate_config(cfg, e);
-	if (r < 0)
-		return r;
-	r = guest_files_open(&files, cfg, e);
-	if (r < 0) {
-		guest_files_release(&files);
-		return r;
-	}
-	vm = calloc(1, sizeof(*vm));
-	if (vm == NULL) {
-		guest_files_release(&files);
+	if (vm == NULL)
 		return err_set(e, ENOMEM, "vm");
-	}
 	vm->cfg = *cfg;
-	vm->kvm_fd = vm->vm_fd = vm->exit_eventfd = vm->signal_fd = -1;
+	vm->kvm_fd = vm->vm_fd = vm->exit_eventfd = vm->signal_fd = vm->action_fd = -1;
 	vm->loop.epfd = -1;
 	vm->nvcpus = cfg->cpus;
 	pthread_mutex_init(&vm->error_lock, NULL);
+	pthread_mutex_init(&vm->run_lock, NULL);
+	pthread_cond_init(&vm->run_cond, NULL);
 	bus_init(&vm->pio, "port I/O");
 	bus_init(&vm->mmio, "MMIO");
+	r = setup_events(vm, e);
+	if (r < 0) {
+		vm_destroy(vm);
+		return r;
+	}
+	*ret = vm;
+	return 0;
+}
 
+int vm_build(struct vm *vm, int memory_fd, struct err **e)
+{
+	const struct vm_config *cfg = &vm->cfg;
+	int r;
+
+	vm->nvcpus = cfg->cpus;
 	r = kvm_open(vm, e);
 	if (r == 0)
 		r = kvm_create_vm(vm, e);
 	if (r == 0)
-		r = setup_memory(vm, e);
-	if (r == 0)
-		r = setup_events(vm, e);
+		r = setup_memory(vm, memory_fd, e);
 	if (r == 0)
 		r = console_create(vm, cfg->console, cfg->console_path, &vm->console, e);
 	if (r == 0)
@@ -318,8 +327,6 @@ int vm_create(struct vm **ret, const struct vm_config *cfg, struct err **e)
 		r = virtio_net_create(vm, &cfg->nets[i], i, e);
 	if (r == 0)
 		r = create_extra_virtio_devices(vm, cfg, e);
-	if (r == 0)
-		r = virtio_devices_start(vm, e);
 	if (r == 0 && cfg->control_socket)
 		r = control_create(vm, cfg->control_socket, &vm->control, e);
 	if (r == 0) {
@@ -331,8 +338,30 @@ int vm_create(struct vm **ret, const struct vm_config *cfg, struct err **e)
 		for (unsigned i = 0; r == 0 && i < vm->nvcpus; i++)
 			r = vcpu_create(vm, &vm->vcpus[i], i, e);
 	}
+	return r;
+}
+
+int vm_create(struct vm **ret, const struct vm_config *cfg, struct err **e)
+{
+	struct guest_files files;
+	struct vm *vm;
+	int r;
+
+	r = validate_config(cfg, e);
+	if (r < 0)
+		return r;
+	r = guest_files_open(&files, cfg, e);
+	if (r == 0)
+		r = vm_alloc(&vm, cfg, e);
+	if (r < 0) {
+		guest_files_release(&files);
+		return r;
+	}
+	r = vm_build(vm, -1, e);
 	if (r == 0)
 		r = load_guest(vm, &files, e);
+	if (r == 0)
+		r = virtio_devices_start(vm, e);
 	guest_files_release(&files);
 	if (r < 0) {
 		vm_destroy(vm);
@@ -340,6 +369,15 @@ int vm_create(struct vm **ret, const struct vm_config *cfg, struct err **e)
 	}
 	*ret = vm;
 	return 0;
+}
+
+int vm_create_waiting(struct vm **ret, const struct vm_config *cfg, struct err **e)
+{
+	int r = vm_alloc(ret, cfg, e);
+
+	if (r == 0)
+		(*ret)->state = VM_STATE_NOT_STARTED;
+	return r;
 }
 
 void vm_request_exit(struct vm *vm, enum vm_exit_reason reason)
@@ -387,6 +425,7 @@ const char *vm_exit_reason_name(enum vm_exit_reason r)
 	case VM_EXIT_ERROR: return "error";
 	case VM_EXIT_SIGNAL: return "signal";
 	case VM_EXIT_USER: return "quit";
+	case VM_EXIT_STOPPED: return "stopped";
 	}
 	return "unknown";
 }
@@ -415,9 +454,92 @@ static void on_signal(void *opaque, uint32_t events)
 	vm_request_exit(vm, VM_EXIT_SIGNAL);
 }
 
+void vm_vcpu_park(struct vm *vm, struct vcpu *vcpu)
+{
+	(void)vcpu;
+	pthread_mutex_lock(&vm->run_lock);
+	vm->parked_vcpus++;
+	pthread_cond_broadcast(&vm->run_cond);
+	while (vm->pause_requested && !atomic_load(&vm->stopping))
+		pthread_cond_wait(&vm->run_cond, &vm->run_lock);
+	vm->parked_vcpus--;
+	pthread_mutex_unlock(&vm->run_lock);
+}
+
+void vm_vcpu_exited(struct vm *vm, struct vcpu *vcpu)
+{
+	pthread_mutex_lock(&vm->run_lock);
+	vcpu->exited = true;
+	pthread_cond_broadcast(&vm->run_cond);
+	pthread_mutex_unlock(&vm->run_lock);
+}
+
+static unsigned exited_vcpus_locked(const struct vm *vm)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < vm->nvcpus; i++)
+		n += vm->vcpus[i].exited;
+	return n;
+}
+
+int vm_pause(struct vm *vm)
+{
+	if (vm->state == VM_STATE_PAUSED)
+		return 0;
+	if (vm->state != VM_STATE_RUNNING)
+		return -EINVAL;
+	pthread_mutex_lock(&vm->run_lock);
+	__atomic_store_n(&vm->pause_requested, true, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&vm->run_lock);
+	for (unsigned i = 0; i < vm->nvcpus; i++)
+		vcpu_kick(&vm->vcpus[i]);
+	pthread_mutex_lock(&vm->run_lock);
+	while (vm->parked_vcpus + exited_vcpus_locked(vm) < vm->nvcpus)
+		pthread_cond_wait(&vm->run_cond, &vm->run_lock);
+	pthread_mutex_unlock(&vm->run_lock);
+	virtio_devices_pause(vm);
+	vm->state = VM_STATE_PAUSED;
+	log_debug("vm: paused");
+	return 0;
+}
+
+int vm_resume(struct vm *vm)
+{
+	if (vm->state == VM_STATE_RUNNING)
+		return 0;
+	if (vm->state != VM_STATE_PAUSED)
+		return -EINVAL;
+	virtio_devices_resume(vm);
+	for (unsigned i = 0; i < vm->nvcpus; i++)
+		vcpu_unkick(&vm->vcpus[i]);
+	pthread_mutex_lock(&vm->run_lock);
+	__atomic_store_n(&vm->pause_requested, false, __ATOMIC_RELEASE);
+	pthread_cond_broadcast(&vm->run_cond);
+	pthread_mutex_unlock(&vm->run_lock);
+	vm->state = VM_STATE_RUNNING;
+	log_debug("vm: running %u vCPUs", vm->nvcpus);
+	log_debug("vm: resumed");
+	return 0;
+}
+
+const char *vm_state_name(enum vm_state st)
+{
+	switch (st) {
+	case VM_STATE_NOT_STARTED: return "not-started";
+	case VM_STATE_RUNNING: return "running";
+	case VM_STATE_PAUSED: return "paused";
+	case VM_STATE_STOPPED: return "stopped";
+	}
+	return "unknown";
+}
+
 static void stop_vcpus(struct vm *vm)
 {
 	atomic_store(&vm->stopping, true);
+	pthread_mutex_lock(&vm->run_lock);
+	pthread_cond_broadcast(&vm->run_cond); /* parked vCPUs leave too */
+	pthread_mutex_unlock(&vm->run_lock);
 	for (unsigned i = 0; i < vm->nvcpus; i++)
 		vcpu_kick(&vm->vcpus[i]);
 	for (unsigned i = 0; i < vm->nvcpus; i++)
@@ -434,12 +556,20 @@ int vm_run(struct vm *vm, struct err **e)
 		r = event_loop_add(&vm->loop, vm->exit_eventfd, EPOLLIN, on_exit_event, vm, e);
 	if (r == 0)
 		r = event_loop_add(&vm->loop, vm->signal_fd, EPOLLIN, on_signal, vm, e);
+	/* A waiting VM serves its API until a snapshot is loaded into it. */
+	while (r == 0 && vm->vcpus == NULL && atomic_load(&vm->exit_reason) == VM_EXIT_NONE)
+		r = event_loop_run_once(&vm->loop) < 0 ? err_set(e, errno, "event loop: epoll_wait") : 0;
+	if (r == 0 && vm->vcpus == NULL)
+		goto stopped;
+	clock_gettime(CLOCK_MONOTONIC, &vm->started);
 	for (unsigned i = 0; r == 0 && i < vm->nvcpus; i++)
 		r = vcpu_start(&vm->vcpus[i], e);
 	if (r < 0) {
 		stop_vcpus(vm);
 		return r;
 	}
+	vm->state = VM_STATE_RUNNING;
+	log_debug("vm: running %u vCPUs", vm->nvcpus);
 	while (atomic_load(&vm->exit_reason) == VM_EXIT_NONE) {
 		r = event_loop_run_once(&vm->loop);
 		if (r < 0) {
@@ -449,6 +579,9 @@ int vm_run(struct vm *vm, struct err **e)
 		console_poll(vm->console);
 	}
 	stop_vcpus(vm);
+stopped:
+	vm->state = VM_STATE_STOPPED;
+	vm_actions_destroy(vm);
 
 	reason = (enum vm_exit_reason)atomic_load(&vm->exit_reason);
 	log_info("vm: stopped: %s", vm_exit_reason_name(reason));
@@ -459,6 +592,7 @@ int vm_run(struct vm *vm, struct err **e)
 	case VM_EXIT_SIGNAL:
 		return 128 + vm->exit_signal;
 	case VM_EXIT_USER:
+	case VM_EXIT_STOPPED:
 		return 0;
 	case VM_EXIT_ERROR:
 	default:
@@ -477,6 +611,7 @@ void vm_destroy(struct vm *vm)
 		free(vm->vcpus);
 	}
 	control_destroy(vm->control);
+	vm_actions_destroy(vm);
 	if (vm->loop.epfd >= 0)
 		event_loop_destroy(&vm->loop);
 	devices_destroy_all(vm);
@@ -494,6 +629,10 @@ void vm_destroy(struct vm *vm)
 	if (vm->kvm_fd >= 0)
 		close(vm->kvm_fd);
 	free(vm->error);
+	if (vm->owns_cfg)
+		vm_config_free(&vm->cfg);
 	pthread_mutex_destroy(&vm->error_lock);
+	pthread_mutex_destroy(&vm->run_lock);
+	pthread_cond_destroy(&vm->run_cond);
 	free(vm);
 }

@@ -27,6 +27,7 @@ struct device;
 struct console;
 struct control;
 struct virtio_dev;
+struct vm_action;
 
 enum vm_exit_reason {
 	VM_EXIT_NONE = 0,
@@ -35,6 +36,17 @@ enum vm_exit_reason {
 	VM_EXIT_ERROR,     /* a vCPU hit something fatal; see vm->error */
 	VM_EXIT_SIGNAL,    /* SIGINT/SIGTERM */
 	VM_EXIT_USER,      /* the console escape sequence */
+	VM_EXIT_STOPPED,   /* stopped through the API */
+};
+
+#define VCPU_EXIT_SLOTS 64
+#define VCPU_EXIT_SLOT_INTERRUPTED (VCPU_EXIT_SLOTS - 1)
+
+enum vm_state {
+	VM_STATE_NOT_STARTED, /* waiting for a snapshot to load (--api-socket without a guest) */
+	VM_STATE_RUNNING,
+	VM_STATE_PAUSED,
+	VM_STATE_STOPPED,     /* the guest powered off or the VM was stopped */
 };
 
 struct vcpu {
@@ -44,12 +56,17 @@ struct vcpu {
 	struct kvm_run *run;
 	pthread_t thread;
 	bool thread_started;
-	/* Counters for `GET /metrics` later; only this vCPU's thread writes. */
-	uint64_t exits_io, exits_mmio, exits_other;
+	bool exited;        /* the thread left its loop (under vm->run_lock) */
+	bool io_pending;    /* the last exit was I/O that KVM completes on re-entry */
+	/* Exits by KVM exit reason (the last slot counts KVM_RUN returning
+	 * EINTR: kicks and signals), for GET /metrics.  Only this vCPU's
+	 * thread writes them. */
+	uint64_t exits[VCPU_EXIT_SLOTS];
 };
 
 struct vm {
 	struct vm_config cfg;
+	bool owns_cfg;           /* cfg's strings belong to the VM (restored ones) */
 	int kvm_fd;
 	int vm_fd;
 	size_t run_size; /* mmap size of struct kvm_run */
@@ -75,11 +92,32 @@ struct vm {
 	int exit_signal;
 	char *error;             /* message for VM_EXIT_ERROR */
 	pthread_mutex_t error_lock;
+
+	/* Pausing: vCPU threads park at the top of their loop while
+	 * pause_requested is set.  run_lock protects these. */
+	pthread_mutex_t run_lock;
+	pthread_cond_t run_cond;
+	bool pause_requested;
+	unsigned parked_vcpus;
+	enum vm_state state;     /* changed by the VMM thread only */
+	struct timespec started; /* CLOCK_MONOTONIC at vm_run() */
+
+	/* Actions from other threads (actions.c). */
+	int action_fd;
+	pthread_mutex_t action_lock;
+	struct vm_action *action_head, *action_tail;
+	bool actions_closed;
 };
 
 /* Build the whole VM from cfg: memory, vCPUs, devices, kernel.  On
  * failure everything built so far is released. */
 int vm_create(struct vm **ret, const struct vm_config *cfg, struct err **e);
+/* A VM that only serves its API until a snapshot is loaded into it
+ * (PUT /snapshot/load); cfg gives the console. */
+int vm_create_waiting(struct vm **ret, const struct vm_config *cfg, struct err **e);
+/* Give an allocated VM its KVM VM, memory (anonymous, or the snapshot
+ * memory file memory_fd), devices and vCPUs, from vm->cfg. */
+int vm_build(struct vm *vm, int memory_fd, struct err **e);
 /* Run until the guest stops; returns the process exit status to use. */
 int vm_run(struct vm *vm, struct err **e);
 void vm_destroy(struct vm *vm);
@@ -93,5 +131,16 @@ void vm_fail(struct vm *vm, const char *fmt, ...) PRINTF_FMT(2, 3);
 void vm_set_irq(struct vm *vm, unsigned gsi, int level);
 
 const char *vm_exit_reason_name(enum vm_exit_reason r);
+const char *vm_state_name(enum vm_state s);
+
+/* VMM thread: stop every vCPU (and device thread) where it is, so that
+ * the VM's state can be read or written; resume lets them go again.
+ * Both return 0 or -errno; pausing a paused VM does nothing. */
+int vm_pause(struct vm *vm);
+int vm_resume(struct vm *vm);
+
+/* vCPU thread: park while a pause is requested (called by the run loop). */
+void vm_vcpu_park(struct vm *vm, struct vcpu *vcpu);
+void vm_vcpu_exited(struct vm *vm, struct vcpu *vcpu);
 
 #endif

@@ -19,8 +19,9 @@ import kerneltool  # noqa: E402
 # What L1 needs from the generic kernel; kerneltool adds each depends=.
 LAB_MODULES = ['ccp', 'irqbypass', 'kvm', 'kvm_amd', 'virtio_pci', 'virtio_console',
                '9pnet_virtio', '9p', 'overlay',
-               # network tests: TAP devices, veth pairs and bridges in namespaces
-               'tun', 'veth', 'bridge']
+               # network tests: TAP devices, veth pairs and bridges in namespaces;
+               # QEMU's vhost devices as a reference
+               'tun', 'veth', 'bridge', 'vhost_net', 'vhost_vsock']
 
 
 def say(msg):

@@ -42,6 +42,37 @@ def check(cond, msg):
         raise Failure(msg)
 
 
+def run_tests(selected, g, skip=None):
+    """Run each test(g), printing TAP (the plan too); every test is skipped
+    with reason skip when it is given.  Returns the exit status.  Also the
+    runner of tests/linux/device_tests.py."""
+    print('TAP version 13')
+    print('1..%d' % len(selected), flush=True)
+    failed = 0
+    for i, t in enumerate(selected, 1):
+        name = t.__name__
+        if skip:
+            print('ok %d - %s # SKIP %s' % (i, name, skip))
+            continue
+        start = time.monotonic()
+        try:
+            note = t(g)
+            print('ok %d - %s (%.1fs)%s' % (i, name, time.monotonic() - start, ': ' + note if note else ''))
+        except Skip as e:
+            print('ok %d - %s # SKIP %s' % (i, name, e))
+        except Failure as e:
+            failed += 1
+            print('# %s' % e)
+            print('not ok %d - %s' % (i, name))
+        except Exception:
+            failed += 1
+            for line in traceback.format_exc().splitlines():
+                print('# ' + line)
+            print('not ok %d - %s' % (i, name))
+        sys.stdout.flush()
+    return 1 if failed else 0
+
+
 class Guest:
     """Runs casulo-vmm and captures its output."""
 
@@ -60,8 +91,10 @@ class Guest:
             argv += ['--initrd', self.initrd]
         return argv + list(extra)
 
-    def run(self, command=None, stdin=None, timeout=120, **kw):
+    def run(self, command=None, stdin=None, timeout=120, argv_wrap=None, **kw):
         argv = self.argv(command, **kw)
+        if argv_wrap:
+            argv = argv_wrap(argv)
         start = time.monotonic()
         try:
             p = subprocess.run(argv, input=stdin, capture_output=True, timeout=timeout)
@@ -97,8 +130,10 @@ def exit_status_propagates(g):
 
 @test
 def sees_all_vcpus(g):
-    p = g.run('echo CPUINFO=$(grep -c ^processor /proc/cpuinfo) NPROC=$(nproc)', extra=['--cpus', '3'])
-    check('CPUINFO=3 NPROC=3' in p.out, 'guest reports %r, wanted 3 CPUs' % p.out[-300:])
+    p = g.run('echo CPUINFO=$(grep -c ^processor /proc/cpuinfo); echo NPROC=$(nproc)', extra=['--cpus', '3'])
+    # Each on its own line: a kernel message may land between them.
+    check(re.search(r'CPUINFO=3\b', p.out) and re.search(r'NPROC=3\b', p.out),
+          'guest reports %r, wanted 3 CPUs' % p.out[-300:])
     check(p.returncode == 0, 'exit %d' % p.returncode)
 
 
@@ -157,6 +192,16 @@ class Session:
         while text not in self.buf:
             check(time.monotonic() < deadline, 'never saw %r; got %r' % (text, self.buf[-500:]))
             check(self.p.poll() is None or text in self.buf, 'casulo-vmm exited; got %r' % self.buf[-500:])
+            chunk = self.p.stdout.read()
+            if chunk:
+                self.buf += chunk
+            else:
+                time.sleep(0.05)
+
+    def drain(self, seconds):
+        """Read whatever the VMM prints for a while."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
             chunk = self.p.stdout.read()
             if chunk:
                 self.buf += chunk
@@ -351,35 +396,208 @@ def fsynced_data_survives_kill9(g):
         check(data == want, 'data on the image after kill -9 differs from what the guest fsynced')
 
 
-def run_tests(selected, g, skip=None):
-    """Run each test(g), printing TAP (the plan too); every test is skipped
-    with reason skip when it is given.  Returns the exit status.  Also the
-    runner of tests/linux/device_tests.py."""
-    print('TAP version 13')
-    print('1..%d' % len(selected), flush=True)
-    failed = 0
-    for i, t in enumerate(selected, 1):
-        name = t.__name__
-        if skip:
-            print('ok %d - %s # SKIP %s' % (i, name, skip))
-            continue
+# --- virtio-net ---
+
+NETTOOL = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'nettool.py')
+
+
+class Netns:
+    """A network namespace with TAP devices the guest's NICs attach to."""
+
+    def __init__(self, name, taps):
+        self.name = name
+        subprocess.run(['ip', 'netns', 'del', name], capture_output=True)
+        self.ip('netns', 'add', name, ns=False)
+        self.ip('link', 'set', 'lo', 'up')
+        for tap, addr in taps:
+            self.ip('tuntap', 'add', 'dev', tap, 'mode', 'tap')
+            self.ip('addr', 'add', addr, 'dev', tap)
+            self.ip('link', 'set', tap, 'up')
+
+    def ip(self, *args, ns=True):
+        argv = (['ip', 'netns', 'exec', self.name, 'ip'] if ns else ['ip']) + list(args)
+        p = subprocess.run(argv, capture_output=True, text=True)
+        if p.returncode != 0:
+            raise Failure('%s: %s' % (' '.join(argv), p.stderr.strip()))
+        return p.stdout
+
+    def argv(self, argv):
+        return ['ip', 'netns', 'exec', self.name] + argv
+
+    def close(self):
+        subprocess.run(['ip', 'netns', 'del', self.name], capture_output=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
+
+
+def need_netns():
+    if subprocess.run(['ip', 'netns', 'list'], capture_output=True).returncode != 0:
+        raise Skip('ip netns does not work here')
+    if not os.path.exists('/dev/net/tun'):
+        raise Skip('no /dev/net/tun')
+
+
+GUEST_IP = 'ip=10.77.0.2::10.77.0.1:255.255.255.0::eth0:off'
+
+
+@test
+def net_ping_both_ways(g):
+    need_netns()
+    with Netns('casulo-t1', [('ctap0', '10.77.0.1/24')]) as ns:
+        s = Session(ns.argv(g.argv('ping -c 3 -W 5 10.77.0.1 >/dev/null && echo GUEST-PING-OK; '
+                                   'cat /sys/class/net/eth0/address; echo READY; sleep 1000',
+                                   cmdline=QUIET + ' ' + GUEST_IP,
+                                   extra=['--net', 'tap=ctap0,mac=52:54:00:12:34:56'])))
+        s.expect(b'READY', timeout=120)
+        check(b'GUEST-PING-OK' in s.buf, 'guest could not ping the host: %r' % s.buf[-400:])
+        check(b'52:54:00:12:34:56' in s.buf, 'guest MAC is not the configured one')
+        p = subprocess.run(ns.argv(['ping', '-c', '3', '-W', '5', '10.77.0.2']), capture_output=True, text=True)
+        s.p.terminate()
+        s.wait()
+        check(p.returncode == 0, 'host could not ping the guest: %s' % p.stdout[-300:])
+
+
+@test
+def net_tcp_100mib_each_way(g):
+    need_netns()
+    nbytes = 100 << 20
+    with Netns('casulo-t2', [('ctap0', '10.77.0.1/24')]) as ns:
+        send = subprocess.Popen(ns.argv(['/usr/bin/python3', NETTOOL, 'send', '5001', str(nbytes)]),
+                                stdout=subprocess.PIPE, text=True)
+        recv = subprocess.Popen(ns.argv(['/usr/bin/python3', NETTOOL, 'recv', '5002', str(nbytes)]),
+                                stdout=subprocess.PIPE, text=True)
+        check(send.stdout.readline().strip() == 'LISTENING', 'host sender did not start')
+        check(recv.stdout.readline().strip() == 'LISTENING', 'host receiver did not start')
         start = time.monotonic()
-        try:
-            note = t(g)
-            print('ok %d - %s (%.1fs)%s' % (i, name, time.monotonic() - start, ': ' + note if note else ''))
-        except Skip as e:
-            print('ok %d - %s # SKIP %s' % (i, name, e))
-        except Failure as e:
-            failed += 1
-            print('# %s' % e)
-            print('not ok %d - %s' % (i, name))
-        except Exception:
-            failed += 1
-            for line in traceback.format_exc().splitlines():
-                print('# ' + line)
-            print('not ok %d - %s' % (i, name))
-        sys.stdout.flush()
-    return 1 if failed else 0
+        p = g.run('nc 10.77.0.1 5001 > /tmp/blob; echo IN $(wc -c < /tmp/blob) $(sha256sum < /tmp/blob); '
+                  'nc 10.77.0.1 5002 < /tmp/blob; echo SENT',
+                  cmdline=QUIET + ' ' + GUEST_IP, extra=['--net', 'tap=ctap0', '--memory', '1G'],
+                  timeout=600, argv_wrap=ns.argv)
+        elapsed = time.monotonic() - start
+        sent_line = send.stdout.readline().split()
+        recv_line = recv.stdout.readline().split()
+        send.wait(timeout=30)
+        recv.wait(timeout=30)
+        m = re.search(r'IN (\d+) ([0-9a-f]{64})', p.out)
+        check(m, 'guest did not report what it received: %r' % p.out[-400:])
+        check(int(m.group(1)) == nbytes and m.group(2) == sent_line[1],
+              'host->guest: guest got %s bytes %s, host sent %s' % (m.group(1), m.group(2), sent_line))
+        check(recv_line == [str(nbytes), sent_line[1]],
+              'guest->host: host got %s, expected %d bytes %s' % (recv_line, nbytes, sent_line[1]))
+        return '200 MiB in %.1fs' % elapsed
+
+
+@test
+def net_two_nics(g):
+    need_netns()
+    with Netns('casulo-t3', [('ctap0', '10.77.0.1/24'), ('ctap1', '10.78.0.1/24')]) as ns:
+        p = g.run('ip addr add 10.78.0.2/24 dev eth1 && ip link set eth1 up && '
+                  'ping -c 2 -W 5 10.77.0.1 >/dev/null && echo NIC0-OK; ping -c 2 -W 5 10.78.0.1 >/dev/null && '
+                  'echo NIC1-OK', cmdline=QUIET + ' ' + GUEST_IP,
+                  extra=['--net', 'tap=ctap0', '--net', 'tap=ctap1'], argv_wrap=ns.argv)
+        check('NIC0-OK' in p.out and 'NIC1-OK' in p.out, 'guest NICs: %r' % p.out[-400:])
+
+
+# --- snapshots ---
+
+def api_put(sock, path, body=None):
+    """PUT to a casulo-vmm API socket; returns (status, parsed body)."""
+    import http.client
+    import json
+    import socket as socketmod
+
+    class Conn(http.client.HTTPConnection):
+        def connect(self):
+            self.sock = socketmod.socket(socketmod.AF_UNIX, socketmod.SOCK_STREAM)
+            self.sock.settimeout(300)
+            self.sock.connect(sock)
+    c = Conn('localhost', timeout=300)
+    data = json.dumps(body) if body is not None else None
+    c.request('PUT', path, body=data)
+    r = c.getresponse()
+    text = r.read()
+    c.close()
+    return r.status, (json.loads(text) if text else None)
+
+
+def wait_for_file(path, timeout=60):
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path):
+        check(time.monotonic() < deadline, '%s did not appear' % path)
+        time.sleep(0.05)
+
+
+@test
+def snapshot_restore_keeps_processes_disks_and_network(g):
+    need_netns()
+    with tempfile.TemporaryDirectory() as d, Netns('casulo-t4', [('ctap0', '10.77.0.1/24')]) as ns:
+        src = os.path.join(d, 'src')
+        os.mkdir(src)
+        with open(os.path.join(src, 'data.bin'), 'wb') as f:
+            f.write(os.urandom(3 << 20))
+        digest = sha256(os.path.join(src, 'data.bin'))
+        img = os.path.join(d, 'disk.img')
+        make_ext4(src, img)
+        sock, snap = os.path.join(d, 'api.sock'), os.path.join(d, 'snap')
+        # An interactive guest: a counter in the background, the disk mounted.
+        s = Session(ns.argv(g.argv(None, cmdline=QUIET + ' ' + GUEST_IP, extra=[
+            '--disk', 'path=' + img, '--net', 'tap=ctap0', '--memory', '512M', '--api-socket', sock])))
+        s.expect(b'# ')
+        s.send(b'mount -t ext4 /dev/vda /mnt && echo MOUNTED\n')
+        s.expect(b'MOUNTED')
+        s.send(b'(n=0; while true; do echo count $n; n=$((n+1)); sleep 0.2; done) &\n')
+        s.expect(b'count 5')
+        # Pause first, so that what the console shows is where the guest is.
+        status, body = api_put(sock, '/vm/state', {'state': 'paused'})
+        check(status == 204, 'pause: HTTP %d %r' % (status, body))
+        s.drain(0.5)
+        seen = [int(x) for x in re.findall(rb'count (\d+)', s.buf)]
+        status, body = api_put(sock, '/snapshot/create', {'path': snap})
+        check(status == 204, 'snapshot create: HTTP %d %r' % (status, body))
+        api_put(sock, '/vm/stop')
+        check(s.wait() == 0, 'the first VMM did not stop cleanly')
+        check(os.path.exists(os.path.join(snap, 'state')), 'no state file')
+
+        # Restore in a new VMM: the counter goes on where it was, the disk
+        # reads back, the network answers.
+        r = Session(ns.argv([g.vmm, '--restore', snap]))
+        r.expect(b'count ', timeout=60)
+        time.sleep(1.5)
+        after = [int(x) for x in re.findall(rb'count (\d+)', r.buf)]
+        check(after and seen[-1] <= after[0] <= seen[-1] + 2,
+              'the counter did not go on: last before %d, first after %s' % (seen[-1], after[:3]))
+        check(after == sorted(after), 'the counter went backwards: %s' % after)
+        r.send(b'sha256sum /mnt/data.bin; ping -c 2 -W 5 10.77.0.1 >/dev/null && echo NET-OK\n')
+        r.expect(digest.encode(), timeout=60)
+        r.expect(b'NET-OK', timeout=60)
+        r.send(b'poweroff -f\n')
+        check(r.wait() == 0, 'the restored VMM did not exit cleanly')
+        return 'counter %d before the snapshot, %d first after restore' % (seen[-1], after[0])
+
+
+@test
+def corrupted_snapshot_is_refused(g):
+    with tempfile.TemporaryDirectory() as d:
+        sock, snap = os.path.join(d, 'api.sock'), os.path.join(d, 'snap')
+        s = Session(g.argv('echo READY; sleep 1000', extra=['--api-socket', sock]))
+        s.expect(b'READY')
+        status, _ = api_put(sock, '/snapshot/create', {'path': snap})
+        check(status == 204, 'snapshot create: HTTP %d' % status)
+        s.p.terminate()
+        s.wait()
+        state = os.path.join(snap, 'state')
+        data = bytearray(open(state, 'rb').read())
+        data[len(data) // 2] ^= 0x55
+        open(state, 'wb').write(bytes(data))
+        p = subprocess.run([g.vmm, '--restore', snap], capture_output=True, text=True, timeout=60)
+        check(p.returncode == 1 and 'corrupted' in p.stderr, 'corrupted state: %d %r' % (p.returncode, p.stderr))
+        open(state, 'wb').write(bytes(data[:len(data) // 3]))
+        p = subprocess.run([g.vmm, '--restore', snap], capture_output=True, text=True, timeout=60)
+        check(p.returncode == 1 and 'truncated' in p.stderr, 'truncated state: %d %r' % (p.returncode, p.stderr))
 
 
 def main():
@@ -396,7 +614,6 @@ def main():
     elif not os.access('/dev/kvm', os.R_OK | os.W_OK):
         skip = '/dev/kvm is not usable'
     return run_tests(selected, Guest(args), skip)
-
 
 if __name__ == '__main__':
     sys.exit(main())

@@ -14,6 +14,8 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/parse.h"
+#include "api/server.h"
+#include "vmm/snapshot/snapshot.h"
 #include "vmm/vm.h"
 
 #define PROG "casulo-vmm"
@@ -64,6 +66,12 @@ static void usage(FILE *f)
 		"                      returned to the host\n"
 		"  --control-socket PATH  listen on PATH for one-line commands: \"balloon\n"
 		"                      SIZE\", \"balloon\", \"balloon-stats\" (docs/vmm.md)\n"
+		"  --api-socket PATH   serve the control API (HTTP/JSON, docs/api.yaml) on a\n"
+		"                      Unix socket at PATH\n"
+		"  --restore DIR       run the VM in snapshot DIR (docs/snapshot-format.md)\n"
+		"                      instead of booting a kernel; --disk and --net, if\n"
+		"                      given, replace the snapshot's (same number of each)\n"
+		"  --wait              boot nothing: serve the API until PUT /snapshot/load\n"
 		"  --log-level LEVEL   error, warning (default), info or debug (to stderr)\n"
 		"  -h, --help          show this help\n"
 		"  -V, --version       show the version\n"
@@ -79,8 +87,8 @@ static void usage(FILE *f)
 		VM_DEFAULT_CMDLINE, VM_DEFAULT_CPUS);
 }
 
-enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_CONSOLE, OPT_LOG_LEVEL, OPT_DISK, OPT_NET,
-       OPT_RNG, OPT_CONSOLE2, OPT_VSOCK, OPT_BALLOON, OPT_CONTROL_SOCKET };
+enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_CONSOLE, OPT_LOG_LEVEL, OPT_DISK, OPT_NET, OPT_API_SOCKET,
+       OPT_RESTORE, OPT_WAIT, OPT_RNG, OPT_CONSOLE2, OPT_VSOCK, OPT_BALLOON, OPT_CONTROL_SOCKET };
 
 static const struct option options[] = {
 	{ "kernel", required_argument, NULL, OPT_KERNEL },
@@ -97,6 +105,9 @@ static const struct option options[] = {
 	{ "vsock", required_argument, NULL, OPT_VSOCK },
 	{ "balloon", required_argument, NULL, OPT_BALLOON },
 	{ "control-socket", required_argument, NULL, OPT_CONTROL_SOCKET },
+	{ "api-socket", required_argument, NULL, OPT_API_SOCKET },
+	{ "restore", required_argument, NULL, OPT_RESTORE },
+	{ "wait", no_argument, NULL, OPT_WAIT },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -163,6 +174,9 @@ int main(int argc, char **argv)
 	struct vm_config cfg;
 	struct err *e = NULL;
 	struct vm *vm = NULL;
+	struct api_server *api = NULL;
+	const char *api_socket = NULL, *restore_dir = NULL;
+	bool wait_for_snapshot = false, built;
 	enum log_level level;
 	int opt, status;
 
@@ -212,6 +226,9 @@ int main(int argc, char **argv)
 			}
 			break;
 		case OPT_CONTROL_SOCKET: cfg.control_socket = optarg; break;
+		case OPT_API_SOCKET: api_socket = optarg; break;
+		case OPT_RESTORE: restore_dir = optarg; break;
+		case OPT_WAIT: wait_for_snapshot = true; break;
 		case OPT_LOG_LEVEL:
 			if (parse_log_level(optarg, &level) < 0)
 				return bad_option("--log-level '%s': expected error, warning, info or debug", optarg);
@@ -226,7 +243,22 @@ int main(int argc, char **argv)
 	}
 	if (optind < argc)
 		return bad_option("unexpected argument '%s'", argv[optind]);
-	if (cfg.kernel_path == NULL) {
+	if (restore_dir && wait_for_snapshot)
+		return bad_option("%s", "--restore and --wait exclude each other");
+	if (wait_for_snapshot && api_socket == NULL)
+		return bad_option("%s", "--wait needs --api-socket (the snapshot comes through the API)");
+	if (restore_dir || wait_for_snapshot) {
+		if (cfg.kernel_path || cfg.initrd_path)
+			return bad_option("%s", "--kernel and --initrd do not go with --restore or --wait");
+		if (vm_create_waiting(&vm, &cfg, &e) < 0 ||
+		    (restore_dir && vm_snapshot_load(vm, restore_dir, &cfg, &built, &e) < 0)) {
+			err_print(e, PROG, stderr);
+			err_free(&e);
+			vm_destroy(vm);
+			vm_config_free(&cfg);
+			return EXIT_VMM_ERROR;
+		}
+	} else if (cfg.kernel_path == NULL) {
 		if (default_guest_path("vmlinuz", kernel_buf, sizeof(kernel_buf)) < 0)
 			return bad_option("%s", "no --kernel given and the default guest path is unknown");
 		cfg.kernel_path = kernel_buf;
@@ -239,13 +271,21 @@ int main(int argc, char **argv)
 			cfg.initrd_path = initrd_buf;
 	}
 
-	if (vm_create(&vm, &cfg, &e) < 0) {
+	if (vm == NULL && vm_create(&vm, &cfg, &e) < 0) {
 		err_print(e, PROG, stderr);
 		err_free(&e);
 		vm_config_free(&cfg);
 		return EXIT_VMM_ERROR;
 	}
+	if (api_socket && api_server_start(vm, api_socket, &api, &e) < 0) {
+		err_print(e, PROG, stderr);
+		err_free(&e);
+		vm_destroy(vm);
+		vm_config_free(&cfg);
+		return EXIT_VMM_ERROR;
+	}
 	status = vm_run(vm, &e);
+	api_server_stop(api);
 	vm_destroy(vm);
 	vm_config_free(&cfg);
 	if (status < 0) {

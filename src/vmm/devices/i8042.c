@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "vmm/devices/device.h"
 #include "vmm/devices/i8042.h"
+#include "vmm/snapshot/format.h"
 #include "vmm/vm.h"
 
 #define I8042_DATA_PORT 0x60
@@ -116,6 +117,39 @@ static void i8042_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len,
 	pthread_mutex_unlock(&k->lock);
 }
 
+#define I8042_STATE_VERSION 1
+
+static void i8042_save(struct device *dev, struct snap_writer *w)
+{
+	struct i8042 *k = (struct i8042 *)dev;
+	uint8_t f[5];
+
+	pthread_mutex_lock(&k->lock);
+	f[0] = k->status; f[1] = k->config; f[2] = k->output_port; f[3] = k->out_byte; f[4] = k->pending_cmd;
+	pthread_mutex_unlock(&k->lock);
+	device_save_begin(dev, w, I8042_STATE_VERSION);
+	snap_put_bytes(w, f, sizeof(f));
+	snap_section_end(w);
+}
+
+static int i8042_restore(struct device *dev, const struct snap_reader *r, struct err **e)
+{
+	struct i8042 *k = (struct i8042 *)dev;
+	struct snap_section s;
+	uint8_t f[5];
+	int ret = device_restore_begin(dev, r, I8042_STATE_VERSION, &s, e);
+
+	if (ret < 0)
+		return ret;
+	snap_get_bytes(&s, f, sizeof(f));
+	if (!snap_section_ok(&s))
+		return snap_bad_section(&s, e);
+	pthread_mutex_lock(&k->lock);
+	k->status = f[0]; k->config = f[1]; k->output_port = f[2]; k->out_byte = f[3]; k->pending_cmd = f[4];
+	pthread_mutex_unlock(&k->lock);
+	return 0;
+}
+
 static void i8042_destroy(struct device *dev)
 {
 	struct i8042 *k = (struct i8042 *)dev;
@@ -124,7 +158,12 @@ static void i8042_destroy(struct device *dev)
 	free(k);
 }
 
-static const struct device_ops i8042_ops = { .name = "i8042", .destroy = i8042_destroy };
+static const struct device_ops i8042_ops = {
+	.name = "i8042",
+	.destroy = i8042_destroy,
+	.save = i8042_save,
+	.restore = i8042_restore,
+};
 
 static int i8042_create(struct vm *vm, struct err **e)
 {

@@ -12,6 +12,7 @@
 
 #include "vmm/devices/device.h"
 #include "vmm/devices/pci-host.h"
+#include "vmm/snapshot/format.h"
 #include "vmm/vm.h"
 
 #define PCI_CONFIG_ADDRESS 0xcf8
@@ -59,6 +60,33 @@ static void pci_host_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t l
 	pthread_mutex_unlock(&h->lock);
 }
 
+#define PCI_HOST_STATE_VERSION 1
+
+static void pci_host_save(struct device *dev, struct snap_writer *w)
+{
+	struct pci_host *h = (struct pci_host *)dev;
+
+	pthread_mutex_lock(&h->lock);
+	device_save_begin(dev, w, PCI_HOST_STATE_VERSION);
+	snap_put_u32(w, h->address);
+	snap_section_end(w);
+	pthread_mutex_unlock(&h->lock);
+}
+
+static int pci_host_restore(struct device *dev, const struct snap_reader *r, struct err **e)
+{
+	struct pci_host *h = (struct pci_host *)dev;
+	struct snap_section s;
+	int ret = device_restore_begin(dev, r, PCI_HOST_STATE_VERSION, &s, e);
+
+	if (ret < 0)
+		return ret;
+	pthread_mutex_lock(&h->lock);
+	h->address = snap_get_u32(&s);
+	pthread_mutex_unlock(&h->lock);
+	return snap_section_ok(&s) ? 0 : snap_bad_section(&s, e);
+}
+
 static void pci_host_destroy(struct device *dev)
 {
 	struct pci_host *h = (struct pci_host *)dev;
@@ -67,7 +95,12 @@ static void pci_host_destroy(struct device *dev)
 	free(h);
 }
 
-static const struct device_ops pci_host_ops = { .name = "pci-host", .destroy = pci_host_destroy };
+static const struct device_ops pci_host_ops = {
+	.name = "pci-host",
+	.destroy = pci_host_destroy,
+	.save = pci_host_save,
+	.restore = pci_host_restore,
+};
 
 static int pci_host_create(struct vm *vm, struct err **e)
 {

@@ -12,6 +12,7 @@
 #include "vmm/arch/x86/layout.h"
 #include "vmm/devices/device.h"
 #include "vmm/devices/platform.h"
+#include "vmm/snapshot/format.h"
 #include "vmm/vm.h"
 
 #define SLEEP_TYPE_SHIFT 2
@@ -59,12 +60,42 @@ static void post_port_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t 
 		memset(data, 0xff, len);
 }
 
+#define PLATFORM_STATE_VERSION 1
+
+static void platform_save(struct device *dev, struct snap_writer *w)
+{
+	struct platform *p = (struct platform *)dev;
+
+	device_save_begin(dev, w, PLATFORM_STATE_VERSION);
+	snap_put_u8(w, atomic_load(&p->vm->guest_status_set));
+	snap_put_u32(w, (uint32_t)atomic_load(&p->vm->guest_status));
+	snap_section_end(w);
+}
+
+static int platform_restore(struct device *dev, const struct snap_reader *r, struct err **e)
+{
+	struct platform *p = (struct platform *)dev;
+	struct snap_section s;
+	int ret = device_restore_begin(dev, r, PLATFORM_STATE_VERSION, &s, e);
+
+	if (ret < 0)
+		return ret;
+	atomic_store(&p->vm->guest_status_set, snap_get_u8(&s) != 0);
+	atomic_store(&p->vm->guest_status, (int)snap_get_u32(&s));
+	return snap_section_ok(&s) ? 0 : snap_bad_section(&s, e);
+}
+
 static void platform_destroy(struct device *dev)
 {
 	free(dev);
 }
 
-static const struct device_ops platform_ops = { .name = "platform", .destroy = platform_destroy };
+static const struct device_ops platform_ops = {
+	.name = "platform",
+	.destroy = platform_destroy,
+	.save = platform_save,
+	.restore = platform_restore,
+};
 
 static int platform_create(struct vm *vm, struct err **e)
 {

@@ -18,6 +18,7 @@
 #include "vmm/arch/x86/layout.h"
 #include "vmm/devices/device.h"
 #include "vmm/devices/rtc.h"
+#include "vmm/snapshot/format.h"
 #include "vmm/vm.h"
 
 #define RTC_BASE 0x70
@@ -271,6 +272,42 @@ static void rtc_describe_acpi(struct device *dev, struct aml *aml)
 	aml_end(aml);
 }
 
+#define RTC_STATE_VERSION 1
+
+static void rtc_save(struct device *dev, struct snap_writer *w)
+{
+	struct rtc *r = (struct rtc *)dev;
+
+	pthread_mutex_lock(&r->lock);
+	device_save_begin(dev, w, RTC_STATE_VERSION);
+	snap_put_u8(w, r->index);
+	snap_put_bytes(w, r->cmos, CMOS_SIZE);
+	/* The offset from the host's clock, not a time: the guest's RTC keeps
+	 * showing real time after a restore, as a battery-backed one would. */
+	snap_put_u64(w, (uint64_t)r->offset);
+	snap_put_u8(w, (uint8_t)r->irq_level);
+	snap_section_end(w);
+	pthread_mutex_unlock(&r->lock);
+}
+
+static int rtc_restore(struct device *dev, const struct snap_reader *rd, struct err **e)
+{
+	struct rtc *r = (struct rtc *)dev;
+	struct snap_section s;
+	int ret = device_restore_begin(dev, rd, RTC_STATE_VERSION, &s, e);
+
+	if (ret < 0)
+		return ret;
+	pthread_mutex_lock(&r->lock);
+	r->index = snap_get_u8(&s) & 0x7f;
+	snap_get_bytes(&s, r->cmos, CMOS_SIZE);
+	r->offset = (int64_t)snap_get_u64(&s);
+	r->irq_level = snap_get_u8(&s) != 0;
+	rtc_arm_timer(r);
+	pthread_mutex_unlock(&r->lock);
+	return snap_section_ok(&s) ? 0 : snap_bad_section(&s, e);
+}
+
 static void rtc_destroy(struct device *dev)
 {
 	struct rtc *r = (struct rtc *)dev;
@@ -285,6 +322,8 @@ static const struct device_ops rtc_ops = {
 	.name = "rtc",
 	.describe_acpi = rtc_describe_acpi,
 	.destroy = rtc_destroy,
+	.save = rtc_save,
+	.restore = rtc_restore,
 };
 
 static int rtc_create(struct vm *vm, struct err **e)

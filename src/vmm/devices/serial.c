@@ -14,6 +14,7 @@
 #include "vmm/console.h"
 #include "vmm/devices/device.h"
 #include "vmm/devices/serial.h"
+#include "vmm/snapshot/format.h"
 #include "vmm/vm.h"
 
 #define COM1_BASE 0x3f8
@@ -301,6 +302,52 @@ static void serial_describe_acpi(struct device *dev, struct aml *aml)
 	aml_end(aml);
 }
 
+#define SERIAL_STATE_VERSION 1
+
+static void serial_save(struct device *dev, struct snap_writer *w)
+{
+	struct serial *s = (struct serial *)dev;
+	const uint8_t regs[] = { s->dll, s->dlm, s->ier, s->iir, s->fcr, s->lcr, s->mcr, s->lsr, s->msr, s->scr };
+
+	pthread_mutex_lock(&s->lock);
+	device_save_begin(dev, w, SERIAL_STATE_VERSION);
+	snap_put_bytes(w, regs, sizeof(regs));
+	snap_put_u8(w, (uint8_t)s->thr_pending);
+	snap_put_u8(w, (uint8_t)s->irq_level);
+	snap_put_u32(w, (uint32_t)s->rx_count);
+	for (size_t i = 0; i < s->rx_count; i++)
+		snap_put_u8(w, s->rx[(s->rx_head + i) % SERIAL_RX_CAPACITY]);
+	snap_section_end(w);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static int serial_restore(struct device *dev, const struct snap_reader *r, struct err **e)
+{
+	struct serial *s = (struct serial *)dev;
+	struct snap_section sec;
+	uint8_t regs[10];
+	uint32_t n;
+	int ret = device_restore_begin(dev, r, SERIAL_STATE_VERSION, &sec, e);
+
+	if (ret < 0)
+		return ret;
+	snap_get_bytes(&sec, regs, sizeof(regs));
+	pthread_mutex_lock(&s->lock);
+	s->dll = regs[0]; s->dlm = regs[1]; s->ier = regs[2]; s->iir = regs[3]; s->fcr = regs[4];
+	s->lcr = regs[5]; s->mcr = regs[6]; s->lsr = regs[7]; s->msr = regs[8]; s->scr = regs[9];
+	s->thr_pending = snap_get_u8(&sec);
+	s->irq_level = snap_get_u8(&sec);
+	n = snap_get_u32(&sec);
+	s->rx_head = s->rx_count = 0;
+	if (n <= SERIAL_RX_CAPACITY)
+		for (uint32_t i = 0; i < n; i++)
+			s->rx[s->rx_count++] = snap_get_u8(&sec);
+	pthread_mutex_unlock(&s->lock);
+	if (n > SERIAL_RX_CAPACITY || !snap_section_ok(&sec))
+		return snap_bad_section(&sec, e);
+	return 0;
+}
+
 static void serial_destroy(struct device *dev)
 {
 	struct serial *s = (struct serial *)dev;
@@ -313,6 +360,8 @@ static const struct device_ops serial_ops = {
 	.name = "serial",
 	.describe_acpi = serial_describe_acpi,
 	.destroy = serial_destroy,
+	.save = serial_save,
+	.restore = serial_restore,
 };
 
 static int serial_create(struct vm *vm, struct err **e)

@@ -466,6 +466,16 @@ void guest_main(uintptr_t info, int kind)
 		puts_serial("hang: waiting forever\n");
 		for (;;)
 			__asm__ volatile("cli; hlt");
+	} else if (streq(test, "counter")) {
+		/* A guest that keeps doing something visible: "tick N" lines. */
+		uint64_t delay = arg(bi.cmdline, "delay", val, sizeof(val)) ? parse_num(val) : 20000;
+		for (uint64_t n = 0;; n++) {
+			puts_serial("tick ");
+			put_dec(n);
+			puts_serial("\n");
+			for (volatile uint64_t i = 0; i < delay; i++)
+				;
+		}
 	} else if (streq(test, "exec-mmio")) {
 		((void (*)(void))0xd0000000UL)();
 	} else {

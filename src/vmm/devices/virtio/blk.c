@@ -25,6 +25,7 @@
 #include <linux/fs.h>
 #include <linux/virtio_blk.h>
 #include <linux/virtio_ids.h>
+#include <json-c/json.h>
 
 #include "common/fdutil.h"
 #include "common/log.h"
@@ -65,6 +66,9 @@ struct blk {
 	char serial[VIRTIO_BLK_ID_BYTES];
 	bool flush_negotiated;
 
+	/* Counters for GET /metrics: written by the device thread only. */
+	uint64_t reads, writes, flushes, discards, read_bytes, write_bytes, errors;
+
 	struct io_uring ring;
 	bool ring_ok;
 	int ring_efd;
@@ -98,9 +102,24 @@ static void req_put(struct blk *b, struct blk_req *r)
 	b->free_reqs = r;
 }
 
+static void count(uint64_t *counter, uint64_t n)
+{
+	__atomic_add_fetch(counter, n, __ATOMIC_RELAXED);
+}
+
 /* Finish a request: status byte, used ring. */
 static void req_complete(struct blk *b, struct blk_req *r, uint8_t status)
 {
+	if (status != VIRTIO_BLK_S_OK)
+		count(&b->errors, 1);
+	else if (r->type == VIRTIO_BLK_T_IN)
+		count(&b->reads, 1), count(&b->read_bytes, r->data_len);
+	else if (r->type == VIRTIO_BLK_T_OUT)
+		count(&b->writes, 1), count(&b->write_bytes, r->data_len);
+	else if (r->type == VIRTIO_BLK_T_FLUSH)
+		count(&b->flushes, 1);
+	else if (r->type == VIRTIO_BLK_T_DISCARD || r->type == VIRTIO_BLK_T_WRITE_ZEROES)
+		count(&b->discards, 1);
 	*r->status = status;
 	virtq_push(&b->vd->queues[0], r->vq->head, r->written);
 	b->need_notify = true;
@@ -455,6 +474,24 @@ static void blk_reset(struct virtio_dev *vd)
 	b->need_notify = false;
 }
 
+/* For a pause: complete every request in flight to the guest, so that
+ * nothing is half done when the VM's state is saved. */
+static void blk_quiesce(struct virtio_dev *vd)
+{
+	struct blk *b = vd->priv;
+
+	while (b->ring_ok && b->inflight > 0) {
+		struct io_uring_cqe *cqe;
+		if (io_uring_wait_cqe(&b->ring, &cqe) < 0)
+			break;
+		blk_reap(b);
+	}
+	if (b->need_notify) {
+		b->need_notify = false;
+		virtio_dev_notify_queue(vd, 0);
+	}
+}
+
 static void blk_destroy(struct virtio_dev *vd)
 {
 	struct blk *b = vd->priv;
@@ -479,13 +516,29 @@ static void blk_destroy(struct virtio_dev *vd)
 	free(b);
 }
 
+static void blk_metrics(struct virtio_dev *vd, json_object *c)
+{
+	struct blk *b = vd->priv;
+	const struct { const char *name; uint64_t *v; } fields[] = {
+		{ "reads", &b->reads }, { "writes", &b->writes }, { "flushes", &b->flushes },
+		{ "discards", &b->discards }, { "read_bytes", &b->read_bytes }, { "write_bytes", &b->write_bytes },
+		{ "errors", &b->errors },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(fields); i++)
+		json_object_object_add(c, fields[i].name,
+				       json_object_new_int64((int64_t)__atomic_load_n(fields[i].v, __ATOMIC_RELAXED)));
+}
+
 static const struct virtio_dev_ops blk_ops = {
+	.metrics = blk_metrics,
 	.name = "virtio-blk",
 	.device_id = VIRTIO_ID_BLOCK,
 	.nqueues = 1,
 	.queue_size = BLK_QUEUE_SIZE,
 	.activate = blk_activate,
 	.reset = blk_reset,
+	.quiesce = blk_quiesce,
 	.queue_notify = blk_queue_notify,
 	.destroy = blk_destroy,
 };

@@ -27,6 +27,7 @@
 #include <linux/if_tun.h>
 #include <linux/virtio_ids.h>
 #include <linux/virtio_net.h>
+#include <json-c/json.h>
 
 #include "common/log.h"
 #include "vmm/devices/virtio/net.h"
@@ -56,7 +57,14 @@ struct net {
 	struct virtq_req *req;
 	struct virtq_req *rx_reqs[NET_RX_BATCH];
 	bool tx_blocked;      /* the TAP refused a write: wait for EPOLLOUT */
+	/* Counters for GET /metrics: written by the device thread only. */
+	uint64_t tx_packets, tx_bytes, rx_packets, rx_bytes, rx_dropped;
 };
+
+static void count(uint64_t *counter, uint64_t n)
+{
+	__atomic_add_fetch(counter, n, __ATOMIC_RELAXED);
+}
 
 static void tap_watch(struct net *n, uint32_t events)
 {
@@ -105,6 +113,8 @@ static void net_tx(struct net *n)
 				goto out;
 			}
 			/* Other write errors (e.g. the TAP is down) drop the frame, as a wire would. */
+			if (w > 0)
+				count(&n->tx_packets, 1), count(&n->tx_bytes, (uint64_t)w - NET_HDR_LEN);
 			virtq_push(q, n->req->head, 0);
 			pushed = true;
 		}
@@ -139,6 +149,7 @@ static bool deliver_frame(struct net *n, bool *pushed)
 				virtq_unpop(q);
 			log_debug("virtio-net '%s': %zu-byte frame does not fit the receive buffers, dropped",
 				  n->ifname, n->frame_len);
+			count(&n->rx_dropped, 1);
 			n->frame_len = 0;
 			return true;
 		}
@@ -169,6 +180,8 @@ static bool deliver_frame(struct net *n, bool *pushed)
 			off += len;
 		}
 	}
+	count(&n->rx_packets, 1);
+	count(&n->rx_bytes, n->frame_len - NET_HDR_LEN);
 	n->frame_len = 0;
 	*pushed = true;
 	return true;
@@ -195,7 +208,8 @@ static void net_rx(struct net *n)
 		}
 		if (!deliver_frame(n, &pushed)) {
 			/* Ask for a kick when buffers come, then check once more. */
-			if (virtq_enable_kicks(q) && !vd->broken && deliver_frame(n, &pushed))
+			(void)virtq_enable_kicks(q);
+			if (!vd->broken && deliver_frame(n, &pushed))
 				continue;
 			break;
 		}
@@ -295,7 +309,21 @@ static void net_destroy(struct virtio_dev *vd)
 	free(n);
 }
 
+static void net_metrics(struct virtio_dev *vd, json_object *c)
+{
+	struct net *n = vd->priv;
+	const struct { const char *name; uint64_t *v; } fields[] = {
+		{ "tx_packets", &n->tx_packets }, { "tx_bytes", &n->tx_bytes }, { "rx_packets", &n->rx_packets },
+		{ "rx_bytes", &n->rx_bytes },     { "rx_dropped", &n->rx_dropped },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(fields); i++)
+		json_object_object_add(c, fields[i].name,
+				       json_object_new_int64((int64_t)__atomic_load_n(fields[i].v, __ATOMIC_RELAXED)));
+}
+
 static const struct virtio_dev_ops net_ops = {
+	.metrics = net_metrics,
 	.name = "virtio-net",
 	.device_id = VIRTIO_ID_NET,
 	.nqueues = 2,

@@ -192,14 +192,20 @@ bool virtq_should_notify(struct virtq *q)
 
 bool virtq_enable_kicks(struct virtq *q)
 {
+	uint16_t seen;
+
 	if (!q->ready)
 		return false;
+	/* Ask for a kick when the driver publishes beyond what is there now
+	 * (not beyond what was consumed: a device waiting for more buffers
+	 * than are available must hear about the next ones). */
+	seen = load_acquire16(&q->avail->idx);
 	if (q->event_idx)
-		store_release16((volatile uint16_t *)&q->used->ring[q->size], q->last_avail); /* avail_event */
+		store_release16((volatile uint16_t *)&q->used->ring[q->size], seen); /* avail_event */
 	else
 		store_release16(&q->used->flags, 0);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	return virtq_has_work(q);
+	return load_acquire16(&q->avail->idx) != seen || q->last_avail != seen;
 }
 
 void virtq_disable_kicks(struct virtq *q)

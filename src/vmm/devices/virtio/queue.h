@@ -80,8 +80,11 @@ void virtq_push(struct virtq *q, uint16_t head, uint32_t len);
 void virtq_unpop(struct virtq *q);
 /* After pushes: must the driver be interrupted? (event index or flags) */
 bool virtq_should_notify(struct virtq *q);
-/* Before sleeping: ask the driver to kick for new buffers, then check
- * whether some arrived meanwhile (returns true if the queue has work). */
+/* Before sleeping: ask the driver to kick when it adds buffers, then
+ * check whether the queue has work after all: buffers that arrived
+ * meanwhile, or ones not consumed yet.  A device that stops with buffers
+ * left (waiting for more, or at its in-flight limit) must not expect a
+ * kick for those: it comes back to them itself. */
 bool virtq_enable_kicks(struct virtq *q);
 /* While busy: tell the driver kicks are not needed. */
 void virtq_disable_kicks(struct virtq *q);

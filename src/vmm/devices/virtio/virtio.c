@@ -12,10 +12,12 @@
 #include <linux/virtio_config.h>
 #include <linux/virtio_mmio.h>
 #include <linux/virtio_ring.h>
+#include <json-c/json.h>
 
 #include "common/log.h"
 #include "vmm/arch/x86/aml.h"
 #include "vmm/arch/x86/layout.h"
+#include "vmm/snapshot/format.h"
 #include "vmm/vm.h"
 
 #define VIRT_MAGIC 0x74726976 /* "virt" */
@@ -23,7 +25,7 @@
 #define VIRTIO_ISR_QUEUE 0x1
 #define VIRTIO_ISR_CONFIG 0x2
 
-enum ctl_cmd { CTL_NONE, CTL_ACTIVATE, CTL_RESET, CTL_STOP };
+enum ctl_cmd { CTL_NONE, CTL_ACTIVATE, CTL_RESET, CTL_STOP, CTL_PAUSE, CTL_RESUME };
 
 /* What an epoll event on the device thread refers to. */
 enum watch_kind { WATCH_CTL, WATCH_KICK, WATCH_FD };
@@ -32,6 +34,7 @@ struct virtio_watch {
 	int fd;
 	unsigned queue;
 	virtio_fd_fn fn;
+	uint32_t events; /* what the model asked for (epoll has 0 while paused) */
 	struct virtio_watch *next;
 };
 
@@ -43,7 +46,7 @@ static int watch_add(struct virtio_dev *vd, enum watch_kind kind, int fd, unsign
 
 	if (w == NULL)
 		return -ENOMEM;
-	*w = (struct virtio_watch){ kind, fd, queue, fn, vd->watches };
+	*w = (struct virtio_watch){ kind, fd, queue, fn, events, vd->watches };
 	ev.data.ptr = w;
 	if (epoll_ctl(vd->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 		int saved = errno;
@@ -63,12 +66,19 @@ int virtio_dev_watch(struct virtio_dev *vd, int fd, uint32_t events, virtio_fd_f
 	return 0;
 }
 
+static int watch_apply(struct virtio_dev *vd, struct virtio_watch *w, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = w };
+
+	return epoll_ctl(vd->epfd, EPOLL_CTL_MOD, w->fd, &ev) < 0 ? -errno : 0;
+}
+
 int virtio_dev_watch_modify(struct virtio_dev *vd, int fd, uint32_t events)
 {
 	for (struct virtio_watch *w = vd->watches; w; w = w->next) {
 		if (w->kind == WATCH_FD && w->fd == fd) {
-			struct epoll_event ev = { .events = events, .data.ptr = w };
-			return epoll_ctl(vd->epfd, EPOLL_CTL_MOD, fd, &ev) < 0 ? -errno : 0;
+			w->events = events;
+			return vd->paused ? 0 : watch_apply(vd, w, events);
 		}
 	}
 	return -ENOENT;
@@ -97,6 +107,7 @@ static void raise_interrupt(struct virtio_dev *vd, unsigned isr)
 {
 	uint64_t one = 1;
 
+	__atomic_add_fetch(&vd->interrupts, 1, __ATOMIC_RELAXED);
 	atomic_fetch_or(&vd->interrupt_status, isr);
 	(void)!write(vd->irq_fd, &one, sizeof(one));
 }
@@ -181,6 +192,35 @@ static void do_reset(struct virtio_dev *vd)
 	atomic_store(&vd->interrupt_status, 0);
 }
 
+/* Quiesce: the model finishes what is in flight, its fds go quiet, and
+ * kicks are left for do_resume() to look at. */
+static void do_pause(struct virtio_dev *vd)
+{
+	if (vd->paused)
+		return;
+	if (vd->active && !vd->broken && vd->ops->quiesce)
+		vd->ops->quiesce(vd);
+	for (struct virtio_watch *w = vd->watches; w; w = w->next)
+		if (w->kind == WATCH_FD)
+			(void)watch_apply(vd, w, 0);
+	vd->paused = true;
+}
+
+static void do_resume(struct virtio_dev *vd)
+{
+	if (!vd->paused)
+		return;
+	vd->paused = false;
+	for (struct virtio_watch *w = vd->watches; w; w = w->next)
+		if (w->kind == WATCH_FD)
+			(void)watch_apply(vd, w, w->events);
+	if (!vd->active || vd->broken)
+		return;
+	for (unsigned i = 0; i < vd->ops->nqueues; i++)
+		if (virtq_has_work(&vd->queues[i]))
+			vd->ops->queue_notify(vd, i);
+}
+
 static bool handle_ctl(struct virtio_dev *vd)
 {
 	uint64_t v;
@@ -194,6 +234,8 @@ static bool handle_ctl(struct virtio_dev *vd)
 	case CTL_ACTIVATE: result = do_activate(vd); break;
 	case CTL_RESET: do_reset(vd); break;
 	case CTL_STOP: do_reset(vd); break;
+	case CTL_PAUSE: do_pause(vd); break;
+	case CTL_RESUME: do_resume(vd); break;
 	default: return true;
 	}
 	pthread_mutex_lock(&vd->ctl_lock);
@@ -228,7 +270,8 @@ static void *device_thread(void *arg)
 				break;
 			case WATCH_KICK:
 				(void)!read(w->fd, &v, sizeof(v));
-				if (vd->active && !vd->broken)
+				__atomic_add_fetch(&vd->kicks, 1, __ATOMIC_RELAXED);
+				if (vd->active && !vd->broken && !vd->paused)
 					vd->ops->queue_notify(vd, w->queue);
 				break;
 			case WATCH_FD:
@@ -250,10 +293,12 @@ static int device_command(struct virtio_dev *vd, int cmd)
 	int result;
 
 	if (!vd->thread_started) {
-		if (cmd == CTL_ACTIVATE)
-			return do_activate(vd);
-		do_reset(vd);
-		return 0;
+		switch (cmd) {
+		case CTL_ACTIVATE: return do_activate(vd);
+		case CTL_PAUSE: do_pause(vd); return 0;
+		case CTL_RESUME: do_resume(vd); return 0;
+		default: do_reset(vd); return 0;
+		}
 	}
 	pthread_mutex_lock(&vd->ctl_lock);
 	while (vd->ctl_cmd != CTL_NONE)
@@ -482,10 +527,136 @@ static void virtio_destroy(struct device *dev)
 	free(vd);
 }
 
+#define VIRTIO_STATE_VERSION 1
+
+static void virtio_save(struct device *dev, struct snap_writer *w)
+{
+	struct virtio_dev *vd = (struct virtio_dev *)dev;
+
+	/* Paused: the device thread is idle, the registers still. */
+	pthread_mutex_lock(&vd->lock);
+	device_save_begin(dev, w, VIRTIO_STATE_VERSION);
+	snap_put_u32(w, vd->ops->device_id);
+	snap_put_u32(w, vd->status);
+	snap_put_u64(w, vd->device_features);
+	snap_put_u64(w, vd->driver_features);
+	snap_put_u32(w, vd->device_features_sel);
+	snap_put_u32(w, vd->driver_features_sel);
+	snap_put_u32(w, vd->queue_sel);
+	snap_put_u32(w, vd->config_generation);
+	snap_put_u32(w, atomic_load(&vd->interrupt_status));
+	snap_put_u8(w, vd->active);
+	snap_put_u8(w, vd->broken);
+	snap_put_u32(w, vd->config_len);
+	snap_put_bytes(w, vd->config, vd->config_len);
+	snap_put_u32(w, vd->ops->nqueues);
+	for (unsigned i = 0; i < vd->ops->nqueues; i++) {
+		const struct virtq *q = &vd->queues[i];
+		snap_put_u16(w, q->size);
+		snap_put_u8(w, q->ready);
+		snap_put_u64(w, q->desc_addr);
+		snap_put_u64(w, q->avail_addr);
+		snap_put_u64(w, q->used_addr);
+		snap_put_u16(w, q->last_avail);
+		snap_put_u16(w, q->used_idx);
+		snap_put_u16(w, q->signalled_used);
+		snap_put_u8(w, q->signalled_valid);
+	}
+	pthread_mutex_unlock(&vd->lock);
+	if (vd->ops->save)
+		vd->ops->save(vd, w);
+	snap_section_end(w);
+}
+
+static int virtio_restore(struct device *dev, const struct snap_reader *r, struct err **e)
+{
+	struct virtio_dev *vd = (struct virtio_dev *)dev;
+	struct snap_section s;
+	uint64_t device_features;
+	uint32_t config_len;
+	bool event_idx;
+	int ret = device_restore_begin(dev, r, VIRTIO_STATE_VERSION, &s, e);
+
+	if (ret < 0)
+		return ret;
+	if (snap_get_u32(&s) != vd->ops->device_id)
+		return err_setx(e, EINVAL, "section '%s' holds another kind of device than %s", s.name, vd->ops->name);
+	vd->status = snap_get_u32(&s);
+	device_features = snap_get_u64(&s);
+	vd->driver_features = snap_get_u64(&s);
+	vd->device_features_sel = snap_get_u32(&s);
+	vd->driver_features_sel = snap_get_u32(&s);
+	vd->queue_sel = snap_get_u32(&s);
+	vd->config_generation = snap_get_u32(&s);
+	atomic_store(&vd->interrupt_status, snap_get_u32(&s));
+	vd->active = snap_get_u8(&s) != 0;
+	vd->broken = snap_get_u8(&s) != 0;
+	config_len = snap_get_u32(&s);
+	if (config_len != vd->config_len)
+		return err_setx(e, EINVAL, "%s '%s': config space of %u bytes, this device has %u", vd->ops->name,
+				vd->id, config_len, vd->config_len);
+	snap_get_bytes(&s, vd->config, config_len);
+	if ((device_features & vd->driver_features) != vd->driver_features ||
+	    (vd->driver_features & ~vd->device_features))
+		return err_setx(e, EINVAL, "%s '%s': the guest uses features this device does not offer here",
+				vd->ops->name, vd->id);
+	if (snap_get_u32(&s) != vd->ops->nqueues)
+		return snap_bad_section(&s, e);
+	event_idx = virtio_dev_has_feature(vd, VIRTIO_RING_F_EVENT_IDX);
+	for (unsigned i = 0; i < vd->ops->nqueues; i++) {
+		struct virtq *q = &vd->queues[i];
+		uint16_t last_avail, used_idx, signalled;
+		bool valid;
+
+		q->size = snap_get_u16(&s);
+		q->ready = snap_get_u8(&s) != 0;
+		q->desc_addr = snap_get_u64(&s);
+		q->avail_addr = snap_get_u64(&s);
+		q->used_addr = snap_get_u64(&s);
+		last_avail = snap_get_u16(&s);
+		used_idx = snap_get_u16(&s);
+		signalled = snap_get_u16(&s);
+		valid = snap_get_u8(&s) != 0;
+		if (vd->active && q->ready) {
+			/* Map the rings again, then carry on from the saved indexes. */
+			q->ready = false;
+			if (virtq_enable(q, &vd->vm->mem, event_idx) < 0)
+				return err_setx(e, EINVAL, "%s '%s': queue %u's rings are outside guest memory",
+						vd->ops->name, vd->id, i);
+			q->last_avail = last_avail;
+			q->used_idx = used_idx;
+			q->signalled_used = signalled;
+			q->signalled_valid = valid;
+		}
+	}
+	if (vd->ops->restore && (ret = vd->ops->restore(vd, &s, e)) < 0)
+		return ret;
+	if (!snap_section_ok(&s))
+		return snap_bad_section(&s, e);
+	if (vd->active && !vd->broken && vd->ops->activate && vd->ops->activate(vd) < 0)
+		return err_setx(e, EIO, "%s '%s': could not be activated again", vd->ops->name, vd->id);
+	return 0;
+}
+
+static void virtio_metrics(struct device *dev, json_object *c)
+{
+	struct virtio_dev *vd = (struct virtio_dev *)dev;
+
+	json_object_object_add(c, "notifications", json_object_new_int64(
+		(int64_t)__atomic_load_n(&vd->kicks, __ATOMIC_RELAXED)));
+	json_object_object_add(c, "interrupts", json_object_new_int64(
+		(int64_t)__atomic_load_n(&vd->interrupts, __ATOMIC_RELAXED)));
+	if (vd->ops->metrics)
+		vd->ops->metrics(vd, c);
+}
+
 static const struct device_ops virtio_device_ops = {
 	.name = "virtio-mmio",
+	.metrics = virtio_metrics,
 	.describe_acpi = virtio_describe_acpi,
 	.destroy = virtio_destroy,
+	.save = virtio_save,
+	.restore = virtio_restore,
 };
 
 /* Interrupt lines for virtio-mmio devices: the ISA lines nothing else
@@ -538,6 +709,8 @@ int virtio_dev_create(struct vm *vm, const struct virtio_dev_ops *ops, const cha
 		return err_set(e, ENOMEM, "%s '%s'", ops->name, id);
 	}
 	vd->dev.ops = &virtio_device_ops;
+	snprintf(vd->dev.name, sizeof(vd->dev.name), "virtio-%u", slot);
+	vd->dev.kind = ops->name;
 	vd->ops = ops;
 	vd->vm = vm;
 	vd->priv = priv;
@@ -589,6 +762,23 @@ void virtio_dev_process_queue(struct virtio_dev *vd, unsigned q)
 {
 	if (vd->active && !vd->broken && q < vd->ops->nqueues)
 		vd->ops->queue_notify(vd, q);
+}
+
+static void for_each_virtio(struct vm *vm, int cmd)
+{
+	for (struct device *dev = vm->devices; dev; dev = dev->next)
+		if (dev->ops == &virtio_device_ops)
+			device_command((struct virtio_dev *)dev, cmd);
+}
+
+void virtio_devices_pause(struct vm *vm)
+{
+	for_each_virtio(vm, CTL_PAUSE);
+}
+
+void virtio_devices_resume(struct vm *vm)
+{
+	for_each_virtio(vm, CTL_RESUME);
 }
 
 int virtio_devices_start(struct vm *vm, struct err **e)

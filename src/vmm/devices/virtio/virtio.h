@@ -41,6 +41,9 @@
 struct vm;
 struct virtio_dev;
 struct virtio_watch;
+struct snap_writer;
+struct snap_section;
+struct json_object;
 
 typedef void (*virtio_fd_fn)(struct virtio_dev *vd, int fd, uint32_t events);
 
@@ -55,6 +58,9 @@ struct virtio_dev_ops {
 	void (*reset)(struct virtio_dev *vd);
 	/* Device thread: queue q was kicked (or has work). */
 	void (*queue_notify)(struct virtio_dev *vd, unsigned q);
+	/* Device thread: finish every request in flight, for a pause
+	 * (optional; models that complete requests at once need none). */
+	void (*quiesce)(struct virtio_dev *vd);
 	/* vCPU thread, vd->lock held: the driver wrote config bytes (optional;
 	 * without it config space is read-only). */
 	void (*config_write)(struct virtio_dev *vd, uint32_t offset, const uint8_t *data, uint32_t len);
@@ -62,6 +68,13 @@ struct virtio_dev_ops {
 	void (*config_refresh)(struct virtio_dev *vd);
 	/* Free the device's own state (after the thread stopped). */
 	void (*destroy)(struct virtio_dev *vd);
+	/* Snapshots (optional): the model's own state, written after the
+	 * transport's in the device's section; the VM is paused.  A model
+	 * without them has nothing beyond its rings to keep. */
+	void (*save)(struct virtio_dev *vd, struct snap_writer *w);
+	int (*restore)(struct virtio_dev *vd, struct snap_section *s, struct err **e);
+	/* Model counters for GET /metrics (optional; any thread). */
+	void (*metrics)(struct virtio_dev *vd, struct json_object *counters);
 };
 
 struct virtio_dev {
@@ -98,8 +111,10 @@ struct virtio_dev {
 	struct virtio_watch *watches; /* what the thread's epoll events point at */
 	bool active;  /* DRIVER_OK accepted, queues served */
 	bool broken;  /* DEVICE_NEEDS_RESET */
+	bool paused;  /* the VM is paused: no queue or fd is served */
 
 	void *priv;   /* the device model's state */
+	uint64_t kicks, interrupts; /* for GET /metrics (relaxed atomics) */
 };
 
 /*
@@ -119,6 +134,10 @@ int virtio_dev_create(struct vm *vm, const struct virtio_dev_ops *ops, const cha
  * (virtio_dev_process_queue()): unit tests and fuzzers drive it so. */
 int virtio_dev_start(struct virtio_dev *vd, struct err **e);
 int virtio_devices_start(struct vm *vm, struct err **e);
+/* Quiesce every virtio device of the VM (in-flight requests finished, no
+ * queue served) and let them go again; used by vm_pause()/vm_resume(). */
+void virtio_devices_pause(struct vm *vm);
+void virtio_devices_resume(struct vm *vm);
 void virtio_dev_process_queue(struct virtio_dev *vd, unsigned q);
 /* Device thread: tell the driver about used buffers on queue q if it wants. */
 void virtio_dev_notify_queue(struct virtio_dev *vd, unsigned q);

@@ -1,0 +1,87 @@
+"""Shared pieces of the benchmarks: how each VMM boots the same guest, a
+runner that captures what the guest prints between markers, and the
+report (medians, ratios)."""
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import time
+
+QUIET = 'console=ttyS0 quiet reboot=k panic=-1'
+
+
+class Vmm:
+    """A way to boot a guest: casulo-vmm or QEMU's microvm machine."""
+
+    def __init__(self, name, kernel, initrd, vmm_path=None, cpus=1, memory_mib=512):
+        self.name, self.kernel, self.initrd = name, kernel, initrd
+        self.vmm_path, self.cpus, self.memory_mib = vmm_path, cpus, memory_mib
+
+    def argv(self, cmdline, disks=(), taps=()):
+        if self.name == 'casulo-vmm':
+            a = [self.vmm_path, '--kernel', self.kernel, '--initrd', self.initrd, '--cpus', str(self.cpus),
+                 '--memory', '%dM' % self.memory_mib, '--cmdline', cmdline]
+            for d in disks:
+                a += ['--disk', 'path=' + d]
+            for t, mac in taps:
+                a += ['--net', 'tap=%s,mac=%s' % (t, mac)]
+            return a
+        a = [shutil.which('qemu-system-x86_64'), '-M', 'microvm,accel=kvm,rtc=on', '-cpu', 'host',
+             '-smp', str(self.cpus), '-m', '%dM' % self.memory_mib, '-nodefaults', '-no-user-config',
+             '-display', 'none', '-serial', 'stdio', '-kernel', self.kernel, '-initrd', self.initrd,
+             '-append', cmdline]
+        for i, d in enumerate(disks):
+            a += ['-drive', 'id=d%d,file=%s,format=raw,if=none,cache=writeback' % (i, d),
+                  '-device', 'virtio-blk-device,drive=d%d' % i]
+        for i, (t, mac) in enumerate(taps):
+            a += ['-netdev', 'tap,id=n%d,ifname=%s,script=no,downscript=no,vhost=off' % (i, t),
+                  '-device', 'virtio-net-device,netdev=n%d,mac=%s' % (i, mac)]
+        return a
+
+
+def run_guest(argv, timeout=600, wrap=None):
+    """Run a VMM to completion; returns (stdout text, seconds)."""
+    if wrap:
+        argv = wrap(argv)
+    start = time.monotonic()
+    p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
+    out = p.stdout.decode(errors='replace').replace('\r\n', '\n')
+    return out, time.monotonic() - start
+
+
+def between(text, begin, end):
+    """The text the guest printed between two marker lines."""
+    i = text.find(begin)
+    j = text.find(end, i + len(begin)) if i >= 0 else -1
+    if i < 0 or j < 0:
+        raise RuntimeError('markers %s/%s not found in guest output: %r' % (begin, end, text[-800:]))
+    return text[i + len(begin):j]
+
+
+def report(title, metrics, results, names, higher_is_better=True):
+    """metrics: [(key, label, unit)]; results[name][key] = [values]."""
+    print()
+    print(title)
+    print('%-22s' % '' + ''.join('%18s' % n for n in names) + '%12s' % 'ratio')
+    for key, label, unit in metrics:
+        meds = [statistics.median(results[n][key]) for n in names]
+        ratio = meds[0] / meds[1] if meds[1] else float('nan')
+        print('%-22s' % label + ''.join('%14.1f %-3s' % (m, unit) for m in meds) + '%11.2fx' % ratio)
+    print('(medians; ratio = %s / %s; %s is better)' % (names[0], names[1], 'higher' if higher_is_better else 'lower'))
+
+
+NAMES = ['casulo-vmm', 'qemu-microvm']
+
+
+def tool_bench_setup():
+    """Arguments of the benchmarks that run tools in the guest, and one Vmm
+    per VMM booting the default kernel with the tools initrd."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--vmm', required=True)
+    ap.add_argument('--guest', required=True)
+    ap.add_argument('--initrd', required=True)
+    ap.add_argument('--runs', type=int, default=3)
+    args = ap.parse_args()
+    kernel = os.path.join(args.guest, 'vmlinuz')
+    return args, {n: Vmm(n, kernel, args.initrd, args.vmm) for n in NAMES}

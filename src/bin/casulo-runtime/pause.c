@@ -1,0 +1,21 @@
+/* pause: freeze the container's processes. */
+#include "cli.h"
+
+static int no_opts(int c, const char *arg, void *data)
+{
+	(void)c, (void)arg, (void)data;
+	return -1;
+}
+
+VERB(pause)
+{
+	static const struct option opts[] = {{0}};
+	struct err *e = NULL;
+	const char *id;
+
+	if (cli_one_id("pause", argc, argv, cli_getopt("pause", argc, argv, opts, no_opts, NULL), &id) < 0)
+		return 1;
+	if (oci_pause(g, id, &e) < 0)
+		return cli_fail(e);
+	return 0;
+}

@@ -1,0 +1,395 @@
+"""Helpers for casulo-runtime's integration tests (suite `root`).
+
+Each test file registers functions with @test and calls main(); every test
+prints one TAP line.  A test raises Skip("reason") when the host cannot run
+it.  Bundles use a busybox rootfs built once per run from Debian's
+busybox-static.  After a test, check_clean() proves that a container left
+no state directory, cgroup, mount or process behind.
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import traceback
+
+RUNTIME = os.environ.get('CASULO_RUNTIME') or os.path.join(
+    os.path.dirname(__file__), '..', '..', 'build', 'casulo-runtime')
+RUNTIME = os.path.abspath(RUNTIME)
+BUSYBOX = shutil.which('busybox') or '/bin/busybox'
+WORK = tempfile.mkdtemp(prefix='casulo-oci-test.')
+STATE_ROOT = os.path.join(WORK, 'state')
+
+_tests = []
+_counter = [0]
+
+
+class Skip(Exception):
+    pass
+
+
+def test(fn):
+    _tests.append(fn)
+    return fn
+
+
+def unique_id(tag='c'):
+    _counter[0] += 1
+    return f'{tag}-{os.getpid()}-{_counter[0]}'
+
+
+def rootfs_template():
+    """A busybox rootfs shared by the bundles that do not change it."""
+    path = os.path.join(WORK, 'rootfs')
+    if os.path.isdir(path):
+        return path
+    make_rootfs(path)
+    return path
+
+
+def make_rootfs(path):
+    for d in ('bin', 'sbin', 'etc', 'proc', 'sys', 'dev', 'tmp', 'root', 'run', 'mnt', 'home/user', 'var'):
+        os.makedirs(os.path.join(path, d), exist_ok=True)
+    os.chmod(os.path.join(path, 'tmp'), 0o1777)
+    shutil.copy2(BUSYBOX, os.path.join(path, 'bin', 'busybox'))
+    applets = subprocess.run([BUSYBOX, '--list'], capture_output=True, text=True).stdout.split()
+    for a in applets:
+        link = os.path.join(path, 'bin', a)
+        if a != 'busybox' and not os.path.lexists(link):
+            os.symlink('busybox', link)
+    with open(os.path.join(path, 'etc', 'passwd'), 'w') as f:
+        f.write('root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000:user:/home/user:/bin/sh\n'
+                'nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n')
+    with open(os.path.join(path, 'etc', 'group'), 'w') as f:
+        f.write('root:x:0:\ntty:x:5:\nuser:x:1000:\nnogroup:x:65534:\n')
+    return path
+
+
+ALL_CAPS = None
+
+
+def default_config(args, rootfs=None):
+    return {
+        'ociVersion': '1.1.0',
+        'process': {
+            'terminal': False,
+            'user': {'uid': 0, 'gid': 0},
+            'args': args,
+            'env': ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'TERM=xterm'],
+            'cwd': '/',
+            'capabilities': {k: ['CAP_AUDIT_WRITE', 'CAP_KILL', 'CAP_NET_BIND_SERVICE', 'CAP_SYS_ADMIN',
+                                 'CAP_MKNOD', 'CAP_SETUID', 'CAP_SETGID', 'CAP_CHOWN', 'CAP_DAC_OVERRIDE',
+                                 'CAP_SYS_CHROOT', 'CAP_NET_ADMIN', 'CAP_SETPCAP']
+                             for k in ('bounding', 'effective', 'permitted')},
+            'rlimits': [{'type': 'RLIMIT_NOFILE', 'hard': 1024, 'soft': 1024}],
+            'noNewPrivileges': True,
+        },
+        'root': {'path': rootfs or rootfs_template(), 'readonly': True},
+        'hostname': 'casulo-test',
+        'mounts': [
+            {'destination': '/proc', 'type': 'proc', 'source': 'proc'},
+            {'destination': '/dev', 'type': 'tmpfs', 'source': 'tmpfs',
+             'options': ['nosuid', 'strictatime', 'mode=755', 'size=65536k']},
+            {'destination': '/dev/pts', 'type': 'devpts', 'source': 'devpts',
+             'options': ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5']},
+            {'destination': '/dev/shm', 'type': 'tmpfs', 'source': 'shm',
+             'options': ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k']},
+            {'destination': '/dev/mqueue', 'type': 'mqueue', 'source': 'mqueue',
+             'options': ['nosuid', 'noexec', 'nodev']},
+            {'destination': '/sys', 'type': 'sysfs', 'source': 'sysfs',
+             'options': ['nosuid', 'noexec', 'nodev', 'ro']},
+            {'destination': '/tmp', 'type': 'tmpfs', 'source': 'tmpfs', 'options': ['nosuid', 'nodev']},
+        ],
+        'linux': {
+            'resources': {'devices': [{'allow': False, 'access': 'rwm'}]},
+            'namespaces': [{'type': t} for t in ('pid', 'network', 'ipc', 'uts', 'mount')],
+            'maskedPaths': ['/proc/kcore', '/proc/keys', '/proc/timer_list', '/sys/firmware', '/proc/scsi'],
+            'readonlyPaths': ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'],
+        },
+    }
+
+
+class Bundle:
+    def __init__(self, args=('true',), config=None, own_rootfs=False):
+        self.dir = tempfile.mkdtemp(prefix='bundle.', dir=WORK)
+        rootfs = make_rootfs(os.path.join(self.dir, 'rootfs')) if own_rootfs else None
+        self.config = config or default_config(list(args), rootfs)
+        self.write()
+
+    def write(self):
+        with open(os.path.join(self.dir, 'config.json'), 'w') as f:
+            json.dump(self.config, f, indent=1)
+
+    @property
+    def process(self):
+        return self.config['process']
+
+    @property
+    def linux(self):
+        return self.config['linux']
+
+    def set_args(self, *args):
+        self.config['process']['args'] = list(args)
+        self.write()
+
+    def namespaces(self, *kinds):
+        self.config['linux']['namespaces'] = [{'type': k} for k in kinds]
+        self.write()
+
+
+def rt(*args, input=None, timeout=60, env=None, pass_fds=(), check=False, root=None, stdin=None):
+    """Run casulo-runtime; returns CompletedProcess (text).  Output goes
+    through files, not pipes: a detached container keeps its stdio open."""
+    cmd = [RUNTIME, '--root', root or STATE_ROOT] + [str(a) for a in args]
+    with tempfile.TemporaryFile(mode='w+') as out, tempfile.TemporaryFile(mode='w+') as err:
+        if input is not None:
+            stdin = tempfile.TemporaryFile(mode='w+')
+            stdin.write(input)
+            stdin.seek(0)
+        p = subprocess.run(cmd, stdout=out, stderr=err, timeout=timeout, env=env, pass_fds=pass_fds,
+                           stdin=stdin if stdin is not None else subprocess.DEVNULL)
+        out.seek(0)
+        err.seek(0)
+        p.stdout, p.stderr = out.read(), err.read()
+    if check and p.returncode != 0:
+        raise AssertionError(f'{" ".join(cmd)} exited {p.returncode}: {p.stderr.strip()}')
+    return p
+
+
+def run(bundle, cid=None, extra=(), **kw):
+    return rt('run', '--bundle', bundle.dir, *extra, cid or unique_id(), **kw)
+
+
+def start_detached(bundle, cid=None):
+    """run --detach; returns (id, pid of the init) once it runs."""
+    cid = cid or unique_id()
+    ok_run(rt('run', '--detach', '--bundle', bundle.dir, cid), 'run --detach')
+    return cid, wait_status(cid, 'running')['pid']
+
+
+def unix_listener(handler):
+    """A Unix socket in WORK served once by handler(conn) in a thread;
+    returns (path, thread).  Join the thread, then the socket is closed."""
+    import socket
+    import threading
+    path = os.path.join(tempfile.mkdtemp(dir=WORK), 'sock')
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    srv.listen(1)
+    srv.settimeout(30)
+
+    def serve():
+        try:
+            conn, _ = srv.accept()
+            with conn:
+                handler(conn)
+        finally:
+            srv.close()
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    return path, t
+
+
+def state(cid):
+    p = rt('state', cid)
+    if p.returncode != 0:
+        return None
+    return json.loads(p.stdout)
+
+
+def wait_status(cid, want, timeout=5):
+    end = time.time() + timeout
+    st = None
+    while time.time() < end:
+        st = state(cid)
+        if st and st['status'] == want:
+            return st
+        reap()  # a dying pid namespace waits for its members to be reaped
+        time.sleep(0.02)
+    raise AssertionError(f'container {cid}: status {st and st["status"]}, wanted {want}')
+
+
+def eq(a, b, what=''):
+    if a != b:
+        raise AssertionError(f'{what}: {a!r} != {b!r}')
+
+
+def contains(haystack, needle, what=''):
+    if needle not in haystack:
+        raise AssertionError(f'{what}: {needle!r} not in {haystack!r}')
+
+
+def ok_run(p, what='run'):
+    if p.returncode != 0:
+        raise AssertionError(f'{what} exited {p.returncode}: stdout={p.stdout!r} stderr={p.stderr!r}')
+    return p.stdout
+
+
+def fails(p, *needles, what='command'):
+    """The runtime failed with exit code 1 and an error naming each needle."""
+    if p.returncode == 0:
+        raise AssertionError(f'{what} succeeded, expected failure: {p.stdout!r}')
+    for n in needles:
+        if n not in p.stderr:
+            raise AssertionError(f'{what}: error {p.stderr.strip()!r} does not mention {n!r}')
+    return p.stderr
+
+
+# ---- leftovers ----
+
+def own_cgroups():
+    """controller-set -> path of this process, from /proc/self/cgroup."""
+    out = {}
+    with open('/proc/self/cgroup') as f:
+        for line in f:
+            _, ctrls, path = line.rstrip('\n').split(':', 2)
+            out[ctrls] = path
+    return out
+
+
+def cgroup_mounts():
+    """[(controllers, mountpoint)] for every cgroup mount (controllers '' = v2)."""
+    res = []
+    with open('/proc/self/mountinfo') as f:
+        for line in f:
+            pre, post = line.split(' - ', 1)
+            fields = pre.split()
+            fstype, _, opts = post.split()[:3]
+            if fstype == 'cgroup2':
+                res.append(('', fields[4]))
+            elif fstype == 'cgroup':
+                ctrls = ','.join(o for o in opts.split(',') if o not in ('rw', 'ro', 'clone_children'))
+                res.append((ctrls, fields[4]))
+    return res
+
+
+def container_cgroup_dirs(cid, cgroups_path=None):
+    """Where the runtime puts a container's cgroups (runc's rules)."""
+    own = own_cgroups()
+    dirs = []
+    for ctrls, mnt in cgroup_mounts():
+        rel = cgroups_path or cid
+        base = '' if rel.startswith('/') else own.get(ctrls, '/')
+        dirs.append(os.path.normpath(mnt + '/' + base + '/' + rel))
+    return dirs
+
+
+def mounts_under(prefix):
+    """Host mount points below prefix (our bundles and rootfs live there)."""
+    out = []
+    with open('/proc/self/mountinfo') as f:
+        for line in f:
+            mnt = line.split()[4].replace('\\040', ' ')
+            if mnt == prefix or mnt.startswith(prefix + '/'):
+                out.append(mnt)
+    return out
+
+
+def processes_with(marker):
+    """Pids whose command line holds marker."""
+    pids = []
+    for p in os.listdir('/proc'):
+        if not p.isdigit():
+            continue
+        try:
+            with open(f'/proc/{p}/cmdline', 'rb') as f:
+                if marker.encode() in f.read():
+                    pids.append(int(p))
+        except OSError:
+            pass
+    return pids
+
+
+class Clean:
+    """check() proves a container left no state, cgroup, process or mount."""
+
+    def __init__(self, cid, cgroups_path=None):
+        self.cid = cid
+        self.cgroups_path = cgroups_path
+
+    def check(self):
+        sd = os.path.join(STATE_ROOT, self.cid)
+        if os.path.exists(sd):
+            raise AssertionError(f'state directory {sd} left behind')
+        for d in container_cgroup_dirs(self.cid, self.cgroups_path):
+            if os.path.exists(d):
+                raise AssertionError(f'cgroup {d} left behind')
+        left = [p for p in processes_with(self.cid) if p != os.getpid()]
+        if left:
+            raise AssertionError(f'processes {left} left behind')
+        # Other suites (podman, the VMM's) mount things beside us: what must
+        # not be left is a mount from one of our bundles in the host's table.
+        left = mounts_under(WORK)
+        if left:
+            raise AssertionError(f'mounts left in the host namespace: {left}')
+
+
+def fails_clean(bundle, *needles, verb='run', what=None):
+    """run (or create) fails naming each needle, and leaves nothing behind."""
+    cid = unique_id()
+    clean = Clean(cid)
+    if verb == 'run':
+        p = run(bundle, cid)
+    else:
+        p = rt(verb, '--bundle', bundle.dir, cid)
+    err = fails(p, *needles, what=what or verb)
+    clean.check()
+    return err
+
+
+def cleanup_all():
+    if os.path.isdir(STATE_ROOT):
+        for cid in os.listdir(STATE_ROOT):
+            rt('delete', '--force', cid)
+
+
+def main():
+    if os.geteuid() != 0:
+        print('1..1')
+        print('ok 1 - root suite # SKIP needs root')
+        return 0
+    # Containers started with create/start are re-parented to us.
+    try:
+        import ctypes
+        ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except OSError:
+        pass
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    only = os.environ.get('TEST_FILTER')
+    tests = [t for t in _tests if not only or only in t.__name__]
+    print(f'1..{len(tests)}', flush=True)
+    failed = 0
+    for i, fn in enumerate(tests, 1):
+        name = fn.__name__
+        start = time.time()
+        try:
+            fn()
+            print(f'ok {i} - {name} ({time.time() - start:.2f}s)', flush=True)
+        except Skip as s:
+            print(f'ok {i} - {name} # SKIP {s}', flush=True)
+        except Exception as e:  # noqa: BLE001 - a test's failure, reported in TAP
+            failed += 1
+            print(f'not ok {i} - {name}', flush=True)
+            for line in (''.join(traceback.format_exception_only(type(e), e))).splitlines():
+                print(f'# {line}', flush=True)
+            tb = traceback.extract_tb(e.__traceback__)
+            if tb:
+                print(f'# at {tb[-1].filename}:{tb[-1].lineno}', flush=True)
+        finally:
+            cleanup_all()
+            reap()
+    shutil.rmtree(WORK, ignore_errors=True)
+    return 1 if failed else 0
+
+
+def reap():
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
