@@ -263,6 +263,77 @@ int vm_config_set_balloon(struct vm_config *cfg, const char *spec, struct err **
 	return 0;
 }
 
+/* virtio-rng, -console, -vsock and -balloon in the configuration's JSON.
+ * A configuration without "rng" is from before virtio-rng: none. */
+static const char *const console2_kinds[] = { "none", "file", "socket", "pty" };
+
+static void config_devices_to_json(const struct vm_config *c, json_object *o)
+{
+	json_object_object_add(o, "rng", json_object_new_boolean(c->rng));
+	if (c->console2.kind != CONSOLE2_NONE) {
+		json_object *d = json_object_new_object();
+		json_object_object_add(d, "kind", json_object_new_string(console2_kinds[c->console2.kind]));
+		if (c->console2.path)
+			json_object_object_add(d, "path", json_object_new_string(c->console2.path));
+		json_object_object_add(o, "console2", d);
+	}
+	if (c->vsock.enabled) {
+		json_object *d = json_object_new_object();
+		json_object_object_add(d, "cid", json_object_new_int64(c->vsock.cid));
+		json_object_object_add(d, "socket", json_object_new_string(c->vsock.socket));
+		json_object_object_add(o, "vsock", d);
+	}
+	if (c->balloon.enabled) {
+		json_object *d = json_object_new_object();
+		json_object_object_add(d, "target", json_object_new_int64((int64_t)c->balloon.target));
+		json_object_object_add(d, "deflate_on_oom", json_object_new_boolean(c->balloon.deflate_on_oom));
+		json_object_object_add(d, "free_page_reporting", json_object_new_boolean(c->balloon.free_page_reporting));
+		json_object_object_add(d, "stats_seconds", json_object_new_int((int)c->balloon.stats_interval));
+		json_object_object_add(o, "balloon", d);
+	}
+}
+
+static const char *json_str(json_object *o, const char *key);
+
+static int config_devices_from_json(struct vm_config *cfg, json_object *o, struct err **e)
+{
+	json_object *d, *v;
+	const char *s;
+
+	cfg->rng = json_object_object_get_ex(o, "rng", &v) && json_object_get_boolean(v);
+	if (json_object_object_get_ex(o, "console2", &d)) {
+		s = json_str(d, "kind");
+		for (unsigned k = 1; s && k < ARRAY_SIZE(console2_kinds); k++)
+			if (strcmp(s, console2_kinds[k]) == 0)
+				cfg->console2.kind = (enum console2_kind)k;
+		if (cfg->console2.kind == CONSOLE2_NONE)
+			return err_setx(e, EINVAL, "configuration: console2 has no known kind");
+		if ((s = json_str(d, "path")) != NULL)
+			cfg->console2.path = vm_config_own(cfg, s);
+		if (cfg->console2.kind != CONSOLE2_PTY && cfg->console2.path == NULL)
+			return err_setx(e, EINVAL, "configuration: console2 has no path (or too many strings)");
+	}
+	if (json_object_object_get_ex(o, "vsock", &d)) {
+		int64_t cid = json_object_object_get_ex(d, "cid", &v) ? json_object_get_int64(v) : 0;
+		if (cid < 3 || cid >= UINT32_MAX || (s = json_str(d, "socket")) == NULL)
+			return err_setx(e, EINVAL, "configuration: vsock needs a cid from 3 and a socket");
+		cfg->vsock = (struct vsock_config){ .enabled = true, .cid = (uint32_t)cid, .socket = vm_config_own(cfg, s) };
+		if (cfg->vsock.socket == NULL)
+			return err_setx(e, EINVAL, "configuration: too many strings");
+	}
+	if (json_object_object_get_ex(o, "balloon", &d)) {
+		cfg->balloon.enabled = true;
+		if (json_object_object_get_ex(d, "target", &v) && json_object_get_int64(v) > 0)
+			cfg->balloon.target = (uint64_t)json_object_get_int64(v);
+		cfg->balloon.deflate_on_oom = json_object_object_get_ex(d, "deflate_on_oom", &v) && json_object_get_boolean(v);
+		cfg->balloon.free_page_reporting =
+			json_object_object_get_ex(d, "free_page_reporting", &v) && json_object_get_boolean(v);
+		if (json_object_object_get_ex(d, "stats_seconds", &v) && json_object_get_int(v) > 0)
+			cfg->balloon.stats_interval = (unsigned)MIN(json_object_get_int(v), 86400);
+	}
+	return 0;
+}
+
 json_object *vm_config_to_json(const struct vm_config *c)
 {
 	json_object *o = json_object_new_object(), *disks = json_object_new_array(), *nets = json_object_new_array();
@@ -299,6 +370,7 @@ json_object *vm_config_to_json(const struct vm_config *c)
 		json_object_array_add(nets, n);
 	}
 	json_object_object_add(o, "nets", nets);
+	config_devices_to_json(c, o);
 	return o;
 }
 
@@ -359,5 +431,5 @@ int vm_config_from_json(struct vm_config *cfg, json_object *o, struct err **e)
 			cfg->nnets++;
 		}
 	}
-	return 0;
+	return config_devices_from_json(cfg, o, e);
 }

@@ -26,7 +26,7 @@ import tempfile
 import threading
 import time
 
-from guest_tests import QUIET, Failure, check, run_tests
+from guest_tests import QUIET, Failure, api_put, check, run_tests
 
 TESTS = []
 MiB = 1 << 20
@@ -430,6 +430,54 @@ class FreshDir:
                 faulthandler.cancel_dump_traceback_later()
         run.__name__ = t.__name__
         return run
+
+
+# --- snapshots ---------------------------------------------------------------
+
+def host_connect(path, port):
+    """CONNECT to a guest port through the vsock socket; returns (socket, reply line)."""
+    c = socket.socket(socket.AF_UNIX)
+    c.connect(path)
+    c.settimeout(60)
+    c.sendall(b'CONNECT %d\n' % port)
+    line = b''
+    while not line.endswith(b'\n'):
+        ch = c.recv(1)
+        if not ch:
+            break
+        line += ch
+    return c, line
+
+
+@test
+def snapshot_restore_keeps_the_devices(g):
+    # A guest using virtio-rng, -vsock and -balloon is snapshotted and
+    # restored in a new VMM: each device goes on working there.
+    api, snap, ctl = g.path('api.sock'), g.path('snap'), Control(g.path('control.sock'))
+    cmd = ('guest-tool vsock-listen 6000 & sleep 2; echo READY; '
+           'while :; do echo rng=$(head -c 16 /dev/hwrng | wc -c); sleep 1; done')
+    with g.start(cmd, extra=vsock_args(g) + ['--balloon', 'on', '--api-socket', api]) as s:
+        s.expect(b'READY')
+        s.expect(b'rng=16')
+        status, body = api_put(api, '/vm/state', {'state': 'paused'})
+        check(status == 204, 'pause: HTTP %d %r' % (status, body))
+        status, body = api_put(api, '/snapshot/create', {'path': snap})
+        check(status == 204, 'snapshot: HTTP %d %r' % (status, body))
+    path2 = g.path('vsock2')
+    with Session([g.vmm, '--restore', snap, '--vsock', 'cid=3,socket=' + path2, '--control-socket', ctl.path]) as r:
+        n = len(r.text())
+        wait_for('rng output after restore', lambda: 'rng=16' in r.text()[n:], 60)
+        wait_path(path2)
+        c, line = host_connect(path2, 6000)
+        check(re.match(rb'OK \d+\n$', line), 'vsock after restore: reply %r' % line)
+        c.sendall(b'ping')
+        c.shutdown(socket.SHUT_WR)
+        check(c.recv(10) == b'ping', 'no echo after restore')
+        c.close()
+        check(ctl('balloon 64M').startswith('OK'), 'balloon target refused after restore')
+        wait_for('the restored guest to inflate', lambda: ctl.field('balloon', 'actual') == 64 * MiB, 90)
+        # The statistics buffer the first VMM held is handed back by this one.
+        wait_for('statistics after restore', lambda: 'free-memory=' in ctl('balloon-stats'), 30, 0.5)
 
 
 def main():

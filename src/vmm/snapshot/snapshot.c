@@ -128,6 +128,15 @@ static int apply_host_config(struct vm_config *cfg, const struct vm_config *host
 {
 	cfg->console = host->console;
 	cfg->console_path = host->console_path ? vm_config_own(cfg, host->console_path) : NULL;
+	/* The control socket, vsock's and console2's are this host's endpoints:
+	 * given here, they replace the snapshot's (the devices stay). */
+	cfg->control_socket = host->control_socket ? vm_config_own(cfg, host->control_socket) : NULL;
+	if (host->vsock.enabled && cfg->vsock.enabled)
+		cfg->vsock.socket = vm_config_own(cfg, host->vsock.socket);
+	if (host->console2.kind != CONSOLE2_NONE && cfg->console2.kind != CONSOLE2_NONE) {
+		cfg->console2.kind = host->console2.kind;
+		cfg->console2.path = host->console2.path ? vm_config_own(cfg, host->console2.path) : NULL;
+	}
 	if (host->ndisks) {
 		if (host->ndisks != cfg->ndisks)
 			return err_setx(e, EINVAL, "%u disks given, the snapshot has %u", host->ndisks, cfg->ndisks);

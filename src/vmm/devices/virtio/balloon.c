@@ -34,6 +34,7 @@
 #include "common/log.h"
 #include "vmm/devices/virtio/balloon.h"
 #include "vmm/devices/virtio/virtio.h"
+#include "vmm/snapshot/format.h"
 #include "vmm/vm.h"
 
 #define BALLOON_QUEUE_SIZE 128
@@ -279,7 +280,7 @@ static int balloon_activate(struct virtio_dev *vd)
 	}
 	if (virtio_dev_has_feature(vd, VIRTIO_BALLOON_F_REPORTING))
 		b->role[next++] = BQ_REPORT;
-	b->stats_held = false;
+	/* stats_held stays: a restored device still holds the guest's buffer. */
 	return 0;
 }
 
@@ -322,6 +323,32 @@ static void balloon_destroy(struct virtio_dev *vd)
 	free(b);
 }
 
+#define BALLOON_STATE_VERSION 1
+
+/* Snapshots: the statistics buffer the device holds is the guest's only
+ * one; a restored device must hand back the same descriptor. */
+static void balloon_save(struct virtio_dev *vd, struct snap_writer *w)
+{
+	struct balloon *b = vd->priv;
+
+	snap_put_u32(w, BALLOON_STATE_VERSION);
+	snap_put_u8(w, b->stats_held);
+	snap_put_u16(w, b->stats_head);
+	snap_put_u64(w, atomic_load(&b->released_pages));
+}
+
+static int balloon_restore(struct virtio_dev *vd, struct snap_section *s, struct err **e)
+{
+	struct balloon *b = vd->priv;
+
+	if (snap_get_u32(s) != BALLOON_STATE_VERSION)
+		return err_setx(e, EINVAL, "virtio-balloon '%s': state of an unknown version", vd->id);
+	b->stats_held = snap_get_u8(s) != 0;
+	b->stats_head = snap_get_u16(s);
+	atomic_store(&b->released_pages, snap_get_u64(s));
+	return snap_section_ok(s) ? 0 : snap_bad_section(s, e);
+}
+
 static const struct virtio_dev_ops balloon_ops = {
 	.name = "virtio-balloon",
 	.device_id = VIRTIO_ID_BALLOON,
@@ -332,6 +359,8 @@ static const struct virtio_dev_ops balloon_ops = {
 	.queue_notify = balloon_queue_notify,
 	.config_write = balloon_config_write,
 	.destroy = balloon_destroy,
+	.save = balloon_save,
+	.restore = balloon_restore,
 };
 
 int virtio_balloon_set_target(struct virtio_dev *vd, uint64_t target, struct err **e)

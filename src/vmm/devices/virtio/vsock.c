@@ -1082,6 +1082,25 @@ static void vsock_queue_notify(struct virtio_dev *vd, unsigned q)
 	vsock_reap(v);
 }
 
+/* A restored guest had connections to sockets of another process: tell it
+ * they are gone (as Firecracker does), once its driver runs again. */
+static int vsock_restore(struct virtio_dev *vd, struct snap_section *s, struct err **e)
+{
+	struct vsock *v = vd->priv;
+
+	(void)s;
+	(void)e;
+	v->event_owed = true;
+	return 0;
+}
+
+/* Also after a restore (the event waits for a running driver). */
+static int vsock_activate(struct virtio_dev *vd)
+{
+	vsock_deliver_event(vd->priv);
+	return 0;
+}
+
 static void vsock_reset(struct virtio_dev *vd)
 {
 	struct vsock *v = vd->priv;
@@ -1116,7 +1135,9 @@ static const struct virtio_dev_ops vsock_ops = {
 	.device_id = VIRTIO_ID_VSOCK,
 	.nqueues = 3,
 	.queue_size = VSOCK_QUEUE_SIZE,
+	.activate = vsock_activate,
 	.reset = vsock_reset,
+	.restore = vsock_restore,
 	.queue_notify = vsock_queue_notify,
 	.destroy = vsock_destroy,
 };
