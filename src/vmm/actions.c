@@ -13,6 +13,7 @@
 #include "casulo-config.h"
 #include "common/log.h"
 #include "vmm/devices/device.h"
+#include "vmm/devices/virtio/balloon.h"
 #include "vmm/vcpu.h"
 #include "vmm/snapshot/snapshot.h"
 
@@ -177,6 +178,49 @@ static void do_metrics(struct vm *vm, struct vm_action *a)
 	answer(a, 200, json_take(o));
 }
 
+/* PUT /balloon, GET /balloon/statistics: the --balloon device. */
+static void do_balloon(struct vm *vm, struct vm_action *a)
+{
+	struct balloon_info info;
+	struct err *e = NULL;
+	json_object *o, *stats;
+
+	if (vm->balloon == NULL) {
+		answer(a, 409, vm_action_error_json("this VM has no balloon (--balloon)"));
+		return;
+	}
+	if (a->kind == VM_ACTION_BALLOON_SET) {
+		if (virtio_balloon_set_target(vm->balloon, a->balloon_target, &e) < 0) {
+			answer(a, 400, vm_action_error_json("%s", e->msg));
+			err_free(&e);
+		} else {
+			answer(a, 204, NULL);
+		}
+		return;
+	}
+	/* Also asks the guest for fresh statistics, for the next call. */
+	virtio_balloon_query(vm->balloon, &info);
+	o = json_object_new_object();
+	json_object_object_add(o, "target_mib", json_object_new_int64((int64_t)(info.target >> 20)));
+	json_object_object_add(o, "actual_mib", json_object_new_int64((int64_t)(info.actual >> 20)));
+	json_object_object_add(o, "released_mib", json_object_new_int64((int64_t)(info.released >> 20)));
+	if (info.stats_valid) {
+		stats = json_object_new_object();
+		for (unsigned t = 0; t < BALLOON_STATS_MAX; t++) {
+			char key[32];
+			if (!(info.stats_present & (1u << t)))
+				continue;
+			snprintf(key, sizeof(key), "%s", virtio_balloon_stat_name(t));
+			for (char *c = key; *c; c++)
+				*c = *c == '-' ? '_' : *c;
+			json_object_object_add(stats, key, json_object_new_int64((int64_t)info.stats[t]));
+		}
+		json_object_object_add(o, "stats", stats);
+		json_object_object_add(o, "stats_age_seconds", json_object_new_double(info.stats_age));
+	}
+	answer(a, 200, json_take(o));
+}
+
 static void do_action(struct vm *vm, struct vm_action *a)
 {
 	if (!vm_action_allowed(a->kind, vm->state)) {
@@ -212,6 +256,10 @@ static void do_action(struct vm *vm, struct vm_action *a)
 		return;
 	case VM_ACTION_SNAPSHOT_LOAD:
 		do_snapshot_load(vm, a);
+		return;
+	case VM_ACTION_BALLOON_SET:
+	case VM_ACTION_BALLOON_STATS:
+		do_balloon(vm, a);
 		return;
 	default:
 		answer(a, 501, vm_action_error_json("%s is not implemented yet", vm_action_name(a->kind)));

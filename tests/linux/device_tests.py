@@ -226,6 +226,21 @@ def echo_handler(conn, delay=0, stats=None):
     conn.close()
 
 
+def host_connect(path, port):
+    """CONNECT to a guest port through the vsock socket; returns (socket, reply line)."""
+    c = socket.socket(socket.AF_UNIX)
+    c.connect(path)
+    c.settimeout(60)
+    c.sendall(b'CONNECT %d\n' % port)
+    line = b''
+    while not line.endswith(b'\n'):
+        ch = c.recv(1)
+        if not ch:
+            break
+        line += ch
+    return c, line
+
+
 def vsock_args(g, cid=3):
     return ['--vsock', 'cid=%d,socket=%s' % (cid, g.path('vsock')), '--memory', '512M']
 
@@ -251,15 +266,7 @@ def vsock_host_connects_to_guest_listener(g):
     path = g.path('vsock')
     with g.start('guest-tool vsock-listen 6000; sleep 600', extra=vsock_args(g)) as s:
         s.expect(b'listening on 6000')
-        c = socket.socket(socket.AF_UNIX)
-        c.connect(path)
-        c.settimeout(60)
-        c.sendall(b'CONNECT 6000\n')
-        line = b''
-        while not line.endswith(b'\n'):
-            ch = c.recv(1)
-            check(ch, 'closed before the OK line: %r' % line)
-            line += ch
+        c, line = host_connect(path, 6000)
         check(re.match(rb'OK \d+\n$', line), 'reply %r' % line)
         data = os.urandom(10 * MiB)
         got = []
@@ -352,14 +359,32 @@ class Control:
         return int(m.group(1)) if m else None
 
 
+def api_get(sock, path):
+    """GET from a casulo-vmm API socket (HTTP/1.0, one request); returns (status, parsed body)."""
+    import json
+    c = socket.socket(socket.AF_UNIX)
+    c.connect(sock)
+    c.settimeout(30)
+    c.sendall(b'GET %s HTTP/1.0\r\n\r\n' % path.encode())
+    data = b''
+    while True:
+        chunk = c.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    c.close()
+    head, _, body = data.partition(b'\r\n\r\n')
+    return int(head.split()[1]), (json.loads(body) if body else None)
+
+
 def memtotal_series(s):
     return [int(x) * 1024 for x in re.findall(r'MemTotal:\s+(\d+) kB', s.text())]
 
 
 @test
 def balloon_inflate_and_deflate(g):
-    ctl = Control(g.path('control.sock'))
-    extra = ['--memory', '512M', '--balloon', 'stats=1', '--control-socket', ctl.path]
+    ctl, api = Control(g.path('control.sock')), g.path('api.sock')
+    extra = ['--memory', '512M', '--balloon', 'stats=1', '--control-socket', ctl.path, '--api-socket', api]
     # Touch most of the guest's memory first, so the host really backs it.
     cmd = 'guest-tool memtouch 380 && echo TOUCHED; while :; do grep MemTotal /proc/meminfo; sleep 1; done'
     with g.start(cmd, extra=extra) as s:
@@ -374,7 +399,12 @@ def balloon_inflate_and_deflate(g):
         total1 = wait_for('MemTotal to drop', lambda: [t for t in memtotal_series(s)[n:] if t <= total0 - 120 * MiB],
                           30)[-1]
         check(rss0 - rss1 >= 100 * MiB, 'VMM RSS went from %d to %d MiB' % (rss0 // MiB, rss1 // MiB))
-        check(ctl('balloon 0').startswith('OK'), 'balloon 0 refused')
+        # The API does the same: statistics, then the deflating.
+        status, info = api_get(api, '/balloon/statistics')
+        check(status == 200 and info['actual_mib'] == 128 and info['stats'].get('free_memory', 0) > 0,
+              'GET /balloon/statistics: %d %r' % (status, info))
+        status, body = api_put(api, '/balloon', {'target_mib': 0})
+        check(status == 204, 'PUT /balloon: %d %r' % (status, body))
         wait_for('the guest to deflate', lambda: ctl.field('balloon', 'actual') == 0, 90)
         n = len(memtotal_series(s))
         total2 = wait_for('MemTotal to rise', lambda: [t for t in memtotal_series(s)[n:] if t >= total0 - 4 * MiB],
@@ -433,21 +463,6 @@ class FreshDir:
 
 
 # --- snapshots ---------------------------------------------------------------
-
-def host_connect(path, port):
-    """CONNECT to a guest port through the vsock socket; returns (socket, reply line)."""
-    c = socket.socket(socket.AF_UNIX)
-    c.connect(path)
-    c.settimeout(60)
-    c.sendall(b'CONNECT %d\n' % port)
-    line = b''
-    while not line.endswith(b'\n'):
-        ch = c.recv(1)
-        if not ch:
-            break
-        line += ch
-    return c, line
-
 
 @test
 def snapshot_restore_keeps_the_devices(g):
