@@ -226,19 +226,25 @@ def echo_handler(conn, delay=0, stats=None):
     conn.close()
 
 
-def host_connect(path, port):
-    """CONNECT to a guest port through the vsock socket; returns (socket, reply line)."""
+def unix_line(path, line, timeout=60):
+    """Connect to a Unix socket, send a line, read one back byte by byte
+    (what follows stays unread); returns (socket, reply line)."""
     c = socket.socket(socket.AF_UNIX)
     c.connect(path)
-    c.settimeout(60)
-    c.sendall(b'CONNECT %d\n' % port)
-    line = b''
-    while not line.endswith(b'\n'):
+    c.settimeout(timeout)
+    c.sendall(line + b'\n')
+    reply = b''
+    while not reply.endswith(b'\n'):
         ch = c.recv(1)
         if not ch:
             break
-        line += ch
-    return c, line
+        reply += ch
+    return c, reply
+
+
+def host_connect(path, port):
+    """CONNECT to a guest port through the vsock socket; returns (socket, reply line)."""
+    return unix_line(path, b'CONNECT %d' % port)
 
 
 def vsock_args(g, cid=3):
@@ -341,16 +347,7 @@ class Control:
         self.path = path
 
     def __call__(self, line):
-        c = socket.socket(socket.AF_UNIX)
-        c.connect(self.path)
-        c.settimeout(10)
-        c.sendall(line.encode() + b'\n')
-        reply = b''
-        while not reply.endswith(b'\n'):
-            chunk = c.recv(4096)
-            if not chunk:
-                break
-            reply += chunk
+        c, reply = unix_line(self.path, line.encode(), timeout=10)
         c.close()
         return reply.decode()
 
