@@ -402,6 +402,11 @@ def balloon_inflate_and_deflate(g):
               'GET /balloon/statistics: %d %r' % (status, info))
         status, body = api_put(api, '/balloon', {'target_mib': 0})
         check(status == 204, 'PUT /balloon: %d %r' % (status, body))
+        status, metrics = api_get(api, '/metrics')
+        counters = {d['kind']: d['counters'] for d in metrics['devices']} if status == 200 else {}
+        check(counters.get('virtio-balloon', {}).get('released_bytes', 0) >= 128 * MiB,
+              'GET /metrics has no balloon counters to match: %r' % counters)
+        check(counters.get('virtio-rng', {}).get('bytes', 0) > 0, 'virtio-rng served nothing: %r' % counters)
         wait_for('the guest to deflate', lambda: ctl.field('balloon', 'actual') == 0, 90)
         n = len(memtotal_series(s))
         total2 = wait_for('MemTotal to rise', lambda: [t for t in memtotal_series(s)[n:] if t >= total0 - 4 * MiB],

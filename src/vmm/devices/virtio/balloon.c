@@ -28,6 +28,7 @@
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
+#include <json-c/json.h>
 #include <linux/virtio_balloon.h>
 #include <linux/virtio_ids.h>
 
@@ -349,6 +350,27 @@ static int balloon_restore(struct virtio_dev *vd, struct snap_section *s, struct
 	return snap_section_ok(s) ? 0 : snap_bad_section(s, e);
 }
 
+/* The target and the driver's count, in pages, from the config space. */
+static void balloon_sizes(struct virtio_dev *vd, uint32_t *pages, uint32_t *actual)
+{
+	pthread_mutex_lock(&vd->lock);
+	memcpy(pages, vd->config + offsetof(struct virtio_balloon_config, num_pages), 4);
+	memcpy(actual, vd->config + offsetof(struct virtio_balloon_config, actual), 4);
+	pthread_mutex_unlock(&vd->lock);
+}
+
+static void balloon_metrics(struct virtio_dev *vd, json_object *o)
+{
+	struct balloon *b = vd->priv;
+	uint32_t pages, actual;
+
+	balloon_sizes(vd, &pages, &actual);
+	json_object_object_add(o, "target_bytes", json_object_new_int64((int64_t)(pages * BALLOON_PAGE)));
+	json_object_object_add(o, "actual_bytes", json_object_new_int64((int64_t)(actual * BALLOON_PAGE)));
+	json_object_object_add(o, "released_bytes",
+			       json_object_new_int64((int64_t)(atomic_load(&b->released_pages) * BALLOON_PAGE)));
+}
+
 static const struct virtio_dev_ops balloon_ops = {
 	.name = "virtio-balloon",
 	.device_id = VIRTIO_ID_BALLOON,
@@ -361,6 +383,7 @@ static const struct virtio_dev_ops balloon_ops = {
 	.destroy = balloon_destroy,
 	.save = balloon_save,
 	.restore = balloon_restore,
+	.metrics = balloon_metrics,
 };
 
 int virtio_balloon_set_target(struct virtio_dev *vd, uint64_t target, struct err **e)
@@ -387,10 +410,7 @@ void virtio_balloon_query(struct virtio_dev *vd, struct balloon_info *info)
 	uint64_t one = 1;
 
 	memset(info, 0, sizeof(*info));
-	pthread_mutex_lock(&vd->lock);
-	memcpy(&pages, vd->config + offsetof(struct virtio_balloon_config, num_pages), 4);
-	memcpy(&actual, vd->config + offsetof(struct virtio_balloon_config, actual), 4);
-	pthread_mutex_unlock(&vd->lock);
+	balloon_sizes(vd, &pages, &actual);
 	info->target = pages * BALLOON_PAGE;
 	info->actual = actual * BALLOON_PAGE;
 	info->released = atomic_load(&b->released_pages) * BALLOON_PAGE;

@@ -30,6 +30,7 @@
 #include <sys/uio.h>
 #include <termios.h>
 #include <unistd.h>
+#include <json-c/json.h>
 #include <linux/virtio_console.h>
 #include <linux/virtio_ids.h>
 
@@ -62,6 +63,7 @@ struct vcon {
 	uint8_t pending[VCON_PENDING_MAX];
 	size_t pending_len;
 	uint64_t dropped;
+	uint64_t out_bytes, in_bytes; /* from and to the guest */
 	struct virtq_req *req;
 };
 
@@ -129,7 +131,7 @@ static void vcon_output(struct vcon *c, const struct virtq_req *req)
 	}
 	room = VCON_PENDING_MAX - c->pending_len;
 	if (req->out_len - off > room)
-		c->dropped += req->out_len - off - room;
+		__atomic_add_fetch(&c->dropped, req->out_len - off - room, __ATOMIC_RELAXED);
 	c->pending_len += iov_copy_from(req->out, req->n_out, off, c->pending + c->pending_len,
 					(size_t)MIN(req->out_len - off, (uint64_t)room));
 }
@@ -149,6 +151,7 @@ static void vcon_tx(struct vcon *c)
 				return;
 			}
 			vcon_output(c, c->req);
+			__atomic_add_fetch(&c->out_bytes, c->req->out_len, __ATOMIC_RELAXED);
 			virtq_push(q, c->req->head, 0);
 			pushed = true;
 		}
@@ -200,6 +203,7 @@ static void vcon_rx(struct vcon *c)
 			}
 			n = readv(c->io_fd, c->req->in, (int)MIN(c->req->n_in, (unsigned)IOV_MAX));
 			if (n > 0) {
+				__atomic_add_fetch(&c->in_bytes, (uint64_t)n, __ATOMIC_RELAXED);
 				virtq_push(q, c->req->head, (uint32_t)n);
 				pushed = true;
 				continue;
@@ -308,6 +312,20 @@ void virtio_console_poll_backend(struct virtio_dev *vd)
 	vcon_on_backend(vd, c->epfd, EPOLLIN);
 }
 
+static void vcon_metric(json_object *o, const char *name, uint64_t *counter)
+{
+	json_object_object_add(o, name, json_object_new_int64((int64_t)__atomic_load_n(counter, __ATOMIC_RELAXED)));
+}
+
+static void vcon_metrics(struct virtio_dev *vd, json_object *o)
+{
+	struct vcon *c = vd->priv;
+
+	vcon_metric(o, "output_bytes", &c->out_bytes);
+	vcon_metric(o, "output_dropped", &c->dropped);
+	vcon_metric(o, "input_bytes", &c->in_bytes);
+}
+
 static void vcon_destroy(struct virtio_dev *vd)
 {
 	struct vcon *c = vd->priv;
@@ -339,6 +357,7 @@ static const struct virtio_dev_ops vcon_ops = {
 	.queue_size = VCON_QUEUE_SIZE,
 	.queue_notify = vcon_queue_notify,
 	.destroy = vcon_destroy,
+	.metrics = vcon_metrics,
 };
 
 /* A pty in raw mode whose slave we hold, so that it never reads as hung up. */

@@ -9,6 +9,7 @@
  */
 #include <stdlib.h>
 #include <sys/random.h>
+#include <json-c/json.h>
 #include <linux/virtio_ids.h>
 
 #include "vmm/devices/virtio/rng.h"
@@ -21,6 +22,7 @@
 
 struct rng {
 	struct virtq_req *req;
+	uint64_t bytes; /* served, for GET /metrics (device thread writes) */
 	uint8_t buf[RNG_MAX_REQUEST];
 };
 
@@ -56,7 +58,9 @@ static void rng_queue_notify(struct virtio_dev *vd, unsigned qi)
 				virtio_dev_fail(vd, "request %u has device-readable buffers", r->req->head);
 				return;
 			}
-			virtq_push(q, r->req->head, rng_fill(r, r->req));
+			uint32_t n = rng_fill(r, r->req);
+			virtq_push(q, r->req->head, n);
+			__atomic_add_fetch(&r->bytes, n, __ATOMIC_RELAXED);
 			pushed = true;
 		}
 		if (got < 0) {
@@ -68,6 +72,13 @@ static void rng_queue_notify(struct virtio_dev *vd, unsigned qi)
 	}
 	if (pushed)
 		virtio_dev_notify_queue(vd, qi);
+}
+
+static void rng_metrics(struct virtio_dev *vd, json_object *c)
+{
+	struct rng *r = vd->priv;
+
+	json_object_object_add(c, "bytes", json_object_new_int64((int64_t)__atomic_load_n(&r->bytes, __ATOMIC_RELAXED)));
 }
 
 static void rng_destroy(struct virtio_dev *vd)
@@ -87,6 +98,7 @@ static const struct virtio_dev_ops rng_ops = {
 	.queue_size = RNG_QUEUE_SIZE,
 	.queue_notify = rng_queue_notify,
 	.destroy = rng_destroy,
+	.metrics = rng_metrics,
 };
 
 int virtio_rng_create(struct vm *vm, struct err **e)

@@ -49,6 +49,7 @@
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+#include <json-c/json.h>
 #include <linux/virtio_ids.h>
 #include <linux/virtio_vsock.h>
 
@@ -150,6 +151,9 @@ struct vsock {
 	unsigned orphan_head, orphan_len;
 	bool event_owed; /* a TRANSPORT_RESET event for the event queue */
 
+	/* GET /metrics: written by the device thread, read anywhere. */
+	uint64_t bytes_to_guest, bytes_from_guest, connections, resets;
+
 	bool in_batch;
 	struct conn *dead;
 	struct virtq_req *req;
@@ -235,12 +239,13 @@ static struct conn *conn_new(struct vsock *v, int fd, enum conn_state state)
 		return NULL;
 	}
 	c->in_ready = c->out_ready = true;
+	__atomic_add_fetch(&v->connections, 1, __ATOMIC_RELAXED);
 	c->all_next = v->all;
 	if (v->all)
 		v->all->all_prev = &c->all_next;
 	c->all_prev = &v->all;
 	v->all = c;
-	v->nconns++;
+	__atomic_add_fetch(&v->nconns, 1, __ATOMIC_RELAXED); /* GET /metrics reads it */
 	return c;
 }
 
@@ -267,7 +272,7 @@ static void conn_free(struct vsock *v, struct conn *c)
 	if (c->all_next)
 		c->all_next->all_prev = c->all_prev;
 	c->state = CONN_DEAD;
-	v->nconns--;
+	__atomic_sub_fetch(&v->nconns, 1, __ATOMIC_RELAXED);
 	c->dead_next = v->dead;
 	v->dead = c;
 }
@@ -365,6 +370,7 @@ static void conn_reset(struct vsock *v, struct conn *c)
 	conn_close_fd(c);
 	c->state = CONN_RST;
 	c->owe = OWE_RST;
+	__atomic_add_fetch(&v->resets, 1, __ATOMIC_RELAXED);
 	conn_schedule(v, c);
 }
 
@@ -473,6 +479,7 @@ static void conn_guest_data(struct vsock *v, struct conn *c, const struct iovec 
 		return;
 	}
 	c->rx_cnt += len;
+	__atomic_add_fetch(&v->bytes_from_guest, len, __ATOMIC_RELAXED);
 	if (c->out_len == 0 && c->out_ready) {
 		ssize_t w = sendmsg(c->fd, &(struct msghdr){ .msg_iov = (struct iovec *)iov, .msg_iovlen = n },
 				    MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -769,6 +776,7 @@ static uint32_t conn_rx_one(struct vsock *v, struct conn *c, struct virtq_req *r
 		h.fwd_cnt = htole32(c->fwd_cnt);
 		c->fwd_cnt_told = c->fwd_cnt;
 		c->tx_cnt += (uint32_t)got;
+		__atomic_add_fetch(&v->bytes_to_guest, (uint64_t)got, __ATOMIC_RELAXED);
 		iov_copy_to(req->in, req->n_in, 0, &h, VSOCK_HDR);
 		return VSOCK_HDR + (uint32_t)got;
 	}
@@ -1130,6 +1138,23 @@ static void vsock_destroy(struct virtio_dev *vd)
 	free(v);
 }
 
+static void vsock_metric(json_object *o, const char *name, uint64_t *counter)
+{
+	json_object_object_add(o, name, json_object_new_int64((int64_t)__atomic_load_n(counter, __ATOMIC_RELAXED)));
+}
+
+static void vsock_metrics(struct virtio_dev *vd, json_object *o)
+{
+	struct vsock *v = vd->priv;
+
+	json_object_object_add(o, "connections_open",
+			       json_object_new_int64(__atomic_load_n(&v->nconns, __ATOMIC_RELAXED)));
+	vsock_metric(o, "connections", &v->connections);
+	vsock_metric(o, "resets_sent", &v->resets);
+	vsock_metric(o, "bytes_to_guest", &v->bytes_to_guest);
+	vsock_metric(o, "bytes_from_guest", &v->bytes_from_guest);
+}
+
 static const struct virtio_dev_ops vsock_ops = {
 	.name = "virtio-vsock",
 	.device_id = VIRTIO_ID_VSOCK,
@@ -1138,6 +1163,7 @@ static const struct virtio_dev_ops vsock_ops = {
 	.activate = vsock_activate,
 	.reset = vsock_reset,
 	.restore = vsock_restore,
+	.metrics = vsock_metrics,
 	.queue_notify = vsock_queue_notify,
 	.destroy = vsock_destroy,
 };
