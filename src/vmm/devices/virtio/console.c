@@ -116,6 +116,7 @@ static void vcon_output(struct vcon *c, const struct virtq_req *req)
 
 	if (c->io_fd < 0 || c->writes_failed)
 		return;
+	vcon_flush(c); /* a file has no readiness events: older bytes go first, now */
 	if (c->pending_len == 0 && c->out_ready) {
 		ssize_t n = vcon_writev(c, req->out, req->n_out);
 		if (n >= 0)
@@ -126,7 +127,7 @@ static void vcon_output(struct vcon *c, const struct virtq_req *req)
 			c->writes_failed = true;
 		if (c->writes_failed || off == req->out_len)
 			return;
-		if (n >= 0)
+		if (n >= 0 && c->kind != CONSOLE2_FILE)
 			c->out_ready = false; /* a short write: the backend is full */
 	}
 	room = VCON_PENDING_MAX - c->pending_len;
