@@ -13,6 +13,7 @@
 #include "casulo-config.h"
 #include "common/log.h"
 #include "vmm/devices/device.h"
+#include "vmm/devices/power-button.h"
 #include "vmm/vcpu.h"
 #include "vmm/snapshot/snapshot.h"
 
@@ -199,6 +200,10 @@ static void do_action(struct vm *vm, struct vm_action *a)
 			answer(a, 500, vm_action_error_json("resume failed"));
 		else
 			answer(a, 204, NULL);
+		return;
+	case VM_ACTION_SHUTDOWN:
+		power_button_press(vm);
+		answer(a, 204, NULL);
 		return;
 	case VM_ACTION_STOP:
 		vm_request_exit(vm, VM_EXIT_STOPPED);

@@ -549,6 +549,23 @@ def snapshot_restore_keeps_processes_disks_and_network(g):
 
 
 @test
+def shutdown_through_the_power_button(g):
+    with tempfile.TemporaryDirectory() as d:
+        sock = os.path.join(d, 'api.sock')
+        s = Session(g.argv("trap 'echo GOT-TERM; exit 3' TERM; echo READY; while true; do sleep 0.1; done",
+                           extra=['--api-socket', sock]))
+        s.expect(b'READY')
+        start = time.monotonic()
+        status, body = api_put(sock, '/vm/shutdown')
+        check(status == 204, 'shutdown: HTTP %d %r' % (status, body))
+        rc = s.wait(timeout=60)
+        s.drain(0.1)
+        check(b'GOT-TERM' in s.buf, 'the command was not asked to end: %r' % s.buf[-300:])
+        check(rc == 3, 'casulo-vmm exited %d, wanted the command status 3' % rc)
+        return 'guest off %.1fs after the request' % (time.monotonic() - start)
+
+
+@test
 def corrupted_snapshot_is_refused(g):
     with tempfile.TemporaryDirectory() as d:
         sock, snap = os.path.join(d, 'api.sock'), os.path.join(d, 'snap')
