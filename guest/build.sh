@@ -25,7 +25,7 @@ tool="python3 $here/kerneltool.py"
 # What the guest needs from the cloud kernel; kerneltool adds what each
 # depends= names and skips what is built in (ext4 and its helpers are).
 modules="virtio virtio_ring virtio_mmio virtio_pci virtio_pci_modern_dev virtio_pci_legacy_dev
-virtio_blk virtio_net virtio_rng virtio_console virtio_balloon ext4
+virtio_blk virtio_net virtio_rng virtio_console virtio_balloon ext4 button evdev
 vsock vmw_vsock_virtio_transport vmw_vsock_virtio_transport_common"
 
 say() { echo "guest: $*" >&2; }
@@ -85,7 +85,8 @@ $tool vmlinux "$out/vmlinuz" "$out/vmlinux"
 
 # 4. The initramfs.
 "$cc" -std=gnu11 -Wall -Wextra -Os -static -s -o "$work/casulo-init" \
-	"$here/init/casulo-init.c" "$here/init/cmdline.c" "$here/init/ipconfig.c" "$here/init/modules.c"
+	"$here/init/casulo-init.c" "$here/init/cmdline.c" "$here/init/ipconfig.c" "$here/init/modules.c" \
+	"$here/init/powerbutton.c"
 # shellcheck disable=SC2086
 $tool initramfs "$out/initrd.img" "$work/busybox/bin/busybox" "$moddir" "$work/casulo-init" \
 	"$compress" $modules >"$work/modules.list"

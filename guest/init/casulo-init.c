@@ -22,10 +22,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/io.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -34,9 +36,11 @@
 #include "cmdline.h"
 #include "ipconfig.h"
 #include "modules.h"
+#include "powerbutton.h"
 
 #define STATUS_PORT 0x604
 #define MODULES_DIR "/lib/modules"
+#define SHUTDOWN_GRACE_MS 5000
 
 static void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void warn(const char *fmt, ...)
@@ -197,25 +201,62 @@ static pid_t spawn(char **argv, int tty)
 	_exit(err == ENOENT ? 127 : 126);
 }
 
-/* Reap every child until pid exits; return its status as a shell would. */
-static unsigned wait_for(pid_t pid)
+static unsigned status_of(int st)
 {
-	for (;;) {
-		int st;
-		pid_t got = waitpid(-1, &st, 0);
+	if (WIFEXITED(st))
+		return (unsigned)WEXITSTATUS(st);
+	return 128 + (unsigned)WTERMSIG(st);
+}
 
-		if (got < 0) {
-			if (errno == EINTR)
-				continue;
-			warn("waitpid: %s", strerror(errno));
+/*
+ * Reap every child until pid exits and return its status as a shell
+ * would.  A press of the power button (button_fd) asks the command to
+ * end: SIGTERM to its process group, SIGKILL if it is still there
+ * SHUTDOWN_GRACE_MS later.
+ */
+static unsigned wait_for(pid_t pid, int button_fd)
+{
+	sigset_t chld;
+	int sfd, grace = -1;
+
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &chld, NULL);
+	sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+	for (;;) {
+		struct pollfd pfd[2] = { { sfd, POLLIN, 0 }, { button_fd, POLLIN, 0 } };
+		int st, n;
+		pid_t got;
+
+		/* Reap first: the child may have gone before the signalfd existed. */
+		while ((got = waitpid(-1, &st, WNOHANG)) > 0)
+			if (got == pid)
+				return status_of(st);
+		if (got < 0 && errno == ECHILD)
+			return 255;
+		n = poll(pfd, button_fd >= 0 ? 2 : 1, grace);
+		if (n < 0 && errno != EINTR) {
+			warn("poll: %s", strerror(errno));
 			return 255;
 		}
-		if (got != pid)
+		if (n == 0 && grace >= 0) {
+			warn("the command did not end within %d ms of the power button; killing it", grace);
+			kill(-pid, SIGKILL);
+			grace = -1;
 			continue;
-		if (WIFEXITED(st))
-			return (unsigned)WEXITSTATUS(st);
-		if (WIFSIGNALED(st))
-			return 128 + (unsigned)WTERMSIG(st);
+		}
+		if (sfd >= 0 && (pfd[0].revents & POLLIN)) {
+			struct signalfd_siginfo si;
+			while (read(sfd, &si, sizeof(si)) > 0)
+				;
+		}
+		if (button_fd >= 0 && (pfd[1].revents & POLLIN) && powerbutton_pressed(button_fd) && grace < 0) {
+			if (cmdline_has(read_cmdline(), "casulo.verbose"))
+				warn("power button: ending the command");
+			kill(-pid, SIGTERM);
+			kill(-pid, SIGCONT);
+			grace = SHUTDOWN_GRACE_MS;
+		}
 	}
 }
 
@@ -305,7 +346,7 @@ int main(int argc, char **argv)
 	signal(SIGTTOU, SIG_IGN);
 	signal(SIGTTIN, SIG_IGN);
 	tty = console_take();
-	status = wait_for(spawn(cmd, tty));
+	status = wait_for(spawn(cmd, tty), powerbutton_open());
 	console_drain(tty);
 	sync();
 	report_status(status);

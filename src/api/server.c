@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "common/macro.h"
 #include "vmm/actions.h"
+#include "vmm/migrate/migrate.h"
 #include "vmm/vm.h"
 
 #define API_MAX_BODY (64 * 1024)
@@ -164,9 +165,10 @@ static bool parse_snapshot(json_object *o, struct vm_action *a, char **err)
 
 static bool parse_migration(json_object *o, struct vm_action *a, char **err)
 {
-	static const char *const keys[] = { "destination", "downtime_ms", NULL };
+	static const char *const keys[] = { "destination", "downtime_ms", "wait", NULL };
 	const char *dest;
 	uint64_t downtime = 100;
+	json_object *wait;
 
 	if (!only_keys(o, keys, err) || (dest = string_field(o, "destination", sizeof(a->destination), err)) == NULL ||
 	    !uint_field(o, "downtime_ms", 60000, &downtime, false, err))
@@ -174,6 +176,13 @@ static bool parse_migration(json_object *o, struct vm_action *a, char **err)
 	if (strncmp(dest, "tcp:", 4) != 0 || strrchr(dest, ':') == dest + 3) {
 		*err = vm_action_error_json("field 'destination' must look like \"tcp:HOST:PORT\", not \"%s\"", dest);
 		return false;
+	}
+	if (json_object_object_get_ex(o, "wait", &wait)) {
+		if (!json_object_is_type(wait, json_type_boolean)) {
+			*err = vm_action_error_json("field 'wait' must be true or false");
+			return false;
+		}
+		a->wait = json_object_get_boolean(wait);
 	}
 	snprintf(a->destination, sizeof(a->destination), "%s", dest);
 	a->downtime_ms = (uint32_t)(downtime ? downtime : 1);
@@ -204,6 +213,37 @@ static const struct route routes[] = {
 	{ "GET", "/balloon/statistics", VM_ACTION_BALLOON_STATS, NULL },
 	{ "GET", "/metrics", VM_ACTION_METRICS, NULL },
 };
+
+/*
+ * A migration started with "wait": answer once it has ended.  The progress
+ * is read here, not through the VMM thread: a migration that completes
+ * ends the VMM, which then takes no more actions, but the API keeps
+ * serving its last requests until they are answered (api_server_stop).
+ */
+static void wait_for_migration(struct vm *vm, int *status, char **resp_body)
+{
+	for (;;) {
+		json_object *info = migrate_info(vm), *state;
+		const char *st = json_object_object_get_ex(info, "state", &state) ? json_object_get_string(state) : "";
+
+		if (strcmp(st, "running") != 0) {
+			json_object *err;
+			free(*resp_body);
+			if (strcmp(st, "completed") == 0) {
+				*status = 200;
+				*resp_body = strdup(json_object_to_json_string_ext(info, JSON_C_TO_STRING_PLAIN));
+			} else {
+				*status = 500;
+				*resp_body = vm_action_error_json("%s", json_object_object_get_ex(info, "error", &err)
+										? json_object_get_string(err) : "migration failed");
+			}
+			json_object_put(info);
+			return;
+		}
+		json_object_put(info);
+		usleep(20 * 1000);
+	}
+}
 
 void api_handle(struct vm *vm, const char *method, const char *url, const char *body, size_t body_len, int *status,
 		char **resp_body)
@@ -261,6 +301,8 @@ void api_handle(struct vm *vm, const char *method, const char *url, const char *
 	*status = a.http_status;
 	*resp_body = a.body;
 	a.body = NULL;
+	if (a.kind == VM_ACTION_MIGRATE && a.wait && *status == 202)
+		wait_for_migration(vm, status, resp_body);
 	vm_action_release(&a);
 }
 

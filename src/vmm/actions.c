@@ -14,6 +14,8 @@
 #include "common/log.h"
 #include "vmm/devices/device.h"
 #include "vmm/devices/virtio/balloon.h"
+#include "vmm/devices/power-button.h"
+#include "vmm/migrate/migrate.h"
 #include "vmm/vcpu.h"
 #include "vmm/snapshot/snapshot.h"
 
@@ -38,7 +40,27 @@ static const struct {
 	[VM_ACTION_BALLOON_SET] = { "balloon", LIVE },
 	[VM_ACTION_BALLOON_STATS] = { "balloon statistics", LIVE },
 	[VM_ACTION_METRICS] = { "metrics", ANY_STATE },
+	[VM_ACTION_MIGRATION_PAUSE] = { "migration pause", STATE_BIT(VM_STATE_RUNNING) },
+	[VM_ACTION_MIGRATION_RESUME] = { "migration resume", LIVE },
 };
+
+/* While a migration runs, only these go through: the rest would change
+ * the VM under the migration's feet. */
+static bool allowed_while_migrating(enum vm_action_kind kind)
+{
+	switch (kind) {
+	case VM_ACTION_INFO:
+	case VM_ACTION_MIGRATION_INFO:
+	case VM_ACTION_METRICS:
+	case VM_ACTION_BALLOON_STATS:
+	case VM_ACTION_MIGRATION_PAUSE:
+	case VM_ACTION_MIGRATION_RESUME:
+	case VM_ACTION_STOP:
+		return true;
+	default:
+		return false;
+	}
+}
 
 bool vm_action_allowed(enum vm_action_kind kind, enum vm_state state)
 {
@@ -223,6 +245,10 @@ static void do_balloon(struct vm *vm, struct vm_action *a)
 
 static void do_action(struct vm *vm, struct vm_action *a)
 {
+	if (migrate_running(vm) && !allowed_while_migrating(a->kind)) {
+		answer(a, 409, vm_action_error_json("%s is not possible while a migration runs", vm_action_name(a->kind)));
+		return;
+	}
 	if (!vm_action_allowed(a->kind, vm->state)) {
 		answer(a, 409, vm_action_error_json("%s is not possible while the VM is %s", vm_action_name(a->kind),
 						    vm_state_name(vm->state)));
@@ -244,12 +270,34 @@ static void do_action(struct vm *vm, struct vm_action *a)
 		else
 			answer(a, 204, NULL);
 		return;
+	case VM_ACTION_SHUTDOWN:
+		power_button_press(vm);
+		answer(a, 204, NULL);
+		return;
 	case VM_ACTION_STOP:
 		vm_request_exit(vm, VM_EXIT_STOPPED);
 		answer(a, 204, NULL);
 		return;
 	case VM_ACTION_METRICS:
 		do_metrics(vm, a);
+		return;
+	case VM_ACTION_MIGRATE: {
+		struct err *e = NULL;
+		if (migrate_send_start(vm, a->destination, a->downtime_ms, &e) < 0)
+			answer(a, err_code(e) == EBUSY ? 409 : 500, vm_action_error_json("%s", e->msg));
+		else
+			answer(a, 202, NULL);
+		err_free(&e);
+		return;
+	}
+	case VM_ACTION_MIGRATION_INFO:
+		answer(a, 200, json_take(migrate_info(vm)));
+		return;
+	case VM_ACTION_MIGRATION_PAUSE:
+		answer(a, vm_pause(vm) < 0 ? 500 : 204, NULL);
+		return;
+	case VM_ACTION_MIGRATION_RESUME:
+		answer(a, vm_resume(vm) < 0 ? 500 : 204, NULL);
 		return;
 	case VM_ACTION_SNAPSHOT_CREATE:
 		do_snapshot_create(vm, a);

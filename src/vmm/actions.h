@@ -29,6 +29,9 @@ enum vm_action_kind {
 	VM_ACTION_BALLOON_SET,     /* PUT /balloon */
 	VM_ACTION_BALLOON_STATS,   /* GET /balloon/statistics */
 	VM_ACTION_METRICS,         /* GET /metrics */
+	/* Internal: the migration thread's requests. */
+	VM_ACTION_MIGRATION_PAUSE,
+	VM_ACTION_MIGRATION_RESUME,
 	VM_ACTION__MAX,
 };
 
@@ -38,6 +41,7 @@ struct vm_action {
 	char path[PATH_MAX];       /* snapshot directory */
 	char destination[256];     /* migration target, "tcp:HOST:PORT" */
 	uint32_t downtime_ms;      /* migration downtime target */
+	bool wait;                 /* migration: answer when it has ended */
 	uint64_t balloon_target;   /* bytes */
 
 	/* The answer. */

@@ -1,5 +1,6 @@
 #include "vmm/memory.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -87,8 +88,46 @@ int guest_memory_map_file(struct guest_memory *mem, uint64_t size, int fd, struc
 	return 0;
 }
 
+void guest_memory_mark_dirty(const struct guest_memory *mem, const void *hva, uint64_t len)
+{
+	uint64_t first, last;
+
+	if (!__atomic_load_n(&mem->tracking, __ATOMIC_ACQUIRE) || len == 0 || (const uint8_t *)hva < mem->base)
+		return;
+	first = (uint64_t)((const uint8_t *)hva - mem->base);
+	if (first >= mem->size)
+		return;
+	last = MIN(first + len - 1, mem->size - 1);
+	for (uint64_t page = first / GUEST_PAGE_SIZE; page <= last / GUEST_PAGE_SIZE; page++)
+		__atomic_fetch_or(&mem->dirty[page / 64], 1ULL << (page % 64), __ATOMIC_RELAXED);
+}
+
+int guest_memory_track_dirty(struct guest_memory *mem, bool on)
+{
+	size_t words = (size_t)((mem->size / GUEST_PAGE_SIZE + 63) / 64);
+
+	if (on && mem->dirty == NULL) {
+		mem->dirty = calloc(words, sizeof(uint64_t));
+		if (mem->dirty == NULL)
+			return -ENOMEM;
+	}
+	__atomic_store_n(&mem->tracking, on, __ATOMIC_RELEASE);
+	return 0;
+}
+
+void guest_memory_collect_dirty(struct guest_memory *mem, uint64_t *out)
+{
+	size_t words = (size_t)((mem->size / GUEST_PAGE_SIZE + 63) / 64);
+
+	if (mem->dirty == NULL)
+		return;
+	for (size_t i = 0; i < words; i++)
+		out[i] |= __atomic_exchange_n(&mem->dirty[i], 0, __ATOMIC_ACQ_REL);
+}
+
 void guest_memory_destroy(struct guest_memory *mem)
 {
+	free(mem->dirty);
 	if (mem->base)
 		munmap(mem->base, mem->size);
 	memset(mem, 0, sizeof(*mem));

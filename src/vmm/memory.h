@@ -7,6 +7,7 @@
 #ifndef CASULO_VMM_MEMORY_H
 #define CASULO_VMM_MEMORY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,7 +27,14 @@ struct guest_memory {
 	uint64_t size;   /* total RAM in bytes */
 	unsigned nregions;
 	struct guest_region regions[GUEST_MEMORY_MAX_REGIONS];
+	/* Pages the VMM itself wrote (device models), one bit per 4 KiB page
+	 * of the host mapping, kept only while tracking is on (migration):
+	 * KVM's dirty log sees the vCPUs' writes, not ours. */
+	uint64_t *dirty;
+	int tracking;
 };
+
+#define GUEST_PAGE_SIZE 4096ULL
 
 /* Lay out size bytes of RAM (low part below the hole, the rest above 4 GiB)
  * and map them.  size must be page-aligned. */
@@ -42,6 +50,13 @@ void guest_memory_destroy(struct guest_memory *mem);
 void *guest_memory_ptr(const struct guest_memory *mem, uint64_t gpa, uint64_t len);
 int guest_memory_write(const struct guest_memory *mem, uint64_t gpa, const void *src, uint64_t len);
 int guest_memory_read(const struct guest_memory *mem, uint64_t gpa, void *dst, uint64_t len);
+/* Record that the VMM wrote [hva, hva+len) (a no-op unless tracking). */
+void guest_memory_mark_dirty(const struct guest_memory *mem, const void *hva, uint64_t len);
+/* Start or stop tracking the VMM's own writes. */
+int guest_memory_track_dirty(struct guest_memory *mem, bool on);
+/* Move the VMM-side dirty bits into out (one bit per page of the mapping,
+ * OR-ed in) and clear them. */
+void guest_memory_collect_dirty(struct guest_memory *mem, uint64_t *out);
 /* End of the RAM below the MMIO hole. */
 uint64_t guest_memory_low_end(const struct guest_memory *mem);
 

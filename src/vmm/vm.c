@@ -34,6 +34,7 @@
 #include "vmm/devices/virtio/rng.h"
 #include "vmm/devices/virtio/virtio.h"
 #include "vmm/devices/virtio/vsock.h"
+#include "vmm/migrate/migrate.h"
 #include "vmm/vcpu.h"
 
 #define KVM_DEVICE "/dev/kvm"
@@ -426,6 +427,7 @@ const char *vm_exit_reason_name(enum vm_exit_reason r)
 	case VM_EXIT_SIGNAL: return "signal";
 	case VM_EXIT_USER: return "quit";
 	case VM_EXIT_STOPPED: return "stopped";
+	case VM_EXIT_MIGRATED: return "migrated";
 	}
 	return "unknown";
 }
@@ -593,6 +595,7 @@ stopped:
 		return 128 + vm->exit_signal;
 	case VM_EXIT_USER:
 	case VM_EXIT_STOPPED:
+	case VM_EXIT_MIGRATED:
 		return 0;
 	case VM_EXIT_ERROR:
 	default:
@@ -612,6 +615,7 @@ void vm_destroy(struct vm *vm)
 	}
 	control_destroy(vm->control);
 	vm_actions_destroy(vm);
+	migrate_cleanup(vm);
 	if (vm->loop.epfd >= 0)
 		event_loop_destroy(&vm->loop);
 	devices_destroy_all(vm);

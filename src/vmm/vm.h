@@ -28,6 +28,7 @@ struct console;
 struct control;
 struct virtio_dev;
 struct vm_action;
+struct migration;
 
 enum vm_exit_reason {
 	VM_EXIT_NONE = 0,
@@ -37,6 +38,7 @@ enum vm_exit_reason {
 	VM_EXIT_SIGNAL,    /* SIGINT/SIGTERM */
 	VM_EXIT_USER,      /* the console escape sequence */
 	VM_EXIT_STOPPED,   /* stopped through the API */
+	VM_EXIT_MIGRATED,  /* the VM runs on the migration's destination now */
 };
 
 #define VCPU_EXIT_SLOTS 64
@@ -107,6 +109,7 @@ struct vm {
 	pthread_mutex_t action_lock;
 	struct vm_action *action_head, *action_tail;
 	bool actions_closed;
+	struct migration *migration; /* the current or last outgoing one */
 };
 
 /* Build the whole VM from cfg: memory, vCPUs, devices, kernel.  On

@@ -65,15 +65,21 @@ class UnixHTTP(http.client.HTTPConnection):
 
 
 class Vm:
-    """casulo-vmm running the test guest in counter mode, with an API socket."""
+    """casulo-vmm running the test guest in counter mode, with an API socket
+    (or, with incoming=ADDR, waiting for a migration)."""
 
-    def __init__(self, extra_cmdline=''):
+    def __init__(self, extra_cmdline='', incoming=None):
         self.dir = tempfile.mkdtemp(prefix='casulo-api-')
         self.sock = os.path.join(self.dir, 'api.sock')
         self.out = open(os.path.join(self.dir, 'console'), 'w+b')
-        self.p = subprocess.Popen([VMM, '--kernel', GUEST, '--cmdline', 'test=counter ' + extra_cmdline,
-                                   '--api-socket', self.sock], stdin=subprocess.DEVNULL, stdout=self.out,
-                                  stderr=subprocess.PIPE)
+        argv = [VMM, '--api-socket', self.sock]
+        if incoming:
+            argv += ['--incoming', incoming]
+        else:
+            argv += ['--kernel', GUEST, '--cmdline', 'test=counter ' + extra_cmdline]
+        self.p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.out, stderr=subprocess.PIPE)
+        if incoming:
+            return
         for _ in range(200):
             if os.path.exists(self.sock):
                 return
@@ -250,6 +256,113 @@ def socket_in_use_is_refused():
         check(vm.request('GET', '/vm')[0] == 200, 'the first VMM lost its socket')
     finally:
         vm.close()
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(('127.0.0.1', 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_ticks(vm, n, timeout=20):
+    deadline = time.time() + timeout
+    while vm.ticks() < n and time.time() < deadline:
+        time.sleep(0.05)
+    check(vm.ticks() >= n, 'the guest is not ticking (%d)' % vm.ticks())
+
+
+@test
+def migration_moves_the_running_guest():
+    port = free_port()
+    dst = Vm(incoming='tcp:127.0.0.1:%d' % port)
+    src = Vm()
+    try:
+        wait_ticks(src, 3)
+        time.sleep(0.2)
+        status, info = src.request('PUT', '/migration/send',
+                                   {'destination': 'tcp:127.0.0.1:%d' % port, 'wait': True})
+        check(status == 200, 'migration: HTTP %d %r' % (status, info))
+        validate(info, 'MigrationInfo')
+        check(info['state'] == 'completed' and info['downtime_ms'] >= 0, 'migration info %r' % info)
+        check(src.p.wait(timeout=10) == 0, 'the source VMM did not exit 0')
+        last = src.ticks()
+        wait_ticks(dst, last + 2)
+        with open(dst.out.name, 'rb') as f:
+            first = int(re.findall(rb'tick (\d+)', f.read())[0])
+        check(last <= first <= last + 1, 'the destination started at tick %d, the source stopped at %d' % (first, last))
+        status, vminfo = dst.request('GET', '/vm')
+        check(status == 200 and vminfo['state'] == 'running', 'destination state %r' % vminfo)
+    finally:
+        src.close()
+        dst.close()
+
+
+def fake_destination(port, behaviour):
+    """A peer that acts as a migration destination and then misbehaves."""
+    import struct
+    import threading
+    lst = socket.socket()
+    lst.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    lst.bind(('127.0.0.1', port))
+    lst.listen(1)
+
+    def answer(conn, code, msg):
+        conn.sendall(struct.pack('<II', code, len(msg)) + msg.encode())
+
+    def run():
+        conn, _ = lst.accept()
+        lst.close()
+        hello = conn.recv(8 + 4 + 8 + 8 + 4)
+        if behaviour == 'version':
+            answer(conn, 1, 'migration protocol version mismatch')
+        elif behaviour == 'vanish-during-memory':
+            answer(conn, 0, 'ok')
+            conn.recv(65536)
+        elif behaviour == 'vanish-before-ack':
+            answer(conn, 0, 'ok')
+            # Read everything up to the end record, then go away without a word.
+            data = b''
+            while not data.endswith(struct.pack('<I', 4)):
+                chunk = conn.recv(1 << 20)
+                if not chunk:
+                    break
+                data += chunk
+                data = data[-16:]
+        conn.close()
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
+
+
+@test
+def failed_migrations_leave_the_source_running():
+    src = Vm()
+    try:
+        wait_ticks(src, 2)
+        cases = [('nobody listening', None, 'connect'),
+                 ('version mismatch', 'version', 'version mismatch'),
+                 ('destination gone while memory is sent', 'vanish-during-memory', ''),
+                 ('destination gone before saying it runs', 'vanish-before-ack', 'did not take the VM')]
+        for what, behaviour, needle in cases:
+            port = free_port()
+            t = fake_destination(port, behaviour) if behaviour else None
+            status, body = src.request('PUT', '/migration/send',
+                                       {'destination': 'tcp:127.0.0.1:%d' % port, 'wait': True})
+            check(status == 500, '%s: HTTP %d %r' % (what, status, body))
+            validate(body, 'Error')
+            check(needle in body['error'], '%s: error %r' % (what, body['error']))
+            if t:
+                t.join(5)
+            before = src.ticks()
+            time.sleep(0.6)
+            check(src.p.poll() is None and src.ticks() > before, '%s: the source stopped running' % what)
+            status, info = src.request('GET', '/migration')
+            check(info['state'] == 'failed', '%s: GET /migration says %r' % (what, info))
+            check(src.request('GET', '/vm')[1]['state'] == 'running', '%s: the VM is not running' % what)
+    finally:
+        src.close()
 
 
 def cli(*args):

@@ -524,6 +524,24 @@ def api_put(sock, path, body=None):
     return r.status, (json.loads(text) if text else None)
 
 
+def json_get(sock, path):
+    import http.client
+    import json
+    import socket as socketmod
+
+    class Conn(http.client.HTTPConnection):
+        def connect(self):
+            self.sock = socketmod.socket(socketmod.AF_UNIX, socketmod.SOCK_STREAM)
+            self.sock.settimeout(60)
+            self.sock.connect(sock)
+    c = Conn('localhost', timeout=60)
+    c.request('GET', path)
+    r = c.getresponse()
+    data = json.loads(r.read())
+    c.close()
+    return data
+
+
 def wait_for_file(path, timeout=60):
     deadline = time.monotonic() + timeout
     while not os.path.exists(path):
@@ -577,6 +595,194 @@ def snapshot_restore_keeps_processes_disks_and_network(g):
         r.send(b'poweroff -f\n')
         check(r.wait() == 0, 'the restored VMM did not exit cleanly')
         return 'counter %d before the snapshot, %d first after restore' % (seen[-1], after[0])
+
+
+# --- live migration ---
+
+PEER_TOOL = r"""
+import socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('10.77.0.1', 5000)); s.listen(4); print('LISTENING', flush=True)
+conn, _ = s.accept(); conn.settimeout(120)
+s.settimeout(0.1)
+lines = 0; last = time.time(); buf = b''
+while True:
+    try:
+        data = conn.recv(4096)
+    except socket.timeout:
+        print('STALL', flush=True); break
+    if not data:
+        print('CLOSED', lines, flush=True); break
+    buf += data
+    while b'\n' in buf:
+        line, buf = buf.split(b'\n', 1); lines += 1
+        print('LINE', line.decode(errors='replace'), flush=True)
+    try:
+        s.accept(); print('SECOND-CONNECTION', flush=True)
+    except OSError:
+        pass
+"""
+
+
+class MigrationNet:
+    """Three namespaces on one bridge: the peer (10.77.0.1), the source
+    (10.77.0.4) and the destination (10.77.0.3), each VMM side with its own
+    TAP for the guest (10.77.0.2) on that bridge."""
+
+    def __init__(self):
+        self.names = {'peer': 'casulo-mp', 'src': 'casulo-ms', 'dst': 'casulo-md'}
+        for ns in self.names.values():
+            subprocess.run(['ip', 'netns', 'del', ns], capture_output=True)
+            self.run(None, 'ip', 'netns', 'add', ns)
+            self.run(ns, 'ip', 'link', 'set', 'lo', 'up')
+        p = self.names['peer']
+        self.run(p, 'ip', 'link', 'add', 'br0', 'type', 'bridge')
+        self.run(p, 'ip', 'addr', 'add', '10.77.0.1/24', 'dev', 'br0')
+        self.run(p, 'ip', 'link', 'set', 'br0', 'up')
+        for side, addr in (('src', '10.77.0.4/24'), ('dst', '10.77.0.3/24')):
+            ns = self.names[side]
+            self.run(p, 'ip', 'link', 'add', 'v' + side, 'type', 'veth', 'peer', 'name', 'up0', 'netns', ns)
+            self.run(p, 'ip', 'link', 'set', 'v' + side, 'master', 'br0', 'up')
+            self.run(ns, 'ip', 'link', 'add', 'br1', 'type', 'bridge')
+            self.run(ns, 'ip', 'link', 'set', 'up0', 'master', 'br1', 'up')
+            self.run(ns, 'ip', 'tuntap', 'add', 'dev', 'ctap0', 'mode', 'tap')
+            self.run(ns, 'ip', 'link', 'set', 'ctap0', 'master', 'br1', 'up')
+            self.run(ns, 'ip', 'addr', 'add', addr, 'dev', 'br1')
+            self.run(ns, 'ip', 'link', 'set', 'br1', 'up')
+
+    @staticmethod
+    def run(ns, *argv):
+        full = (['ip', 'netns', 'exec', ns] if ns else []) + list(argv)
+        p = subprocess.run(full, capture_output=True, text=True)
+        if p.returncode != 0:
+            raise Failure('%s: %s' % (' '.join(full), p.stderr.strip()))
+
+    def argv(self, side, argv):
+        return ['ip', 'netns', 'exec', self.names[side]] + argv
+
+    def close(self):
+        for ns in self.names.values():
+            subprocess.run(['ip', 'netns', 'del', ns], capture_output=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
+
+
+def start_migration_guest(g, net, d):
+    """A guest in the source namespace that counts on its console, keeps
+    a TCP connection to the peer busy and dirties memory all the time."""
+    sock = os.path.join(d, 'src.sock')
+    s = Session(net.argv('src', g.argv(None, cmdline=QUIET + ' ' + GUEST_IP, extra=[
+        '--memory', '512M', '--net', 'tap=ctap0,mac=52:54:00:77:00:02', '--api-socket', sock])))
+    s.expect(b'# ')
+    s.send(b'(n=0; while true; do echo count $n; n=$((n+1)); sleep 0.2; done) &\n')
+    s.send(b'(n=0; while true; do echo ping $n; n=$((n+1)); sleep 0.1; done | nc 10.77.0.1 5000) &\n')
+    s.send(b'(while true; do dd if=/dev/urandom of=/tmp/dirty bs=1M count=32 2>/dev/null; done) &\n')
+    s.expect(b'count 3', timeout=60)
+    return s, sock
+
+
+@test
+def live_migration_keeps_processes_and_connections(g):
+    need_netns()
+    with tempfile.TemporaryDirectory() as d, MigrationNet() as net:
+        peer = subprocess.Popen(net.argv('peer', ['/usr/bin/python3', '-c', PEER_TOOL]), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+        check(peer.stdout.readline().strip() == 'LISTENING', 'the peer did not start')
+        dst_sock = os.path.join(d, 'dst.sock')
+        dst = Session(net.argv('dst', [g.vmm, '--incoming', 'tcp:10.77.0.3:7777', '--api-socket', dst_sock]))
+        src, src_sock = start_migration_guest(g, net, d)
+        try:
+            status, info = api_put(src_sock, '/migration/send', {'destination': 'tcp:10.77.0.3:7777',
+                                                                 'downtime_ms': 300, 'wait': True})
+            check(status == 200 and info['state'] == 'completed', 'migration: HTTP %d %r' % (status, info))
+            check(src.wait(timeout=30) == 0, 'the source VMM did not exit 0 after the migration')
+            src.drain(0.1)
+            before = [int(x) for x in re.findall(rb'count (\d+)', src.buf)]
+            dst.expect(b'count ', timeout=60)
+            time.sleep(3)
+            dst.drain(0.2)
+            after = [int(x) for x in re.findall(rb'count (\d+)', dst.buf)]
+            check(after and before and after[0] <= before[-1] + 2 and after[-1] > before[-1] + 5,
+                  'the counter did not go on: source ended at %s, destination shows %s' % (before[-1:], after[:3]))
+            dst.send(b'echo ALIVE-$((40+2))\n')
+            dst.expect(b'ALIVE-42', timeout=30)
+            dst.send(b'poweroff -f\n')
+            check(dst.wait(timeout=60) == 0, 'the destination VMM did not exit cleanly')
+        finally:
+            for sess in (src, dst):
+                if sess.p.poll() is None:
+                    sess.p.kill()
+        peer.terminate()
+        out = peer.communicate(timeout=10)[0]
+        pings = [int(x) for x in re.findall(r'LINE ping (\d+)', out)]
+        check('SECOND-CONNECTION' not in out, 'the guest had to open a new connection')
+        check(pings and pings == list(range(pings[0], pings[0] + len(pings))),
+              'the TCP stream lost or reordered lines: %s' % pings[-10:])
+        check(len(pings) > 40, 'too few lines crossed the connection: %d' % len(pings))
+        return '%d rounds, %.0f MiB, downtime %.0f ms, total %.0f ms; %d lines over one TCP connection' % (
+            info['rounds'], info['bytes_sent'] / 2**20, info['downtime_ms'], info['total_ms'], len(pings))
+
+
+@test
+def killing_the_destination_leaves_the_source_running(g):
+    need_netns()
+    with tempfile.TemporaryDirectory() as d, MigrationNet() as net:
+        peer = subprocess.Popen(net.argv('peer', ['/usr/bin/python3', '-c', PEER_TOOL]), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+        check(peer.stdout.readline().strip() == 'LISTENING', 'the peer did not start')
+        dst = Session(net.argv('dst', [g.vmm, '--incoming', 'tcp:10.77.0.3:7777']))
+        src, src_sock = start_migration_guest(g, net, d)
+        try:
+            status, _ = api_put(src_sock, '/migration/send', {'destination': 'tcp:10.77.0.3:7777'})
+            check(status == 202, 'migration start: HTTP %d' % status)
+            time.sleep(0.5)
+            dst.p.kill()
+            dst.p.wait()
+            deadline = time.monotonic() + 60
+            while True:
+                import http.client
+                info = json_get(src_sock, '/migration')
+                if info['state'] != 'running' or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+            check(info['state'] == 'failed', 'the migration did not fail: %r' % info)
+            src.drain(0.5)
+            n = len(re.findall(rb'count (\d+)', src.buf))
+            time.sleep(1.5)
+            src.drain(0.2)
+            check(len(re.findall(rb'count (\d+)', src.buf)) > n + 3, 'the source guest stopped counting')
+            src.send(b'echo STILL-$((40+2))\n')
+            src.expect(b'STILL-42', timeout=30)
+            src.send(b'poweroff -f\n')
+            check(src.wait(timeout=60) == 0, 'the source VMM did not exit cleanly')
+        finally:
+            for sess in (src, dst):
+                if sess.p.poll() is None:
+                    sess.p.kill()
+            peer.terminate()
+            peer.communicate(timeout=10)
+        return 'source kept running: %s' % info.get('error', '')
+
+
+@test
+def shutdown_through_the_power_button(g):
+    with tempfile.TemporaryDirectory() as d:
+        sock = os.path.join(d, 'api.sock')
+        s = Session(g.argv("trap 'echo GOT-TERM; exit 3' TERM; echo READY; while true; do sleep 0.1; done",
+                           extra=['--api-socket', sock]))
+        s.expect(b'READY')
+        start = time.monotonic()
+        status, body = api_put(sock, '/vm/shutdown')
+        check(status == 204, 'shutdown: HTTP %d %r' % (status, body))
+        rc = s.wait(timeout=60)
+        s.drain(0.1)
+        check(b'GOT-TERM' in s.buf, 'the command was not asked to end: %r' % s.buf[-300:])
+        check(rc == 3, 'casulo-vmm exited %d, wanted the command status 3' % rc)
+        return 'guest off %.1fs after the request' % (time.monotonic() - start)
 
 
 @test

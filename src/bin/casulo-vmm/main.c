@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "common/parse.h"
 #include "api/server.h"
+#include "vmm/migrate/migrate.h"
 #include "vmm/snapshot/snapshot.h"
 #include "vmm/vm.h"
 
@@ -72,6 +73,9 @@ static void usage(FILE *f)
 		"                      instead of booting a kernel; --disk and --net, if\n"
 		"                      given, replace the snapshot's (same number of each)\n"
 		"  --wait              boot nothing: serve the API until PUT /snapshot/load\n"
+		"  --incoming tcp:ADDR:PORT\n"
+		"                      boot nothing: wait for a live migration on ADDR:PORT\n"
+		"                      and run the VM it brings (--disk, --net as --restore)\n"
 		"  --log-level LEVEL   error, warning (default), info or debug (to stderr)\n"
 		"  -h, --help          show this help\n"
 		"  -V, --version       show the version\n"
@@ -88,7 +92,7 @@ static void usage(FILE *f)
 }
 
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_CONSOLE, OPT_LOG_LEVEL, OPT_DISK, OPT_NET, OPT_API_SOCKET,
-       OPT_RESTORE, OPT_WAIT, OPT_RNG, OPT_CONSOLE2, OPT_VSOCK, OPT_BALLOON, OPT_CONTROL_SOCKET };
+       OPT_RESTORE, OPT_WAIT, OPT_INCOMING, OPT_RNG, OPT_CONSOLE2, OPT_VSOCK, OPT_BALLOON, OPT_CONTROL_SOCKET };
 
 static const struct option options[] = {
 	{ "kernel", required_argument, NULL, OPT_KERNEL },
@@ -108,6 +112,7 @@ static const struct option options[] = {
 	{ "api-socket", required_argument, NULL, OPT_API_SOCKET },
 	{ "restore", required_argument, NULL, OPT_RESTORE },
 	{ "wait", no_argument, NULL, OPT_WAIT },
+	{ "incoming", required_argument, NULL, OPT_INCOMING },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -175,7 +180,7 @@ int main(int argc, char **argv)
 	struct err *e = NULL;
 	struct vm *vm = NULL;
 	struct api_server *api = NULL;
-	const char *api_socket = NULL, *restore_dir = NULL;
+	const char *api_socket = NULL, *restore_dir = NULL, *incoming = NULL;
 	bool wait_for_snapshot = false, built;
 	enum log_level level;
 	int opt, status;
@@ -229,6 +234,7 @@ int main(int argc, char **argv)
 		case OPT_API_SOCKET: api_socket = optarg; break;
 		case OPT_RESTORE: restore_dir = optarg; break;
 		case OPT_WAIT: wait_for_snapshot = true; break;
+		case OPT_INCOMING: incoming = optarg; break;
 		case OPT_LOG_LEVEL:
 			if (parse_log_level(optarg, &level) < 0)
 				return bad_option("--log-level '%s': expected error, warning, info or debug", optarg);
@@ -243,15 +249,16 @@ int main(int argc, char **argv)
 	}
 	if (optind < argc)
 		return bad_option("unexpected argument '%s'", argv[optind]);
-	if (restore_dir && wait_for_snapshot)
-		return bad_option("%s", "--restore and --wait exclude each other");
+	if (!!restore_dir + wait_for_snapshot + !!incoming > 1)
+		return bad_option("%s", "--restore, --wait and --incoming exclude each other");
 	if (wait_for_snapshot && api_socket == NULL)
 		return bad_option("%s", "--wait needs --api-socket (the snapshot comes through the API)");
-	if (restore_dir || wait_for_snapshot) {
+	if (restore_dir || wait_for_snapshot || incoming) {
 		if (cfg.kernel_path || cfg.initrd_path)
-			return bad_option("%s", "--kernel and --initrd do not go with --restore or --wait");
+			return bad_option("%s", "--kernel and --initrd do not go with --restore, --wait or --incoming");
 		if (vm_create_waiting(&vm, &cfg, &e) < 0 ||
-		    (restore_dir && vm_snapshot_load(vm, restore_dir, &cfg, &built, &e) < 0)) {
+		    (restore_dir && vm_snapshot_load(vm, restore_dir, &cfg, &built, &e) < 0) ||
+		    (incoming && migrate_receive(vm, incoming, &cfg, &e) < 0)) {
 			err_print(e, PROG, stderr);
 			err_free(&e);
 			vm_destroy(vm);

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <json-c/json.h>
 
 #include "api/client.h"
@@ -160,47 +159,34 @@ static char *json_body(const char *key, const char *value)
 
 static int migrate(const struct vm_opts *o)
 {
-	json_object *body = json_object_new_object(), *j;
+	json_object *body = json_object_new_object(), *j, *v;
 	int rc;
 
 	json_object_object_add(body, "destination", json_object_new_string(o->to));
 	json_object_object_add(body, "downtime_ms", json_object_new_int((int)o->downtime_ms));
+	/* With --wait (the default) the API answers when the migration has
+	 * ended: the source VMM exits right after a successful one. */
+	json_object_object_add(body, "wait", json_object_new_boolean(o->wait));
 	j = call(o, "migrate", "PUT", "/migration/send", json_object_to_json_string(body), &rc);
 	json_object_put(body);
-	json_object_put(j);
-	if (rc || !o->wait)
-		return rc;
-	/* Follow the progress until the migration ends one way or the other. */
-	for (;;) {
-		const char *state;
-		j = call(o, "migrate", "GET", "/migration", NULL, &rc);
-		if (rc)
-			return rc;
-		state = str(j, "state");
-		if (!o->json) {
-			json_object *v;
-			printf("migration: %s", state);
+	if (rc == 0 && !o->json) {
+		if (!o->wait) {
+			printf("migration started\n");
+		} else {
+			printf("migration completed");
 			if (json_object_object_get_ex(j, "rounds", &v))
-				printf(", round %d", json_object_get_int(v));
+				printf(": %d rounds", json_object_get_int(v));
 			if (json_object_object_get_ex(j, "bytes_sent", &v))
 				printf(", %.1f MiB sent", (double)json_object_get_int64(v) / (1 << 20));
-			if (json_object_object_get_ex(j, "downtime_ms", &v) && strcmp(state, "completed") == 0)
+			if (json_object_object_get_ex(j, "total_ms", &v))
+				printf(", %.0f ms in all", json_object_get_double(v));
+			if (json_object_object_get_ex(j, "downtime_ms", &v))
 				printf(", downtime %.1f ms", json_object_get_double(v));
 			printf("\n");
 		}
-		if (strcmp(state, "completed") == 0 || strcmp(state, "failed") == 0) {
-			rc = strcmp(state, "failed") == 0;
-			if (rc) {
-				json_object *v;
-				if (json_object_object_get_ex(j, "error", &v))
-					fprintf(stderr, "casulo: vm migrate: %s\n", json_object_get_string(v));
-			}
-			json_object_put(j);
-			return rc;
-		}
-		json_object_put(j);
-		usleep(200 * 1000);
 	}
+	json_object_put(j);
+	return rc;
 }
 
 int casulo_vm(int argc, char **argv)

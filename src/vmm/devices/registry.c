@@ -9,6 +9,7 @@
 #include "vmm/devices/i8042.h"
 #include "vmm/devices/pci-host.h"
 #include "vmm/devices/platform.h"
+#include "vmm/devices/power-button.h"
 #include "vmm/devices/rtc.h"
 #include "vmm/devices/serial.h"
 #include "vmm/snapshot/format.h"
@@ -20,6 +21,7 @@ static const struct device_type *const builtin_devices[] = {
 	&i8042_type,
 	&platform_type,
 	&pci_host_type,
+	&power_button_type,
 };
 
 int devices_create_builtin(struct vm *vm, struct err **e)

@@ -107,18 +107,23 @@ void snap_section_end(struct snap_writer *w)
 	w->nsections++;
 }
 
+int snap_writer_finish(struct snap_writer *w)
+{
+	if (w->failed)
+		return -ENOMEM;
+	patch_le(w->buf + HEADER_LEN - 4, w->nsections, 4);
+	snap_put_bytes(w, SNAP_TRAILER_MAGIC, 8);
+	snap_put_u32(w, w->nsections);
+	snap_put_u32(w, (uint32_t)crc32(0, w->buf, (uInt)w->len));
+	return w->failed ? -ENOMEM : 0;
+}
+
 int snap_writer_save(struct snap_writer *w, const char *path, struct err **e)
 {
 	char tmp[4096];
 	int fd, r;
 
-	if (w->failed)
-		return err_set(e, ENOMEM, "snapshot '%s'", path);
-	patch_le(w->buf + HEADER_LEN - 4, w->nsections, 4);
-	snap_put_bytes(w, SNAP_TRAILER_MAGIC, 8);
-	snap_put_u32(w, w->nsections);
-	snap_put_u32(w, (uint32_t)crc32(0, w->buf, (uInt)w->len));
-	if (w->failed)
+	if (snap_writer_finish(w) < 0)
 		return err_set(e, ENOMEM, "snapshot '%s'", path);
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
 		return err_setx(e, ENAMETOOLONG, "snapshot '%s': path too long", path);

@@ -46,6 +46,8 @@ void snap_put_bytes(struct snap_writer *w, const void *p, size_t n);
 /* A length-prefixed string (u32 length, bytes, no NUL). */
 void snap_put_str(struct snap_writer *w, const char *s);
 void snap_section_end(struct snap_writer *w);
+/* Add the trailer: buf/len then hold the whole file (for sending). */
+int snap_writer_finish(struct snap_writer *w);
 /* Add the trailer and write the file (fsync'ed; atomically renamed in). */
 int snap_writer_save(struct snap_writer *w, const char *path, struct err **e);
 void snap_writer_free(struct snap_writer *w);

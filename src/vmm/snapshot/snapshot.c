@@ -184,25 +184,14 @@ static bool memory_size_matches(const struct snap_reader *r, uint64_t size)
 	return ok;
 }
 
-int vm_snapshot_read_state(struct vm *vm, const struct snap_reader *r, const struct vm_config *host, int memory_fd,
-			   struct err **e)
+int vm_snapshot_config_from_json(struct vm *vm, const char *json, const struct vm_config *host, struct err **e)
 {
-	struct snap_section s;
 	struct vm_config cfg;
-	json_object *o;
-	char *text;
+	json_object *o = json_tokener_parse(json);
 	int ret;
 
-	if (!snap_find(r, "vm.config", &s) || s.version != SNAP_CONFIG_VERSION)
-		return err_setx(e, EINVAL, "section 'vm.config' is missing or of an unknown version");
-	text = malloc(s.len + 1);
-	if (text == NULL)
-		return err_set(e, ENOMEM, "snapshot");
-	snap_get_str(&s, text, s.len + 1);
-	o = snap_section_ok(&s) ? json_tokener_parse(text) : NULL;
-	free(text);
 	if (o == NULL)
-		return snap_bad_section(&s, e);
+		return err_setx(e, EINVAL, "corrupted: the configuration is not JSON");
 	ret = vm_config_from_json(&cfg, o, e);
 	json_object_put(o);
 	if (ret == 0)
@@ -213,10 +202,14 @@ int vm_snapshot_read_state(struct vm *vm, const struct snap_reader *r, const str
 	}
 	vm->cfg = cfg;
 	vm->owns_cfg = true;
+	return 0;
+}
 
-	ret = vm_build(vm, memory_fd, e);
-	if (ret == 0)
-		ret = kvm_state_restore_vm(vm, r, e);
+int vm_snapshot_restore_state(struct vm *vm, const struct snap_reader *r, struct err **e)
+{
+	struct snap_section s;
+	int ret = kvm_state_restore_vm(vm, r, e);
+
 	for (unsigned i = 0; ret == 0 && i < vm->nvcpus; i++) {
 		char name[SNAP_NAME_MAX];
 		snprintf(name, sizeof(name), "vcpu.%u", i);
@@ -229,6 +222,32 @@ int vm_snapshot_read_state(struct vm *vm, const struct snap_reader *r, const str
 		ret = devices_restore(vm, r, e);
 	if (ret == 0)
 		ret = virtio_devices_start(vm, e);
+	return ret;
+}
+
+int vm_snapshot_read_state(struct vm *vm, const struct snap_reader *r, const struct vm_config *host, int memory_fd,
+			   struct err **e)
+{
+	struct snap_section s;
+	char *text;
+	int ret;
+
+	if (!snap_find(r, "vm.config", &s) || s.version != SNAP_CONFIG_VERSION)
+		return err_setx(e, EINVAL, "section 'vm.config' is missing or of an unknown version");
+	text = malloc(s.len + 1);
+	if (text == NULL)
+		return err_set(e, ENOMEM, "snapshot");
+	snap_get_str(&s, text, s.len + 1);
+	if (!snap_section_ok(&s)) {
+		free(text);
+		return snap_bad_section(&s, e);
+	}
+	ret = vm_snapshot_config_from_json(vm, text, host, e);
+	free(text);
+	if (ret == 0)
+		ret = vm_build(vm, memory_fd, e);
+	if (ret == 0)
+		ret = vm_snapshot_restore_state(vm, r, e);
 	return ret;
 }
 

@@ -38,7 +38,13 @@ int vm_snapshot_write_state(struct vm *vm, struct snap_writer *w, struct err **e
  */
 int vm_snapshot_load(struct vm *vm, const char *dir, const struct vm_config *host, bool *built, struct err **e);
 
-/* Restore the state sections into a VM whose memory is in place. */
+/* Set vm->cfg from a configuration in JSON (as in section vm.config),
+ * host-local resources from host when it names them. */
+int vm_snapshot_config_from_json(struct vm *vm, const char *json, const struct vm_config *host, struct err **e);
+/* Load the KVM and device state into a built VM whose memory is in place,
+ * and start its device threads. */
+int vm_snapshot_restore_state(struct vm *vm, const struct snap_reader *r, struct err **e);
+/* Configuration, build and state in one, with memory mapped from memory_fd. */
 int vm_snapshot_read_state(struct vm *vm, const struct snap_reader *r, const struct vm_config *host,
 			   int memory_fd, struct err **e);
 

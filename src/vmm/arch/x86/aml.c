@@ -7,6 +7,8 @@
 #define AML_NAME_OP 0x08
 #define AML_BUFFER_OP 0x11
 #define AML_PACKAGE_OP 0x12
+#define AML_METHOD_OP 0x14
+#define AML_NOTIFY_OP 0x86
 #define AML_EXT_PREFIX 0x5b
 #define AML_DEVICE_OP 0x82
 #define AML_ZERO_OP 0x00
@@ -212,6 +214,21 @@ void aml_package(struct aml *a, uint8_t nelems)
 	aml_byte(a, AML_PACKAGE_OP);
 	open_pkg(a);
 	aml_byte(a, nelems);
+}
+
+void aml_method(struct aml *a, const char *name, uint8_t nargs)
+{
+	aml_byte(a, AML_METHOD_OP);
+	open_pkg(a);
+	aml_name(a, name);
+	aml_byte(a, nargs & 7); /* MethodFlags: argument count, not serialized, sync level 0 */
+}
+
+void aml_notify(struct aml *a, const char *object, uint8_t value)
+{
+	aml_byte(a, AML_NOTIFY_OP);
+	aml_name(a, object);
+	aml_integer(a, value);
 }
 
 void aml_name_decl(struct aml *a, const char *name)

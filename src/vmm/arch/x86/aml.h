@@ -40,6 +40,11 @@ void aml_package(struct aml *a, uint8_t nelems);
 void aml_name_decl(struct aml *a, const char *name);
 void aml_end(struct aml *a);
 
+/* Method(name, nargs, NotSerialized) { ... }: close with aml_end(). */
+void aml_method(struct aml *a, const char *name, uint8_t nargs);
+/* Notify(object, value) */
+void aml_notify(struct aml *a, const char *object, uint8_t value);
+
 /* Name(_CRS, ResourceTemplate() { ... }): open with aml_crs_begin(),
  * add descriptors, close with aml_crs_end(). */
 void aml_crs_begin(struct aml *a);

@@ -65,6 +65,7 @@
 #define ACPI_S5_SLEEP_TYPE 5
 
 /* ISA interrupt lines of the legacy devices. */
+#define IRQ_POWER_BUTTON 3 /* the ACPI Generic Event Device's line (COM2's, unused) */
 #define IRQ_COM1 4
 #define IRQ_RTC 8
 /* GSIs for virtio-mmio devices start above the ISA range. */

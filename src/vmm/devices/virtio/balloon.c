@@ -232,7 +232,7 @@ static void balloon_queue_notify(struct virtio_dev *vd, unsigned qi)
 				b->stats_head = b->req->head;
 				continue;
 			}
-			virtq_push(q, b->req->head, 0);
+			virtq_complete(q, b->req, 0);
 			pushed = true;
 		}
 		if (got < 0) {

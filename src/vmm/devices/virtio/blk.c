@@ -121,7 +121,7 @@ static void req_complete(struct blk *b, struct blk_req *r, uint8_t status)
 	else if (r->type == VIRTIO_BLK_T_DISCARD || r->type == VIRTIO_BLK_T_WRITE_ZEROES)
 		count(&b->discards, 1);
 	*r->status = status;
-	virtq_push(&b->vd->queues[0], r->vq->head, r->written);
+	virtq_complete(&b->vd->queues[0], r->vq, r->written);
 	b->need_notify = true;
 	b->inflight--;
 	req_put(b, r);

@@ -153,7 +153,7 @@ static void vcon_tx(struct vcon *c)
 			}
 			vcon_output(c, c->req);
 			__atomic_add_fetch(&c->out_bytes, c->req->out_len, __ATOMIC_RELAXED);
-			virtq_push(q, c->req->head, 0);
+			virtq_complete(q, c->req, 0);
 			pushed = true;
 		}
 		if (got < 0) {
@@ -205,7 +205,7 @@ static void vcon_rx(struct vcon *c)
 			n = readv(c->io_fd, c->req->in, (int)MIN(c->req->n_in, (unsigned)IOV_MAX));
 			if (n > 0) {
 				__atomic_add_fetch(&c->in_bytes, (uint64_t)n, __ATOMIC_RELAXED);
-				virtq_push(q, c->req->head, (uint32_t)n);
+				virtq_complete(q, c->req, (uint32_t)n);
 				pushed = true;
 				continue;
 			}

@@ -102,7 +102,7 @@ static void net_tx(struct net *n)
 			}
 			if (n->req->n_in > 0 || n->req->out_len < NET_HDR_LEN || n->req->out_len > NET_MAX_FRAME) {
 				/* Not a frame: give it back unsent rather than guess. */
-				virtq_push(q, n->req->head, 0);
+				virtq_complete(q, n->req, 0);
 				pushed = true;
 				continue;
 			}
@@ -115,7 +115,7 @@ static void net_tx(struct net *n)
 			/* Other write errors (e.g. the TAP is down) drop the frame, as a wire would. */
 			if (w > 0)
 				count(&n->tx_packets, 1), count(&n->tx_bytes, (uint64_t)w - NET_HDR_LEN);
-			virtq_push(q, n->req->head, 0);
+			virtq_complete(q, n->req, 0);
 			pushed = true;
 		}
 		if (!virtq_enable_kicks(q))
@@ -176,7 +176,7 @@ static bool deliver_frame(struct net *n, bool *pushed)
 		off = 0;
 		for (unsigned i = 0; i < used; i++) {
 			uint32_t len = (uint32_t)MIN(n->rx_reqs[i]->in_len, n->frame_len - off);
-			virtq_push(q, n->rx_reqs[i]->head, len);
+			virtq_complete(q, n->rx_reqs[i], len);
 			off += len;
 		}
 	}

@@ -157,6 +157,18 @@ int virtq_pop(struct virtq *q, struct virtq_req *req)
 	return 1;
 }
 
+void virtq_complete(struct virtq *q, const struct virtq_req *req, uint32_t len)
+{
+	uint64_t left = len;
+
+	for (unsigned i = 0; i < req->n_in && left > 0; i++) {
+		uint64_t n = MIN(left, (uint64_t)req->in[i].iov_len);
+		guest_memory_mark_dirty(q->mem, req->in[i].iov_base, n);
+		left -= n;
+	}
+	virtq_push(q, req->head, len);
+}
+
 void virtq_unpop(struct virtq *q)
 {
 	q->last_avail--;
@@ -168,6 +180,8 @@ void virtq_push(struct virtq *q, uint16_t head, uint32_t len)
 
 	e->id = head;
 	e->len = len;
+	guest_memory_mark_dirty(q->mem, (const void *)e, sizeof(*e));
+	guest_memory_mark_dirty(q->mem, (const void *)&q->used->idx, sizeof(q->used->idx));
 	q->used_idx++;
 	/* The element must be visible before the index that publishes it. */
 	store_release16(&q->used->idx, q->used_idx);
@@ -200,18 +214,22 @@ bool virtq_enable_kicks(struct virtq *q)
 	 * (not beyond what was consumed: a device waiting for more buffers
 	 * than are available must hear about the next ones). */
 	seen = load_acquire16(&q->avail->idx);
-	if (q->event_idx)
+	if (q->event_idx) {
 		store_release16((volatile uint16_t *)&q->used->ring[q->size], seen); /* avail_event */
-	else
+		guest_memory_mark_dirty(q->mem, (const void *)&q->used->ring[q->size], 2);
+	} else
 		store_release16(&q->used->flags, 0);
+	guest_memory_mark_dirty(q->mem, (const void *)&q->used->flags, 2);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	return load_acquire16(&q->avail->idx) != seen || q->last_avail != seen;
 }
 
 void virtq_disable_kicks(struct virtq *q)
 {
-	if (q->ready && !q->event_idx)
+	if (q->ready && !q->event_idx) {
 		store_release16(&q->used->flags, VRING_USED_F_NO_NOTIFY);
+		guest_memory_mark_dirty(q->mem, (const void *)&q->used->flags, 2);
+	}
 }
 
 size_t iov_copy_from(const struct iovec *iov, unsigned n, size_t offset, void *dst, size_t len)

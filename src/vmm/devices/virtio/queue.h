@@ -76,6 +76,10 @@ int virtq_enable(struct virtq *q, const struct guest_memory *mem, bool event_idx
 int virtq_pop(struct virtq *q, struct virtq_req *req);
 /* Return a request to the driver with len bytes written into its buffers. */
 void virtq_push(struct virtq *q, uint16_t head, uint32_t len);
+/* The same for a popped request, recording the pages its first len
+ * writable bytes are in as written by the VMM (for live migration).
+ * Device models use this one. */
+void virtq_complete(struct virtq *q, const struct virtq_req *req, uint32_t len);
 /* Give back the last popped request unconsumed (e.g. no room yet). */
 void virtq_unpop(struct virtq *q);
 /* After pushes: must the driver be interrupted? (event index or flags) */

@@ -59,7 +59,7 @@ static void rng_queue_notify(struct virtio_dev *vd, unsigned qi)
 				return;
 			}
 			uint32_t n = rng_fill(r, r->req);
-			virtq_push(q, r->req->head, n);
+			virtq_complete(q, r->req, n);
 			__atomic_add_fetch(&r->bytes, n, __ATOMIC_RELAXED);
 			pushed = true;
 		}

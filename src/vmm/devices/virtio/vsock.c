@@ -672,7 +672,7 @@ static void vsock_tx(struct vsock *v)
 			}
 			n = iov_slice(v->req->out, v->req->n_out, VSOCK_HDR, len, v->slice, VSOCK_REQ_SEGS);
 			vsock_guest_packet(v, &h, v->slice, n);
-			virtq_push(q, v->req->head, 0);
+			virtq_complete(q, v->req, 0);
 			pushed = true;
 		}
 		if (got < 0) {
@@ -867,7 +867,7 @@ static void vsock_rx(struct vsock *v)
 				break;
 			continue;
 		}
-		virtq_push(q, req->head, len);
+		virtq_complete(q, req, len);
 		pushed = true;
 	}
 	if (pushed)
@@ -1054,7 +1054,7 @@ static void vsock_deliver_event(struct vsock *v)
 		return;
 	}
 	iov_copy_to(v->req->in, v->req->n_in, 0, &ev, sizeof(ev));
-	virtq_push(q, v->req->head, sizeof(ev));
+	virtq_complete(q, v->req, sizeof(ev));
 	v->event_owed = false;
 	virtio_dev_notify_queue(vd, VSOCK_EVQ);
 }
