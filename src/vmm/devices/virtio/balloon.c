@@ -186,64 +186,49 @@ static int balloon_stats(struct balloon *b, const struct virtq_req *req)
 	return 0;
 }
 
-static void balloon_queue_notify(struct virtio_dev *vd, unsigned qi)
+static enum virtio_served balloon_serve(struct virtio_dev *vd, unsigned q, struct virtq_req *req,
+					uint32_t *written)
 {
 	struct balloon *b = vd->priv;
-	struct virtq *q = &vd->queues[qi];
-	enum balloon_queue role = qi < BALLOON_NQUEUES ? b->role[qi] : BQ_NONE;
-	bool pushed = false;
-	int got;
+	enum balloon_queue role = b->role[q];
 
-	if (role == BQ_NONE)
-		return; /* a queue the negotiated features do not use */
-	for (;;) {
-		virtq_disable_kicks(q);
-		while ((got = virtq_pop(q, b->req)) > 0) {
-			int r;
-
-			switch (role) {
-			case BQ_INFLATE:
-			case BQ_DEFLATE:
-				r = balloon_pfns(b, b->req, role == BQ_INFLATE);
-				if (r < 0) {
-					virtio_dev_fail(vd, "%s request %u: PFNs outside guest memory or a malformed array",
-							role == BQ_INFLATE ? "inflate" : "deflate", b->req->head);
-					return;
-				}
-				break;
-			case BQ_REPORT:
-				if (balloon_report(b, b->req) < 0) {
-					virtio_dev_fail(vd, "free page report %u has device-readable buffers",
-							b->req->head);
-					return;
-				}
-				break;
-			default:
-				if (balloon_stats(b, b->req) < 0) {
-					virtio_dev_fail(vd, "statistics buffer %u is malformed", b->req->head);
-					return;
-				}
-				/* Keep the newest buffer: returning it is how we ask for more. */
-				if (b->stats_held) {
-					virtq_push(q, b->stats_head, 0);
-					pushed = true;
-				}
-				b->stats_held = true;
-				b->stats_head = b->req->head;
-				continue;
-			}
-			virtq_complete(q, b->req, 0);
-			pushed = true;
+	(void)written;
+	switch (role) {
+	case BQ_INFLATE:
+	case BQ_DEFLATE:
+		if (balloon_pfns(b, req, role == BQ_INFLATE) < 0) {
+			virtio_dev_fail(vd, "%s request %u: PFNs outside guest memory or a malformed array",
+					role == BQ_INFLATE ? "inflate" : "deflate", req->head);
+			return VIRTIO_FAILED;
 		}
-		if (got < 0) {
-			virtio_dev_fail(vd, "malformed descriptor chain in queue %u", qi);
-			return;
+		return VIRTIO_SERVED;
+	case BQ_REPORT:
+		if (balloon_report(b, req) < 0) {
+			virtio_dev_fail(vd, "free page report %u has device-readable buffers", req->head);
+			return VIRTIO_FAILED;
 		}
-		if (!virtq_enable_kicks(q))
-			break;
+		return VIRTIO_SERVED;
+	default:
+		if (balloon_stats(b, req) < 0) {
+			virtio_dev_fail(vd, "statistics buffer %u is malformed", req->head);
+			return VIRTIO_FAILED;
+		}
+		/* Keep the newest buffer: returning it is how we ask for more. */
+		if (b->stats_held)
+			virtq_push(&vd->queues[q], b->stats_head, 0);
+		b->stats_held = true;
+		b->stats_head = req->head;
+		return VIRTIO_KEPT;
 	}
-	if (pushed)
-		virtio_dev_notify_queue(vd, qi);
+}
+
+static void balloon_queue_notify(struct virtio_dev *vd, unsigned q)
+{
+	struct balloon *b = vd->priv;
+
+	/* A queue the negotiated features do not use is left alone. */
+	if (q < BALLOON_NQUEUES && b->role[q] != BQ_NONE)
+		virtio_dev_serve_queue(vd, q, b->req, balloon_serve);
 }
 
 /* Device thread: hand the statistics buffer back so the guest refills it. */

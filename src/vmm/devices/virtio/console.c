@@ -137,34 +137,20 @@ static void vcon_output(struct vcon *c, const struct virtq_req *req)
 					(size_t)MIN(req->out_len - off, (uint64_t)room));
 }
 
-static void vcon_tx(struct vcon *c)
+static enum virtio_served vcon_serve_tx(struct virtio_dev *vd, unsigned q, struct virtq_req *req,
+					uint32_t *written)
 {
-	struct virtio_dev *vd = c->vd;
-	struct virtq *q = &vd->queues[VCON_TXQ];
-	bool pushed = false;
-	int got;
+	struct vcon *c = vd->priv;
 
-	for (;;) {
-		virtq_disable_kicks(q);
-		while ((got = virtq_pop(q, c->req)) > 0) {
-			if (c->req->n_in > 0) {
-				virtio_dev_fail(vd, "transmit buffer %u is device-writable", c->req->head);
-				return;
-			}
-			vcon_output(c, c->req);
-			__atomic_add_fetch(&c->out_bytes, c->req->out_len, __ATOMIC_RELAXED);
-			virtq_complete(q, c->req, 0);
-			pushed = true;
-		}
-		if (got < 0) {
-			virtio_dev_fail(vd, "malformed descriptor chain in the transmit queue");
-			return;
-		}
-		if (!virtq_enable_kicks(q))
-			break;
+	(void)q;
+	(void)written;
+	if (req->n_in > 0) {
+		virtio_dev_fail(vd, "transmit buffer %u is device-writable", req->head);
+		return VIRTIO_FAILED;
 	}
-	if (pushed)
-		virtio_dev_notify_queue(vd, VCON_TXQ);
+	vcon_output(c, req);
+	__atomic_add_fetch(&c->out_bytes, req->out_len, __ATOMIC_RELAXED);
+	return VIRTIO_SERVED;
 }
 
 /* Move backend input into the guest's receive buffers while both exist. */
@@ -301,7 +287,7 @@ static void vcon_queue_notify(struct virtio_dev *vd, unsigned q)
 	struct vcon *c = vd->priv;
 
 	if (q == VCON_TXQ)
-		vcon_tx(c);
+		virtio_dev_serve_queue(vd, q, c->req, vcon_serve_tx);
 	else
 		vcon_rx(c); /* new receive buffers: input may flow again */
 }

@@ -43,35 +43,25 @@ static uint32_t rng_fill(struct rng *r, const struct virtq_req *req)
 	return (uint32_t)iov_copy_to(req->in, req->n_in, 0, r->buf, got);
 }
 
-static void rng_queue_notify(struct virtio_dev *vd, unsigned qi)
+static enum virtio_served rng_serve(struct virtio_dev *vd, unsigned q, struct virtq_req *req, uint32_t *written)
 {
 	struct rng *r = vd->priv;
-	struct virtq *q = &vd->queues[qi];
-	bool pushed = false;
 
-	for (;;) {
-		int got;
-
-		virtq_disable_kicks(q);
-		while ((got = virtq_pop(q, r->req)) > 0) {
-			if (r->req->n_out > 0) {
-				virtio_dev_fail(vd, "request %u has device-readable buffers", r->req->head);
-				return;
-			}
-			uint32_t n = rng_fill(r, r->req);
-			virtq_complete(q, r->req, n);
-			__atomic_add_fetch(&r->bytes, n, __ATOMIC_RELAXED);
-			pushed = true;
-		}
-		if (got < 0) {
-			virtio_dev_fail(vd, "malformed descriptor chain in the request queue");
-			return;
-		}
-		if (!virtq_enable_kicks(q))
-			break;
+	(void)q;
+	if (req->n_out > 0) {
+		virtio_dev_fail(vd, "request %u has device-readable buffers", req->head);
+		return VIRTIO_FAILED;
 	}
-	if (pushed)
-		virtio_dev_notify_queue(vd, qi);
+	*written = rng_fill(r, req);
+	__atomic_add_fetch(&r->bytes, *written, __ATOMIC_RELAXED);
+	return VIRTIO_SERVED;
+}
+
+static void rng_queue_notify(struct virtio_dev *vd, unsigned q)
+{
+	struct rng *r = vd->priv;
+
+	virtio_dev_serve_queue(vd, q, r->req, rng_serve);
 }
 
 static void rng_metrics(struct virtio_dev *vd, json_object *c)

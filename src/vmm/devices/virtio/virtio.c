@@ -764,6 +764,35 @@ void virtio_dev_process_queue(struct virtio_dev *vd, unsigned q)
 		vd->ops->queue_notify(vd, q);
 }
 
+void virtio_dev_serve_queue(struct virtio_dev *vd, unsigned qi, struct virtq_req *req, virtio_serve_fn serve)
+{
+	struct virtq *q = &vd->queues[qi];
+	uint16_t start = q->used_idx;
+	int got;
+
+	for (;;) {
+		virtq_disable_kicks(q);
+		while ((got = virtq_pop(q, req)) > 0) {
+			uint32_t written = 0;
+
+			switch (serve(vd, qi, req, &written)) {
+			case VIRTIO_SERVED: virtq_complete(q, req, written); break;
+			case VIRTIO_KEPT: break;
+			case VIRTIO_FAILED: return; /* the device needs a reset: nothing more */
+			}
+		}
+		if (got < 0) {
+			virtio_dev_fail(vd, "malformed descriptor chain in queue %u", qi);
+			return;
+		}
+		if (!virtq_enable_kicks(q))
+			break;
+	}
+	/* Models may also return requests they held (virtio-balloon's statistics). */
+	if (q->used_idx != start)
+		virtio_dev_notify_queue(vd, qi);
+}
+
 static void for_each_virtio(struct vm *vm, int cmd)
 {
 	for (struct device *dev = vm->devices; dev; dev = dev->next)

@@ -139,6 +139,19 @@ int virtio_devices_start(struct vm *vm, struct err **e);
 void virtio_devices_pause(struct vm *vm);
 void virtio_devices_resume(struct vm *vm);
 void virtio_dev_process_queue(struct virtio_dev *vd, unsigned q);
+
+/* What a model's serve function did with one request. */
+enum virtio_served { VIRTIO_SERVED, VIRTIO_KEPT, VIRTIO_FAILED };
+/* Serve req, popped from queue q: VIRTIO_SERVED with *written bytes put
+ * in its buffers (it is completed), VIRTIO_KEPT when the model holds on
+ * to it, VIRTIO_FAILED after virtio_dev_fail(). */
+typedef enum virtio_served (*virtio_serve_fn)(struct virtio_dev *vd, unsigned q, struct virtq_req *req,
+					      uint32_t *written);
+/* Device thread: serve every request queue q has, with kicks off while
+ * busy and the race with a last kick closed, then interrupt the driver
+ * once if anything was returned.  For models that serve each request at
+ * once (virtio-rng, -console, -vsock, -balloon). */
+void virtio_dev_serve_queue(struct virtio_dev *vd, unsigned q, struct virtq_req *req, virtio_serve_fn serve);
 /* Device thread: tell the driver about used buffers on queue q if it wants. */
 void virtio_dev_notify_queue(struct virtio_dev *vd, unsigned q);
 /* Any thread: the config space changed (caller updated vd->config under vd->lock). */

@@ -642,49 +642,31 @@ static void vsock_guest_packet(struct vsock *v, const struct virtio_vsock_hdr *h
 	}
 }
 
-static void vsock_rx(struct vsock *v);
-
-static void vsock_tx(struct vsock *v)
+static enum virtio_served vsock_serve_tx(struct virtio_dev *vd, unsigned q, struct virtq_req *req,
+					 uint32_t *written)
 {
-	struct virtio_dev *vd = v->vd;
-	struct virtq *q = &vd->queues[VSOCK_TXQ];
-	bool pushed = false;
-	int got;
+	struct vsock *v = vd->priv;
+	struct virtio_vsock_hdr h;
+	uint32_t len;
+	unsigned n;
 
-	for (;;) {
-		virtq_disable_kicks(q);
-		while ((got = virtq_pop(q, v->req)) > 0) {
-			struct virtio_vsock_hdr h;
-			uint32_t len;
-			unsigned n;
-
-			if (v->req->n_in > 0 || v->req->out_len < VSOCK_HDR) {
-				virtio_dev_fail(vd, "transmit packet %u: %s", v->req->head,
-						v->req->n_in > 0 ? "device-writable buffers" : "shorter than its header");
-				return;
-			}
-			iov_copy_from(v->req->out, v->req->n_out, 0, &h, VSOCK_HDR);
-			len = le32toh(h.len);
-			if (len > VSOCK_MAX_PAYLOAD || len > v->req->out_len - VSOCK_HDR) {
-				virtio_dev_fail(vd, "transmit packet %u: payload of %u bytes in a %llu-byte chain",
-						v->req->head, len, (unsigned long long)v->req->out_len);
-				return;
-			}
-			n = iov_slice(v->req->out, v->req->n_out, VSOCK_HDR, len, v->slice, VSOCK_REQ_SEGS);
-			vsock_guest_packet(v, &h, v->slice, n);
-			virtq_complete(q, v->req, 0);
-			pushed = true;
-		}
-		if (got < 0) {
-			virtio_dev_fail(vd, "malformed descriptor chain in the transmit queue");
-			return;
-		}
-		if (!virtq_enable_kicks(q))
-			break;
+	(void)q;
+	(void)written;
+	if (req->n_in > 0 || req->out_len < VSOCK_HDR) {
+		virtio_dev_fail(vd, "transmit packet %u: %s", req->head,
+				req->n_in > 0 ? "device-writable buffers" : "shorter than its header");
+		return VIRTIO_FAILED;
 	}
-	if (pushed)
-		virtio_dev_notify_queue(vd, VSOCK_TXQ);
-	vsock_rx(v);
+	iov_copy_from(req->out, req->n_out, 0, &h, VSOCK_HDR);
+	len = le32toh(h.len);
+	if (len > VSOCK_MAX_PAYLOAD || len > req->out_len - VSOCK_HDR) {
+		virtio_dev_fail(vd, "transmit packet %u: payload of %u bytes in a %llu-byte chain", req->head, len,
+				(unsigned long long)req->out_len);
+		return VIRTIO_FAILED;
+	}
+	n = iov_slice(req->out, req->n_out, VSOCK_HDR, len, v->slice, VSOCK_REQ_SEGS);
+	vsock_guest_packet(v, &h, v->slice, n);
+	return VIRTIO_SERVED;
 }
 
 /* --- host -> guest: the receive queue --- */
@@ -1081,9 +1063,10 @@ static void vsock_queue_notify(struct virtio_dev *vd, unsigned q)
 {
 	struct vsock *v = vd->priv;
 
-	if (q == VSOCK_TXQ)
-		vsock_tx(v);
-	else if (q == VSOCK_RXQ)
+	if (q == VSOCK_TXQ) {
+		virtio_dev_serve_queue(vd, q, v->req, vsock_serve_tx);
+		vsock_rx(v); /* replies, and data the guest's credit updates let through */
+	} else if (q == VSOCK_RXQ)
 		vsock_rx(v);
 	else
 		vsock_deliver_event(v);
