@@ -85,3 +85,74 @@ def tool_bench_setup():
     args = ap.parse_args()
     kernel = os.path.join(args.guest, 'vmlinuz')
     return args, {n: Vmm(n, kernel, args.initrd, args.vmm) for n in NAMES}
+
+
+def api(sock, method, path, body=None, timeout=600):
+    """One request to a casulo-vmm API socket: (status, parsed body)."""
+    import http.client
+    import json
+    import socket
+
+    class Conn(http.client.HTTPConnection):
+        def connect(self):
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.settimeout(timeout)
+            self.sock.connect(sock)
+    c = Conn('localhost', timeout=timeout)
+    c.request(method, path, body=json.dumps(body) if body is not None else None)
+    r = c.getresponse()
+    text = r.read()
+    c.close()
+    return r.status, (json.loads(text) if text else None)
+
+
+class Qmp:
+    """A minimal QMP client for QEMU's monitor socket."""
+
+    def __init__(self, path, timeout=30):
+        import json
+        import socket
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                self.s.connect(path)
+                break
+            except OSError:
+                self.s.close()
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        self.f = self.s.makefile('rw')
+        self.json = json
+        self.f.readline()  # greeting
+        self.cmd('qmp_capabilities')
+
+    def cmd(self, name, **args):
+        self.f.write(self.json.dumps({'execute': name, 'arguments': args}) + '\n')
+        self.f.flush()
+        while True:
+            reply = self.json.loads(self.f.readline())
+            if 'return' in reply:
+                return reply['return']
+            if 'error' in reply:
+                raise RuntimeError('QMP %s: %s' % (name, reply['error']))
+
+    def close(self):
+        self.s.close()
+
+
+def wait_output(p, needle, timeout=120):
+    """Read a VMM's stdout (non-blocking) until needle shows; returns the text."""
+    os.set_blocking(p.stdout.fileno(), False)
+    buf = b''
+    deadline = time.monotonic() + timeout
+    while needle not in buf:
+        if time.monotonic() > deadline:
+            raise RuntimeError('no %r in the guest output: %r' % (needle, buf[-300:]))
+        chunk = p.stdout.read()
+        if chunk:
+            buf += chunk
+        else:
+            time.sleep(0.01)
+    return buf

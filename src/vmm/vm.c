@@ -35,6 +35,7 @@
 #include "vmm/devices/virtio/virtio.h"
 #include "vmm/devices/virtio/vsock.h"
 #include "vmm/migrate/migrate.h"
+#include "vmm/snapshot/kvm-state.h"
 #include "vmm/vcpu.h"
 
 #define KVM_DEVICE "/dev/kvm"
@@ -339,6 +340,8 @@ int vm_build(struct vm *vm, int memory_fd, struct err **e)
 		for (unsigned i = 0; r == 0 && i < vm->nvcpus; i++)
 			r = vcpu_create(vm, &vm->vcpus[i], i, e);
 	}
+	if (r == 0)
+		r = kvm_state_prepare(vm, e);
 	return r;
 }
 
@@ -624,6 +627,7 @@ void vm_destroy(struct vm *vm)
 	bus_destroy(&vm->mmio);
 	guest_memory_destroy(&vm->mem);
 	free(vm->supported_cpuid);
+	free(vm->msr_indices);
 	if (vm->signal_fd >= 0)
 		close(vm->signal_fd);
 	if (vm->exit_eventfd >= 0)

@@ -110,6 +110,12 @@ struct vm {
 	struct vm_action *action_head, *action_tail;
 	bool actions_closed;
 	struct migration *migration; /* the current or last outgoing one */
+
+	/* What saving vCPU state needs, worked out once when the VM is built
+	 * so that a migration's downtime does not pay for it. */
+	uint32_t *msr_indices;   /* MSRs this KVM lists and reads back */
+	unsigned nmsrs;
+	int xsave_size;
 };
 
 /* Build the whole VM from cfg: memory, vCPUs, devices, kernel.  On

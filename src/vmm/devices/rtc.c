@@ -303,6 +303,7 @@ static int rtc_restore(struct device *dev, const struct snap_reader *rd, struct 
 	snap_get_bytes(&s, r->cmos, CMOS_SIZE);
 	r->offset = (int64_t)snap_get_u64(&s);
 	r->irq_level = snap_get_u8(&s) != 0;
+	vm_set_irq(r->vm, IRQ_RTC, r->irq_level); /* KVM does not save line levels */
 	rtc_arm_timer(r);
 	pthread_mutex_unlock(&r->lock);
 	return snap_section_ok(&s) ? 0 : snap_bad_section(&s, e);

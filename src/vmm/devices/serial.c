@@ -337,6 +337,9 @@ static int serial_restore(struct device *dev, const struct snap_reader *r, struc
 	s->lcr = regs[5]; s->mcr = regs[6]; s->lsr = regs[7]; s->msr = regs[8]; s->scr = regs[9];
 	s->thr_pending = snap_get_u8(&sec);
 	s->irq_level = snap_get_u8(&sec);
+	/* KVM keeps the line's level outside the irqchip state it saves:
+	 * drive it again, or a raised line would never be seen. */
+	vm_set_irq(s->vm, s->irq, s->irq_level);
 	n = snap_get_u32(&sec);
 	s->rx_head = s->rx_count = 0;
 	if (n <= SERIAL_RX_CAPACITY)

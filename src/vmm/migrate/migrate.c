@@ -288,12 +288,13 @@ static void *send_thread(void *arg)
 	}
 
 	/* Stop and copy: the last pages and the state, with the VM paused. */
+	/* Downtime counts from here: the vCPUs stop as the pause goes on. */
+	paused_at = now_ms();
 	if (vm_control(vm, VM_ACTION_MIGRATION_PAUSE) < 0) {
 		set_failed(m, "could not pause the VM");
 		goto out;
 	}
 	paused = true;
-	paused_at = now_ms();
 	collect_dirty(vm, bits, scratch);
 	sent = send_dirty(&s, &vm->mem, bits, words);
 	r = vm_snapshot_write_state(vm, &w, &e);
@@ -315,10 +316,11 @@ static void *send_thread(void *arg)
 		set_failed(m, "the destination did not take the VM: %s", why[0] ? why : strerror(-s.error));
 		goto out;
 	}
+	double ended = now_ms();
 	pthread_mutex_lock(&m->lock);
 	m->state = MIGRATION_COMPLETED;
-	m->downtime_ms = now_ms() - paused_at;
-	m->total_ms = now_ms() - start;
+	m->downtime_ms = ended - paused_at;
+	m->total_ms = ended - start;
 	pthread_mutex_unlock(&m->lock);
 	log_info("migration to %s completed: %u rounds, %.1f MiB, downtime %.1f ms, total %.0f ms", m->destination,
 		 m->rounds, (double)s.bytes / (1 << 20), m->downtime_ms, m->total_ms);

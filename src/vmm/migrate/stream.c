@@ -12,19 +12,22 @@
 #include <unistd.h>
 
 #include "common/fdutil.h"
+#include "common/macro.h"
 
 int stream_init(struct stream *s, int fd)
 {
 	memset(s, 0, sizeof(*s));
 	s->fd = fd;
 	s->buf = malloc(STREAM_BUF);
-	return s->buf ? 0 : -ENOMEM;
+	s->in = malloc(STREAM_BUF);
+	return s->buf && s->in ? 0 : -ENOMEM;
 }
 
 void stream_free(struct stream *s)
 {
 	free(s->buf);
-	s->buf = NULL;
+	free(s->in);
+	s->buf = s->in = NULL;
 }
 
 int stream_flush(struct stream *s)
@@ -67,19 +70,34 @@ void stream_put_u64(struct stream *s, uint64_t v)
 	stream_put_u32(s, (uint32_t)(v >> 32));
 }
 
+/* Reads go through a buffer: a page record is three fields, and a
+ * system call for each would cost more than the copy. */
 int stream_get(struct stream *s, void *p, size_t n)
 {
-	ssize_t got;
+	uint8_t *dst = p;
 
-	if (s->error)
-		return s->error;
-	got = read_all(s->fd, p, n);
-	if (got < 0)
-		s->error = (int)got;
-	else if ((size_t)got < n)
-		s->error = -EPIPE;
-	else
-		s->bytes += n;
+	while (n > 0 && s->error == 0) {
+		if (s->in_pos == s->in_len) {
+			ssize_t got = read(s->fd, s->in, STREAM_BUF);
+			if (got < 0 && errno == EINTR)
+				continue;
+			if (got < 0)
+				s->error = -errno;
+			else if (got == 0)
+				s->error = -EPIPE;
+			else {
+				s->in_pos = 0;
+				s->in_len = (size_t)got;
+			}
+			continue;
+		}
+		size_t take = MIN(n, s->in_len - s->in_pos);
+		memcpy(dst, s->in + s->in_pos, take);
+		s->in_pos += take;
+		s->bytes += take;
+		dst += take;
+		n -= take;
+	}
 	return s->error;
 }
 

@@ -16,8 +16,10 @@ enum migrate_record {
 
 struct stream {
 	int fd;
-	uint8_t *buf;
+	uint8_t *buf;     /* outgoing bytes not yet sent */
 	size_t len;
+	uint8_t *in;      /* incoming bytes read ahead */
+	size_t in_pos, in_len;
 	uint64_t bytes; /* moved so far */
 	int error;      /* first -errno; sticky */
 };

@@ -165,71 +165,156 @@ static void get_events(struct snap_section *s, struct kvm_vcpu_events *ev)
 
 /* --- MSRs: every one KVM lists, minus those it will not read back --- */
 
-static int read_msrs(struct vcpu *vcpu, struct kvm_msrs **ret, struct err **e)
+/* KVM_GET_MSRS/KVM_SET_MSRS stop at the first MSR they refuse: run the
+ * request again from the one after it, until the list is done.  Entries
+ * that went through are compacted to the front; returns how many. */
+static unsigned msrs_ioctl_all(int fd, unsigned long req, struct kvm_msrs *msrs, struct kvm_msrs *part)
+{
+	unsigned done = 0, n = msrs->nmsrs;
+
+	for (unsigned start = 0; start < n;) {
+		int got;
+		part->nmsrs = n - start;
+		memcpy(part->entries, msrs->entries + start, part->nmsrs * sizeof(struct kvm_msr_entry));
+		got = ioctl(fd, req, part);
+		if (got < 0)
+			got = 0;
+		memmove(msrs->entries + done, part->entries, (size_t)got * sizeof(struct kvm_msr_entry));
+		done += (unsigned)got;
+		start += (unsigned)got + 1;
+	}
+	msrs->nmsrs = done;
+	return done;
+}
+
+static struct kvm_msrs *msrs_alloc(unsigned n)
+{
+	return calloc(1, sizeof(struct kvm_msrs) + (n ? n : 1) * sizeof(struct kvm_msr_entry));
+}
+
+int kvm_state_prepare(struct vm *vm, struct err **e)
 {
 	struct kvm_msr_list *list = calloc(1, sizeof(*list) + MAX_MSRS * sizeof(uint32_t));
 	struct kvm_msrs *msrs = NULL, *part = NULL;
-	unsigned n = 0;
+	int n = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE2);
 
+	vm->xsave_size = n > (int)sizeof(struct kvm_xsave) ? n : (int)sizeof(struct kvm_xsave);
 	if (list == NULL)
-		return err_set(e, ENOMEM, "vcpu %u: MSRs", vcpu->id);
+		return err_set(e, ENOMEM, "MSR list");
 	list->nmsrs = MAX_MSRS;
-	if (ioctl(vcpu->vm->kvm_fd, KVM_GET_MSR_INDEX_LIST, list) < 0) {
+	if (ioctl(vm->kvm_fd, KVM_GET_MSR_INDEX_LIST, list) < 0) {
 		int saved = errno;
 		free(list);
-		return err_set(e, saved, "vcpu %u: KVM_GET_MSR_INDEX_LIST", vcpu->id);
+		return err_set(e, saved, "KVM_GET_MSR_INDEX_LIST");
 	}
-	msrs = calloc(1, sizeof(*msrs) + list->nmsrs * sizeof(struct kvm_msr_entry));
-	part = calloc(1, sizeof(*part) + list->nmsrs * sizeof(struct kvm_msr_entry));
-	if (msrs == NULL || part == NULL) {
+	msrs = msrs_alloc(list->nmsrs);
+	part = msrs_alloc(list->nmsrs);
+	vm->msr_indices = calloc(list->nmsrs ? list->nmsrs : 1, sizeof(uint32_t));
+	if (msrs == NULL || part == NULL || vm->msr_indices == NULL) {
 		free(list);
 		free(msrs);
 		free(part);
-		return err_set(e, ENOMEM, "vcpu %u: MSRs", vcpu->id);
+		return err_set(e, ENOMEM, "MSR list");
 	}
-	/* KVM_GET_MSRS stops at the first MSR it cannot read: skip it. */
-	for (unsigned start = 0; start < list->nmsrs;) {
-		int got;
-		part->nmsrs = list->nmsrs - start;
-		for (unsigned i = 0; i < part->nmsrs; i++)
-			part->entries[i] = (struct kvm_msr_entry){ .index = list->indices[start + i] };
-		got = ioctl(vcpu->fd, KVM_GET_MSRS, part);
-		if (got < 0)
-			got = 0;
-		for (int i = 0; i < got; i++)
-			msrs->entries[n++] = part->entries[i];
-		start += (unsigned)got + 1;
-	}
-	msrs->nmsrs = n;
+	msrs->nmsrs = list->nmsrs;
+	for (unsigned i = 0; i < list->nmsrs; i++)
+		msrs->entries[i].index = list->indices[i];
+	/* Probe on vCPU 0: every vCPU has the same MSRs. */
+	vm->nmsrs = msrs_ioctl_all(vm->vcpus[0].fd, KVM_GET_MSRS, msrs, part);
+	for (unsigned i = 0; i < vm->nmsrs; i++)
+		vm->msr_indices[i] = msrs->entries[i].index;
 	free(list);
+	free(msrs);
 	free(part);
+	return 0;
+}
+
+static int read_msrs(struct vcpu *vcpu, struct kvm_msrs **ret, struct err **e)
+{
+	struct vm *vm = vcpu->vm;
+	struct kvm_msrs *msrs = msrs_alloc(vm->nmsrs), *part;
+	int got;
+
+	if (msrs == NULL)
+		return err_set(e, ENOMEM, "vcpu %u: MSRs", vcpu->id);
+	msrs->nmsrs = vm->nmsrs;
+	for (unsigned i = 0; i < vm->nmsrs; i++)
+		msrs->entries[i] = (struct kvm_msr_entry){ .index = vm->msr_indices[i] };
+	/* One ioctl for the lot: the list holds only MSRs known to read back. */
+	got = ioctl(vcpu->fd, KVM_GET_MSRS, msrs);
+	if (got < 0 || (unsigned)got != msrs->nmsrs) {
+		part = msrs_alloc(vm->nmsrs);
+		if (part == NULL) {
+			free(msrs);
+			return err_set(e, ENOMEM, "vcpu %u: MSRs", vcpu->id);
+		}
+		msrs->nmsrs = vm->nmsrs;
+		for (unsigned i = 0; i < vm->nmsrs; i++)
+			msrs->entries[i] = (struct kvm_msr_entry){ .index = vm->msr_indices[i] };
+		msrs_ioctl_all(vcpu->fd, KVM_GET_MSRS, msrs, part);
+		free(part);
+	}
 	*ret = msrs;
 	return 0;
 }
 
+static bool msr_known(const struct vm *vm, uint32_t index)
+{
+	for (unsigned i = 0; i < vm->nmsrs; i++)
+		if (vm->msr_indices[i] == index)
+			return true;
+	return false;
+}
+
+#define MSR_IA32_TSC 0x10
+#define MSR_IA32_TSC_DEADLINE 0x6e0
+
+/* Move the entry for index to position pos (if present). */
+static void msr_move(struct kvm_msrs *msrs, uint32_t index, unsigned pos)
+{
+	for (unsigned i = 0; i < msrs->nmsrs; i++) {
+		if (msrs->entries[i].index == index) {
+			struct kvm_msr_entry ent = msrs->entries[i];
+			memmove(&msrs->entries[i], &msrs->entries[i + 1], (msrs->nmsrs - i - 1) * sizeof(ent));
+			memmove(&msrs->entries[pos + 1], &msrs->entries[pos], (msrs->nmsrs - 1 - pos) * sizeof(ent));
+			msrs->entries[pos] = ent;
+			return;
+		}
+	}
+}
+
 static int write_msrs(struct vcpu *vcpu, struct kvm_msrs *msrs, struct err **e)
 {
-	struct kvm_msrs *part = calloc(1, sizeof(*part) + msrs->nmsrs * sizeof(struct kvm_msr_entry));
-	unsigned refused = 0;
+	struct kvm_msrs *part;
+	unsigned n = 0, total = msrs->nmsrs;
+	int set;
 
+	/* Keep what this host's KVM handles: a snapshot from another host may
+	 * carry MSRs this one does not have. */
+	for (unsigned i = 0; i < total; i++)
+		if (msr_known(vcpu->vm, msrs->entries[i].index))
+			msrs->entries[n++] = msrs->entries[i];
+	/* The TSC deadline is an absolute TSC value that KVM turns into a
+	 * timer when it is written: the TSC must be right by then.  TSC
+	 * first, deadline last. */
+	msrs->nmsrs = n;
+	if (n > 0) {
+		msr_move(msrs, MSR_IA32_TSC, 0);
+		msr_move(msrs, MSR_IA32_TSC_DEADLINE, n - 1);
+	}
+	if (n < total)
+		log_debug("vcpu %u: %u saved MSRs are unknown here, skipped", vcpu->id, total - n);
+	msrs->nmsrs = n;
+	set = ioctl(vcpu->fd, KVM_SET_MSRS, msrs);
+	if (set < 0)
+		return err_set(e, errno, "vcpu %u: KVM_SET_MSRS", vcpu->id);
+	if ((unsigned)set == n)
+		return 0;
+	part = msrs_alloc(n);
 	if (part == NULL)
 		return err_set(e, ENOMEM, "vcpu %u: MSRs", vcpu->id);
-	for (unsigned start = 0; start < msrs->nmsrs;) {
-		int set;
-		part->nmsrs = msrs->nmsrs - start;
-		memcpy(part->entries, msrs->entries + start, part->nmsrs * sizeof(struct kvm_msr_entry));
-		set = ioctl(vcpu->fd, KVM_SET_MSRS, part);
-		if (set < 0) {
-			int saved = errno;
-			free(part);
-			return err_set(e, saved, "vcpu %u: KVM_SET_MSRS", vcpu->id);
-		}
-		if ((unsigned)set < part->nmsrs) {
-			log_debug("vcpu %u: KVM refused MSR 0x%x on restore", vcpu->id, part->entries[set].index);
-			refused++;
-		}
-		start += (unsigned)set + 1;
-	}
+	log_debug("vcpu %u: KVM refused MSR 0x%x on restore", vcpu->id, msrs->entries[set].index);
+	msrs_ioctl_all(vcpu->fd, KVM_SET_MSRS, msrs, part);
 	free(part);
 	return 0;
 }
@@ -238,9 +323,7 @@ static int write_msrs(struct vcpu *vcpu, struct kvm_msrs *msrs, struct err **e)
 
 static int xsave_size(struct vm *vm)
 {
-	int n = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE2);
-
-	return n > (int)sizeof(struct kvm_xsave) ? n : (int)sizeof(struct kvm_xsave);
+	return vm->xsave_size;
 }
 
 int kvm_state_save_vcpu(struct vcpu *vcpu, struct snap_writer *w, struct err **e)

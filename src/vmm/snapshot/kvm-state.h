@@ -16,6 +16,8 @@
 #define SNAP_PIT_VERSION 1
 #define SNAP_CLOCK_VERSION 1
 
+/* Find which MSRs can be saved and the XSAVE area size (vm_build). */
+int kvm_state_prepare(struct vm *vm, struct err **e);
 int kvm_state_save_vcpu(struct vcpu *vcpu, struct snap_writer *w, struct err **e);
 int kvm_state_restore_vcpu(struct vcpu *vcpu, struct snap_section *s, struct err **e);
 int kvm_state_save_vm(struct vm *vm, struct snap_writer *w, struct err **e);
