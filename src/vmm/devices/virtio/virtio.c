@@ -28,7 +28,9 @@
 enum ctl_cmd { CTL_NONE, CTL_ACTIVATE, CTL_RESET, CTL_STOP, CTL_PAUSE, CTL_RESUME };
 
 /* What an epoll event on the device thread refers to. */
-enum watch_kind { WATCH_CTL, WATCH_KICK, WATCH_FD };
+/* WATCH_REMOVED: unwatched while an epoll batch may still point at it;
+ * freed once the batch is done. */
+enum watch_kind { WATCH_CTL, WATCH_KICK, WATCH_FD, WATCH_REMOVED };
 struct virtio_watch {
 	enum watch_kind kind;
 	int fd;
@@ -85,6 +87,15 @@ int virtio_dev_watch_modify(struct virtio_dev *vd, int fd, uint32_t events)
 }
 
 /* Device thread only (or before the thread starts). */
+static void free_removed_watches(struct virtio_dev *vd)
+{
+	while (vd->removed_watches) {
+		struct virtio_watch *w = vd->removed_watches;
+		vd->removed_watches = w->next;
+		free(w);
+	}
+}
+
 void virtio_dev_unwatch(struct virtio_dev *vd, int fd)
 {
 	for (struct virtio_watch **p = &vd->watches; *p; p = &(*p)->next) {
@@ -92,7 +103,10 @@ void virtio_dev_unwatch(struct virtio_dev *vd, int fd)
 			struct virtio_watch *w = *p;
 			(void)epoll_ctl(vd->epfd, EPOLL_CTL_DEL, fd, NULL);
 			*p = w->next;
-			free(w);
+			/* A later event of the batch being handled may point at w. */
+			w->kind = WATCH_REMOVED;
+			w->next = vd->removed_watches;
+			vd->removed_watches = w;
 			return;
 		}
 	}
@@ -279,8 +293,11 @@ static void *device_thread(void *arg)
 				 * otherwise); the model checks vd->active itself. */
 				w->fn(vd, w->fd, evs[i].events);
 				break;
+			case WATCH_REMOVED:
+				break;
 			}
 		}
+		free_removed_watches(vd);
 	}
 	return NULL;
 }
@@ -512,6 +529,7 @@ static void virtio_destroy(struct device *dev)
 		vd->watches = w->next;
 		free(w);
 	}
+	free_removed_watches(vd);
 	for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++)
 		if (vd->kick_fds[i] >= 0)
 			close(vd->kick_fds[i]);

@@ -109,6 +109,7 @@ struct virtio_dev {
 	pthread_cond_t ctl_done;
 	int ctl_cmd, ctl_result;
 	struct virtio_watch *watches; /* what the thread's epoll events point at */
+	struct virtio_watch *removed_watches; /* unwatched, freed after the current epoll batch */
 	bool active;  /* DRIVER_OK accepted, queues served */
 	bool broken;  /* DEVICE_NEEDS_RESET */
 	bool paused;  /* the VM is paused: no queue or fd is served */
