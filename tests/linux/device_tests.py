@@ -26,7 +26,7 @@ import tempfile
 import threading
 import time
 
-from guest_tests import QUIET, Failure, api_put, check, run_tests
+from guest_tests import QUIET, Failure, api_put, check, check_lab_fault, run_tests
 
 TESTS = []
 MiB = 1 << 20
@@ -64,6 +64,7 @@ class Guest:
         p.seconds = time.monotonic() - start
         p.out = p.stdout.decode(errors='replace').replace('\r\n', '\n')
         p.err = p.stderr.decode(errors='replace')
+        check_lab_fault(p)
         return p
 
     def start(self, command, extra=()):

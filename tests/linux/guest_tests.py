@@ -37,6 +37,49 @@ class Skip(Exception):
     pass
 
 
+class LabGuestFault(Failure):
+    """The guest triple-faulted while the test ran in the lab.
+
+    Under heavy interrupt load (100 MiB over virtio-net, say) nested SVM
+    on QEMU's TCG now and then resets an L2 guest with a triple fault, or
+    the whole lab: QEMU microvm's guests do it as well as ours on the same
+    load (docs/lab.md).  A test whose guest faults there is run again, at
+    most LAB_FAULT_RETRIES more times, and its result line says so.  On a
+    host with hardware virtualization a triple fault is an ordinary
+    failure."""
+
+
+LAB_FAULT_RETRIES = 2
+
+
+def in_lab():
+    return os.environ.get('CASULO_IN_LAB') == '1'
+
+
+def check_lab_fault(p):
+    """Raise LabGuestFault when process p (a VMM run to its end) reports a
+    guest triple fault inside the lab."""
+    if in_lab() and 'triple fault' in p.err:
+        raise LabGuestFault('the guest triple-faulted in the lab: %r' % p.err.strip()[-200:])
+
+
+def run_one(t, g):
+    """Run test t, again after a guest fault of the lab; returns its note."""
+    faults = 0
+    while True:
+        try:
+            note = t(g)
+            break
+        except LabGuestFault as e:
+            faults += 1
+            if faults > LAB_FAULT_RETRIES:
+                raise Failure('%s (%d times in a row)' % (e, faults))
+            print('# %s; running %s again' % (e, t.__name__), flush=True)
+    if faults:
+        note = (note + '; ' if note else '') + 'after %d lab guest fault%s' % (faults, 's' * (faults > 1))
+    return note
+
+
 def check(cond, msg):
     if not cond:
         raise Failure(msg)
@@ -64,7 +107,7 @@ def run_tests(selected, g, skip=None):
             continue
         start = time.monotonic()
         try:
-            note = t(g)
+            note = run_one(t, g)
             print('ok %d - %s (%.1fs)%s' % (i, name, time.monotonic() - start, ': ' + note if note else ''))
         except Skip as e:
             print('ok %d - %s # SKIP %s' % (i, name, e))
@@ -111,6 +154,7 @@ class Guest:
         p.seconds = time.monotonic() - start
         p.out = p.stdout.decode(errors='replace').replace('\r\n', '\n')
         p.err = p.stderr.decode(errors='replace')
+        check_lab_fault(p)
         return p
 
 
@@ -474,29 +518,54 @@ def net_tcp_100mib_each_way(g):
     need_netns()
     nbytes = 100 << 20
     with Netns('casulo-t2', [('ctap0', '10.77.0.1/24')]) as ns:
-        send = subprocess.Popen(ns.argv(['/usr/bin/python3', NETTOOL, 'send', '5001', str(nbytes)]),
-                                stdout=subprocess.PIPE, text=True)
-        recv = subprocess.Popen(ns.argv(['/usr/bin/python3', NETTOOL, 'recv', '5002', str(nbytes)]),
-                                stdout=subprocess.PIPE, text=True)
-        check(send.stdout.readline().strip() == 'LISTENING', 'host sender did not start')
-        check(recv.stdout.readline().strip() == 'LISTENING', 'host receiver did not start')
-        start = time.monotonic()
-        p = g.run('nc 10.77.0.1 5001 > /tmp/blob; echo IN $(wc -c < /tmp/blob) $(sha256sum < /tmp/blob); '
-                  'nc 10.77.0.1 5002 < /tmp/blob; echo SENT',
-                  cmdline=QUIET + ' ' + GUEST_IP, extra=['--net', 'tap=ctap0', '--memory', '1G'],
-                  timeout=600, argv_wrap=ns.argv)
-        elapsed = time.monotonic() - start
-        sent_line = send.stdout.readline().split()
-        recv_line = recv.stdout.readline().split()
-        send.wait(timeout=30)
-        recv.wait(timeout=30)
+        peers = {}
+        try:
+            # busybox nc writes 1 KiB at a time: guest->host goes through
+            # busybox httpd, which sends the file with sendfile() (nc's
+            # 100k small writes took 15 s and made the lab's nested SVM
+            # fault far more often: docs/lab.md).
+            for mode, port, what in (('send', 5001, str(nbytes)), ('fetch', 5002, 'http://10.77.0.2:8080/blob')):
+                peers[mode] = subprocess.Popen(
+                    ns.argv(['/usr/bin/python3', NETTOOL, mode, str(port), what, '--timeout', '600']),
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                check(peers[mode].stdout.readline().strip() == 'LISTENING', 'host %s peer did not start' % mode)
+            start = time.monotonic()
+            # /proc/uptime stamps time each direction apart, so that a slow
+            # direction shows in the result (and in a failure).
+            p = g.run('read a _ < /proc/uptime; nc 10.77.0.1 5001 > /tmp/blob; read b _ < /proc/uptime; '
+                      'echo IN $(wc -c < /tmp/blob) $(sha256sum < /tmp/blob); '
+                      'httpd -p 8080 -h /tmp && nc 10.77.0.1 5002 < /dev/null; read c _ < /proc/uptime; '
+                      'echo STAMPS $a $b $c',
+                      cmdline=QUIET + ' ' + GUEST_IP, extra=['--net', 'tap=ctap0', '--memory', '1G'],
+                      timeout=600, argv_wrap=ns.argv)
+            elapsed = time.monotonic() - start
+            results = {}
+            for mode, peer in peers.items():
+                try:
+                    out, err = peer.communicate(timeout=30)
+                except subprocess.TimeoutExpired:
+                    peer.kill()
+                    out, err = peer.communicate()
+                results[mode] = (out.split(), err.strip()[-300:])
+        finally:
+            for peer in peers.values():
+                if peer.poll() is None:
+                    peer.kill()
+                    peer.wait()
+        stamps = re.search(r'STAMPS ([\d.]+) ([\d.]+) ([\d.]+)', p.out)
+        timing = ('host->guest %.1fs, guest->host %.1fs' % (float(stamps.group(2)) - float(stamps.group(1)),
+                                                          float(stamps.group(3)) - float(stamps.group(2)))
+                  if stamps else 'no timing from the guest')
+        context = '%s; VMM exit %d, stderr %r; guest said %r; host peers said %r' % (
+            timing, p.returncode, p.err[-300:], p.out[-300:], results)
+        sent = results['send'][0]
         m = re.search(r'IN (\d+) ([0-9a-f]{64})', p.out)
-        check(m, 'guest did not report what it received: %r' % p.out[-400:])
-        check(int(m.group(1)) == nbytes and m.group(2) == sent_line[1],
-              'host->guest: guest got %s bytes %s, host sent %s' % (m.group(1), m.group(2), sent_line))
-        check(recv_line == [str(nbytes), sent_line[1]],
-              'guest->host: host got %s, expected %d bytes %s' % (recv_line, nbytes, sent_line[1]))
-        return '200 MiB in %.1fs' % elapsed
+        check(m, 'guest did not report what it received: ' + context)
+        check(len(sent) == 2 and int(m.group(1)) == nbytes and m.group(2) == sent[1],
+              'host->guest: guest got %s bytes %s, host sent %s; %s' % (m.group(1), m.group(2), sent, context))
+        check(results['fetch'][0] == [str(nbytes), sent[1]],
+              'guest->host: host got %s, expected %d bytes %s; %s' % (results['fetch'][0], nbytes, sent[1], context))
+        return '200 MiB in %.1fs (%s)' % (elapsed, timing)
 
 
 @test

@@ -2,36 +2,55 @@
 """Host-side TCP peers for the network tests (run inside a network
 namespace with `ip netns exec`).
 
-  nettool.py send PORT NBYTES   accept one connection, send NBYTES of random
+  nettool.py send PORT NBYTES [--timeout S]
+                                accept one connection, send NBYTES of random
                                 data, close; print the data's sha256
-  nettool.py recv PORT NBYTES   accept one connection, read NBYTES (or until
+  nettool.py recv PORT NBYTES [--timeout S]
+                                accept one connection, read NBYTES (or until
                                 EOF), close; print the byte count and sha256
-A line "LISTENING" on stdout says the socket is ready.
+  nettool.py fetch PORT URL [--timeout S]
+                                accept one connection, download URL with
+                                HTTP GET, then close the connection: the
+                                peer's close says the download is done;
+                                print the byte count and sha256
+A line "LISTENING" on stdout says the socket is ready.  The timeout (300 s
+unless given) bounds the wait for the connection and for each read or write.
 """
 import hashlib
 import os
 import socket
 import sys
+import urllib.request
 
 
-def listen(port):
+def listen(port, timeout):
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind(('0.0.0.0', port))
     s.listen(1)
-    s.settimeout(300)
+    s.settimeout(timeout)
     print('LISTENING', flush=True)
     conn, _ = s.accept()
-    conn.settimeout(300)
+    conn.settimeout(timeout)
     return conn
 
 
 def main():
-    mode, port, nbytes = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-    conn = listen(port)
+    mode, port = sys.argv[1], int(sys.argv[2])
+    timeout = float(sys.argv[5]) if len(sys.argv) > 5 and sys.argv[4] == '--timeout' else 300
+    conn = listen(port, timeout)
     h = hashlib.sha256()
     done = 0
-    if mode == 'send':
+    if mode == 'fetch':
+        with urllib.request.urlopen(sys.argv[3], timeout=timeout) as r:
+            while True:
+                data = r.read(1 << 20)
+                if not data:
+                    break
+                h.update(data)
+                done += len(data)
+    elif mode == 'send':
+        nbytes = int(sys.argv[3])
         block = os.urandom(1 << 20)
         while done < nbytes:
             chunk = block[:min(len(block), nbytes - done)]
@@ -42,6 +61,7 @@ def main():
             done += len(chunk)
         conn.shutdown(socket.SHUT_WR)
     else:
+        nbytes = int(sys.argv[3])
         while done < nbytes:
             data = conn.recv(1 << 20)
             if not data:
