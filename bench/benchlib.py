@@ -6,6 +6,7 @@ import os
 import shutil
 import statistics
 import subprocess
+import sys
 import time
 
 QUIET = 'console=ttyS0 quiet reboot=k panic=-1'
@@ -38,6 +39,24 @@ class Vmm:
             a += ['-netdev', 'tap,id=n%d,ifname=%s,script=no,downscript=no,vhost=off' % (i, t),
                   '-device', 'virtio-net-device,netdev=n%d,mac=%s' % (i, mac)]
         return a
+
+
+def in_lab():
+    return os.environ.get('CASULO_IN_LAB') == '1'
+
+
+def lab_retry(fn, what, retries=2):
+    """Return fn().  Inside the lab a run that fails is run again, at most
+    `retries` times, each failure said on stderr: nested SVM on QEMU's TCG
+    resets a busy guest now and then, QEMU's as well as ours (docs/lab.md).
+    Elsewhere a failure is raised at once."""
+    for attempt in range(retries + 1):
+        try:
+            return fn()
+        except RuntimeError as e:
+            if not in_lab() or attempt == retries:
+                raise
+            print('%s failed in the lab (%s); running it again' % (what, str(e)[-300:]), file=sys.stderr, flush=True)
 
 
 def run_guest(argv, timeout=600, wrap=None):

@@ -25,7 +25,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import QUIET, Qmp, Vmm, api, wait_output  # noqa: E402
+from benchlib import QUIET, Qmp, Vmm, api, lab_retry, wait_output  # noqa: E402
 
 MIB = 512
 DOWNTIME_LIMIT_MS = 100
@@ -63,6 +63,11 @@ def guest_downtime(src_ticks, dst_ticks, timeout=30):
     return (dst_ticks.times[0] - src_ticks.times[-1]) * 1000.0
 
 
+def tail(path, n=300):
+    with open(path, errors='replace') as f:
+        return f.read()[-n:]
+
+
 def free_port():
     s = socket.socket()
     s.bind(('127.0.0.1', 0))
@@ -75,10 +80,13 @@ def casulo_once(args, cmd, d):
     port = free_port()
     sock = os.path.join(d, 'src.sock')
     kernel, initrd = os.path.join(args.guest, 'vmlinuz'), os.path.join(args.guest, 'initrd.img')
-    dst = subprocess.Popen([args.vmm, '--incoming', 'tcp:127.0.0.1:%d' % port], stdin=subprocess.DEVNULL,
-                           stdout=subprocess.PIPE)
+    dst_err, src_err = os.path.join(d, 'dst.err'), os.path.join(d, 'src.err')
+    with open(dst_err, 'w') as f:
+        dst = subprocess.Popen([args.vmm, '--incoming', 'tcp:127.0.0.1:%d' % port], stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=f)
     argv = Vmm('casulo-vmm', kernel, initrd, args.vmm, cpus=1, memory_mib=MIB).argv(cmd) + ['--api-socket', sock]
-    src = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+    with open(src_err, 'w') as f:
+        src = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=f)
     try:
         first = wait_output(src, b'READY')
         src_ticks, dst_ticks = Ticks(src, first), Ticks(dst)
@@ -86,7 +94,8 @@ def casulo_once(args, cmd, d):
         status, info = api(sock, 'PUT', '/migration/send', {'destination': 'tcp:127.0.0.1:%d' % port,
                                                              'downtime_ms': DOWNTIME_LIMIT_MS, 'wait': True})
         if status != 200:
-            raise RuntimeError('casulo migration: %d %r' % (status, info))
+            raise RuntimeError('casulo migration: %d %r; source said %r; destination said %r' % (
+                status, info, tail(src_err), tail(dst_err)))
         return guest_downtime(src_ticks, dst_ticks), info['downtime_ms'], info['total_ms'], info['bytes_sent']
     finally:
         for p in (src, dst):
@@ -139,7 +148,8 @@ def main():
             for w, prog in WORKLOADS.items():
                 cmd = QUIET + ' -- /bin/sh -c "%s"' % prog
                 for n in (list(runners) if i % 2 == 0 else list(runners)[::-1]):
-                    down, own, total, nbytes = runners[n](args, cmd, d)
+                    down, own, total, nbytes = lab_retry(lambda: runners[n](args, cmd, d),
+                                                         'run %d %s %s' % (i + 1, w, n))
                     r = res[(w, n)]
                     r['down'].append(down)
                     r['own'].append(own)

@@ -14,6 +14,7 @@
 
 #include "common/log.h"
 #include "common/macro.h"
+#include "common/thread.h"
 #include "vmm/actions.h"
 #include "vmm/migrate/migrate.h"
 #include "vmm/vm.h"
@@ -508,7 +509,8 @@ int api_server_start(struct vm *vm, const char *path, struct api_server **ret, s
 	s->daemon = mhd.start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL,
 				     on_request, s, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
 				     (unsigned)API_CONNECTION_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
-				     (unsigned)API_CONNECTION_TIMEOUT, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+				     (unsigned)API_CONNECTION_TIMEOUT, MHD_OPTION_THREAD_STACK_SIZE,
+				     (size_t)THREAD_STACK_SIZE, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
 				     MHD_OPTION_END);
 	if (s->daemon == NULL) {
 		close(fd);

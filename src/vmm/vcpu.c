@@ -10,6 +10,7 @@
 #include <linux/kvm.h>
 
 #include "common/log.h"
+#include "common/thread.h"
 #include "vmm/arch/x86/cpuid.h"
 #include "vmm/arch/x86/regs.h"
 
@@ -231,7 +232,7 @@ static void *vcpu_thread(void *arg)
 
 int vcpu_start(struct vcpu *vcpu, struct err **e)
 {
-	int r = pthread_create(&vcpu->thread, NULL, vcpu_thread, vcpu);
+	int r = thread_start(&vcpu->thread, vcpu_thread, vcpu);
 
 	if (r != 0)
 		return err_set(e, r, "vcpu %u: start thread", vcpu->id);

@@ -16,6 +16,7 @@
 
 #include "casulo-config.h"
 #include "common/log.h"
+#include "common/thread.h"
 #include "vmm/actions.h"
 #include "vmm/migrate/stream.h"
 #include "vmm/snapshot/snapshot.h"
@@ -291,7 +292,8 @@ static void *send_thread(void *arg)
 	/* Downtime counts from here: the vCPUs stop as the pause goes on. */
 	paused_at = now_ms();
 	if (vm_control(vm, VM_ACTION_MIGRATION_PAUSE) < 0) {
-		set_failed(m, "could not pause the VM");
+		/* Typically the guest powered off or reset during the rounds. */
+		set_failed(m, "could not pause the VM (it is %s)", vm_state_name(__atomic_load_n(&vm->state, __ATOMIC_ACQUIRE)));
 		goto out;
 	}
 	paused = true;
@@ -368,7 +370,7 @@ int migrate_send_start(struct vm *vm, const char *destination, uint32_t downtime
 	pthread_mutex_init(&m->lock, NULL);
 	m->state = MIGRATION_RUNNING;
 	vm->migration = m;
-	r = pthread_create(&m->thread, NULL, send_thread, m);
+	r = thread_start(&m->thread, send_thread, m);
 	if (r != 0) {
 		m->state = MIGRATION_FAILED;
 		return err_set(e, r, "migration: start thread");

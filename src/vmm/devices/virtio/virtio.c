@@ -15,6 +15,7 @@
 #include <json-c/json.h>
 
 #include "common/log.h"
+#include "common/thread.h"
 #include "vmm/arch/x86/aml.h"
 #include "vmm/arch/x86/layout.h"
 #include "vmm/snapshot/format.h"
@@ -845,7 +846,7 @@ int virtio_devices_start(struct vm *vm, struct err **e)
 
 int virtio_dev_start(struct virtio_dev *vd, struct err **e)
 {
-	int r = pthread_create(&vd->thread, NULL, device_thread, vd);
+	int r = thread_start(&vd->thread, device_thread, vd);
 
 	if (r != 0)
 		return err_set(e, r, "%s '%s': start thread", vd->ops->name, vd->id);
