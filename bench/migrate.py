@@ -91,8 +91,11 @@ def casulo_once(args, cmd, d):
         first = wait_output(src, b'READY')
         src_ticks, dst_ticks = Ticks(src, first), Ticks(dst)
         time.sleep(0.5)
-        status, info = api(sock, 'PUT', '/migration/send', {'destination': 'tcp:127.0.0.1:%d' % port,
-                                                             'downtime_ms': DOWNTIME_LIMIT_MS, 'wait': True})
+        try:
+            status, info = api(sock, 'PUT', '/migration/send', {'destination': 'tcp:127.0.0.1:%d' % port,
+                                                                 'downtime_ms': DOWNTIME_LIMIT_MS, 'wait': True})
+        except OSError as e:  # the source is gone (its guest reset, say)
+            raise RuntimeError('casulo source API: %s; source said %r' % (e, tail(src_err)))
         if status != 200:
             raise RuntimeError('casulo migration: %d %r; source said %r; destination said %r' % (
                 status, info, tail(src_err), tail(dst_err)))
