@@ -297,8 +297,10 @@ static void *send_thread(void *arg)
 		goto out;
 	}
 	paused = true;
+	double t_paused = now_ms();
 	collect_dirty(vm, bits, scratch);
 	sent = send_dirty(&s, &vm->mem, bits, words);
+	double t_pages = now_ms();
 	r = vm_snapshot_write_state(vm, &w, &e);
 	if (r < 0 || snap_writer_finish(&w) < 0) {
 		set_failed(m, "state: %s", e ? e->msg : "out of memory");
@@ -313,12 +315,16 @@ static void *send_thread(void *arg)
 		goto out;
 	}
 	progress(m, &s, sent, 0);
+	double t_state = now_ms();
 	/* The destination says the VM runs there: only now is this one done. */
 	if ((r = read_answer(&s, why, sizeof(why))) < 0) {
 		set_failed(m, "the destination did not take the VM: %s", why[0] ? why : strerror(-s.error));
 		goto out;
 	}
 	double ended = now_ms();
+	log_debug("migration: downtime: pause %.1f ms, last %" PRIu64 " pages %.1f ms, state %zu bytes %.1f ms, "
+		  "destination %.1f ms", t_paused - paused_at, sent, t_pages - t_paused, w.len, t_state - t_pages,
+		  ended - t_state);
 	pthread_mutex_lock(&m->lock);
 	m->state = MIGRATION_COMPLETED;
 	m->downtime_ms = ended - paused_at;
