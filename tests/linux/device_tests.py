@@ -26,7 +26,7 @@ import tempfile
 import threading
 import time
 
-from guest_tests import QUIET, Failure, api_put, check, check_lab_fault, run_tests
+from guest_tests import QUIET, Failure, api_put, check, run_tests, run_vmm
 
 TESTS = []
 MiB = 1 << 20
@@ -56,16 +56,7 @@ class Guest:
         return [self.vmm, '--kernel', self.kernel, '--initrd', self.initrd, '--cmdline', line] + list(extra)
 
     def run(self, command, extra=(), timeout=120):
-        start = time.monotonic()
-        try:
-            p = subprocess.run(self.argv(command, extra), capture_output=True, timeout=timeout)
-        except subprocess.TimeoutExpired as e:
-            raise Failure('timed out after %ss; output: %r' % (timeout, (e.stdout or b'')[-2000:]))
-        p.seconds = time.monotonic() - start
-        p.out = p.stdout.decode(errors='replace').replace('\r\n', '\n')
-        p.err = p.stderr.decode(errors='replace')
-        check_lab_fault(p)
-        return p
+        return run_vmm(self.argv(command, extra), timeout=timeout)
 
     def start(self, command, extra=()):
         return Session(self.argv(command, extra))

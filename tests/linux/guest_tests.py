@@ -63,6 +63,22 @@ def check_lab_fault(p):
         raise LabGuestFault('the guest triple-faulted in the lab: %r' % p.err.strip()[-200:])
 
 
+def run_vmm(argv, stdin=None, timeout=120):
+    """Run a VMM to its end.  Returns the CompletedProcess with .seconds,
+    .out (console text) and .err; a timeout is a Failure, a guest fault of
+    the lab a LabGuestFault."""
+    start = time.monotonic()
+    try:
+        p = subprocess.run(argv, input=stdin, capture_output=True, timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        raise Failure('timed out after %ss; output: %r' % (timeout, (e.stdout or b'')[-2000:]))
+    p.seconds = time.monotonic() - start
+    p.out = p.stdout.decode(errors='replace').replace('\r\n', '\n')
+    p.err = p.stderr.decode(errors='replace')
+    check_lab_fault(p)
+    return p
+
+
 def run_one(t, g):
     """Run test t, again after a guest fault of the lab; returns its note."""
     faults = 0
@@ -146,16 +162,7 @@ class Guest:
         argv = self.argv(command, **kw)
         if argv_wrap:
             argv = argv_wrap(argv)
-        start = time.monotonic()
-        try:
-            p = subprocess.run(argv, input=stdin, capture_output=True, timeout=timeout)
-        except subprocess.TimeoutExpired as e:
-            raise Failure('timed out after %ss; output: %r' % (timeout, (e.stdout or b'')[-2000:]))
-        p.seconds = time.monotonic() - start
-        p.out = p.stdout.decode(errors='replace').replace('\r\n', '\n')
-        p.err = p.stderr.decode(errors='replace')
-        check_lab_fault(p)
-        return p
+        return run_vmm(argv, stdin, timeout)
 
 
 def meminfo_kib(out):
