@@ -5,9 +5,6 @@ namespace with `ip netns exec`).
   nettool.py send PORT NBYTES [--timeout S]
                                 accept one connection, send NBYTES of random
                                 data, close; print the data's sha256
-  nettool.py recv PORT NBYTES [--timeout S]
-                                accept one connection, read NBYTES (or until
-                                EOF), close; print the byte count and sha256
   nettool.py fetch PORT URL [--timeout S]
                                 accept one connection, download URL with
                                 HTTP GET, then close the connection: the
@@ -37,6 +34,8 @@ def listen(port, timeout):
 
 def main():
     mode, port = sys.argv[1], int(sys.argv[2])
+    if mode not in ('send', 'fetch'):
+        sys.exit('nettool.py: unknown mode %r (send or fetch)' % mode)
     timeout = float(sys.argv[5]) if len(sys.argv) > 5 and sys.argv[4] == '--timeout' else 300
     conn = listen(port, timeout)
     h = hashlib.sha256()
@@ -60,14 +59,6 @@ def main():
             h.update(chunk)
             done += len(chunk)
         conn.shutdown(socket.SHUT_WR)
-    else:
-        nbytes = int(sys.argv[3])
-        while done < nbytes:
-            data = conn.recv(1 << 20)
-            if not data:
-                break
-            h.update(data)
-            done += len(data)
     conn.close()
     print('%d %s' % (done, h.hexdigest()), flush=True)
 
