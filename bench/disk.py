@@ -12,14 +12,20 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import NAMES, QUIET, between, report, run_guest, tool_bench_setup  # noqa: E402
+from benchlib import NAMES, QUIET, between, lab_retry, report, run_guest, tool_bench_setup  # noqa: E402
 
 METRICS = [('seq-read', 'seq read 1M', 'MB/s'), ('seq-write', 'seq write 1M', 'MB/s'),
            ('rand-read-4k', 'rand read 4K', 'IOPS'), ('rand-write-4k', 'rand write 4K', 'IOPS')]
 
 
 def parse(out):
-    data = json.loads(between(out, 'FIO-JSON-BEGIN', 'FIO-JSON-END'))
+    text = between(out, 'FIO-JSON-BEGIN', 'FIO-JSON-END')
+    # fio's report is the one JSON object there; a kernel message on the
+    # same console may land before or after it.
+    try:
+        data, _ = json.JSONDecoder().raw_decode(text[text.index('{'):])
+    except ValueError as e:
+        raise RuntimeError('no fio report in the guest output (%s): %r' % (e, text[-800:]))
     r = {}
     for job in data['jobs']:
         name = job['jobname']
@@ -40,8 +46,8 @@ def main():
             f.write(os.urandom(1 << 20) * 256)  # 256 MiB of data: reads hit real blocks
         for i in range(args.runs):
             for n in (names if i % 2 == 0 else names[::-1]):
-                out, secs = run_guest(vmms[n].argv(cmd, disks=[img]))
-                r = parse(out)
+                r = lab_retry(lambda: parse(run_guest(vmms[n].argv(cmd, disks=[img]))[0]),
+                              'run %d of %s' % (i + 1, n))
                 for k in r:
                     results[n][k].append(r[k])
                 print('run %d %-13s ' % (i + 1, n) + '  '.join('%s %.0f' % (k, r[k]) for k, _, _ in METRICS),

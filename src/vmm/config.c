@@ -52,7 +52,7 @@ static char *own(struct vm_config *cfg, const char *s)
 
 int vm_config_add_disk(struct vm_config *cfg, const char *spec, struct err **e)
 {
-	struct disk_config d = { .cache = DISK_CACHE_WRITEBACK };
+	struct disk_config d = { .cache = DISK_CACHE_WRITEBACK, .irq_coalescing = true };
 	char *buf, *cur, *key, *val;
 
 	if (cfg->ndisks == VM_MAX_DISKS)
@@ -84,6 +84,9 @@ int vm_config_add_disk(struct vm_config *cfg, const char *spec, struct err **e)
 				d.cache = DISK_CACHE_WRITEBACK;
 			else
 				return err_setx(e, EINVAL, "--disk '%s': cache '%s' is not none or writeback", spec, val);
+		} else if (strcmp(key, "irq-coalescing") == 0) {
+			if (parse_bool(val, &d.irq_coalescing) < 0)
+				return err_setx(e, EINVAL, "--disk '%s': irq-coalescing '%s' is not on or off", spec, val);
 		} else {
 			return err_setx(e, EINVAL, "--disk '%s': unknown key '%s'", spec, key);
 		}
@@ -352,6 +355,7 @@ json_object *vm_config_to_json(const struct vm_config *c)
 			json_object_object_add(d, "id", json_object_new_string(c->disks[i].id));
 		json_object_object_add(d, "cache",
 				       json_object_new_string(c->disks[i].cache == DISK_CACHE_NONE ? "none" : "writeback"));
+		json_object_object_add(d, "irq_coalescing", json_object_new_boolean(c->disks[i].irq_coalescing));
 		json_object_array_add(disks, d);
 	}
 	json_object_object_add(o, "disks", disks);
@@ -415,6 +419,8 @@ int vm_config_from_json(struct vm_config *cfg, json_object *o, struct err **e)
 				dc->id = vm_config_own(cfg, s);
 			dc->cache = (s = json_str(d, "cache")) && strcmp(s, "none") == 0 ? DISK_CACHE_NONE
 											: DISK_CACHE_WRITEBACK;
+			dc->irq_coalescing = !json_object_object_get_ex(d, "irq_coalescing", &v) ||
+					     json_object_get_boolean(v);
 			cfg->ndisks++;
 		}
 	}

@@ -18,6 +18,7 @@ struct disk_config {
 	const char *id;      /* serial the guest reads (GET_ID); default "diskN" */
 	bool readonly;
 	enum disk_cache cache;
+	bool irq_coalescing; /* adaptive interrupt coalescing (default on) */
 };
 
 struct net_config {
@@ -76,7 +77,7 @@ struct vm_config {
 
 void vm_config_defaults(struct vm_config *cfg);
 void vm_config_free(struct vm_config *cfg);
-/* "path=FILE[,readonly=on][,id=NAME][,cache=none|writeback]" */
+/* "path=FILE[,readonly=on][,id=NAME][,cache=none|writeback][,irq-coalescing=on|off]" */
 int vm_config_add_disk(struct vm_config *cfg, const char *spec, struct err **e);
 /* "tap=NAME[,mac=MAC]" or "fd=N[,mac=MAC]" */
 int vm_config_add_net(struct vm_config *cfg, const char *spec, struct err **e);

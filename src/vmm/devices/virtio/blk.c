@@ -9,7 +9,9 @@
  * opened read-only anyway).  FLUSH completes only after fdatasync(); a
  * driver that does not negotiate FLUSH gets write-through semantics.
  * Without io_uring (some sandboxes forbid it) the same requests run
- * synchronously on the device thread.
+ * synchronously on the device thread.  Completions are signalled to the
+ * guest through adaptive interrupt coalescing (coalesce.h) unless the
+ * disk says irq-coalescing=off.
  */
 #include <fcntl.h>
 #include <liburing.h>
@@ -20,6 +22,8 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/falloc.h>
 #include <linux/fs.h>
@@ -30,6 +34,7 @@
 #include "common/fdutil.h"
 #include "common/log.h"
 #include "vmm/devices/virtio/blk.h"
+#include "vmm/devices/virtio/coalesce.h"
 #include "vmm/devices/virtio/virtio.h"
 #include "vmm/vm.h"
 
@@ -75,7 +80,70 @@ struct blk {
 	struct blk_req *free_reqs;
 	unsigned inflight;
 	bool need_notify;
+	unsigned unjudged;    /* completions coalescing has not seen yet */
+
+	struct coalesce coalesce;
+	int timer_fd;         /* ends a hold; -1 when coalescing is off */
+	bool timer_pending;
 };
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* Raise the queue's interrupt for everything in the used ring. */
+static void blk_signal(struct blk *b)
+{
+	b->need_notify = false;
+	b->unjudged = 0;
+	coalesce_signalled(&b->coalesce);
+	virtio_dev_notify_queue(b->vd, 0);
+}
+
+static void arm_hold_timer(struct blk *b)
+{
+	uint64_t at = coalesce_deadline(&b->coalesce);
+	struct itimerspec its = { .it_value = { (time_t)(at / 1000000000ULL), (long)(at % 1000000000ULL) } };
+
+	if (timerfd_settime(b->timer_fd, TFD_TIMER_ABSTIME, &its, NULL) < 0) {
+		/* Cannot wait: signal now rather than strand the completions. */
+		blk_signal(b);
+		return;
+	}
+	b->timer_pending = true;
+}
+
+/* New completions are in the used ring: signal them now or hold them. */
+static void blk_completions_ready(struct blk *b)
+{
+	unsigned n = b->unjudged;
+
+	if (!b->need_notify)
+		return;
+	b->unjudged = 0;
+	if (b->timer_fd < 0 || coalesce_completed(&b->coalesce, now_ns, n))
+		blk_signal(b);
+	else if (!b->timer_pending)
+		arm_hold_timer(b);
+}
+
+static void blk_on_hold_timer(struct virtio_dev *vd, int fd, uint32_t events)
+{
+	struct blk *b = vd->priv;
+	uint64_t v;
+
+	(void)events;
+	(void)!read(fd, &v, sizeof(v));
+	b->timer_pending = false;
+	if (coalesce_expired(&b->coalesce, now_ns()))
+		blk_signal(b);
+	else if (coalesce_deadline(&b->coalesce) != 0)
+		arm_hold_timer(b); /* requests kept arriving: the hold goes on */
+}
 
 static struct blk_req *req_get(struct blk *b)
 {
@@ -123,6 +191,7 @@ static void req_complete(struct blk *b, struct blk_req *r, uint8_t status)
 	*r->status = status;
 	virtq_complete(&b->vd->queues[0], r->vq, r->written);
 	b->need_notify = true;
+	b->unjudged++;
 	b->inflight--;
 	req_put(b, r);
 }
@@ -414,6 +483,8 @@ static void blk_queue_notify(struct virtio_dev *vd, unsigned qi)
 				break;
 			}
 			b->inflight++;
+			if (b->timer_fd >= 0)
+				coalesce_arrival(&b->coalesce, now_ns);
 			blk_start(b, r);
 			if (vd->broken)
 				return;
@@ -423,10 +494,7 @@ static void blk_queue_notify(struct virtio_dev *vd, unsigned qi)
 	}
 	if (b->ring_ok && vd->thread_started)
 		io_uring_submit(&b->ring);
-	if (b->need_notify) {
-		b->need_notify = false;
-		virtio_dev_notify_queue(vd, 0);
-	}
+	blk_completions_ready(b);
 }
 
 static void blk_on_completion(struct virtio_dev *vd, int fd, uint32_t events)
@@ -437,10 +505,7 @@ static void blk_on_completion(struct virtio_dev *vd, int fd, uint32_t events)
 	(void)events;
 	(void)!read(fd, &v, sizeof(v));
 	blk_reap(b);
-	if (b->need_notify) {
-		b->need_notify = false;
-		virtio_dev_notify_queue(vd, 0);
-	}
+	blk_completions_ready(b);
 	/* Slots freed up: take requests that waited for them. */
 	if (virtq_has_work(&vd->queues[0]))
 		blk_queue_notify(vd, 0);
@@ -472,6 +537,8 @@ static void blk_reset(struct virtio_dev *vd)
 	}
 	b->inflight = 0;
 	b->need_notify = false;
+	b->unjudged = 0;
+	coalesce_reset(&b->coalesce); /* a pending timer finds nothing held */
 }
 
 /* For a pause: complete every request in flight to the guest, so that
@@ -486,10 +553,8 @@ static void blk_quiesce(struct virtio_dev *vd)
 			break;
 		blk_reap(b);
 	}
-	if (b->need_notify) {
-		b->need_notify = false;
-		virtio_dev_notify_queue(vd, 0);
-	}
+	if (b->need_notify)
+		blk_signal(b);
 }
 
 static void blk_destroy(struct virtio_dev *vd)
@@ -502,6 +567,8 @@ static void blk_destroy(struct virtio_dev *vd)
 		io_uring_queue_exit(&b->ring);
 	if (b->ring_efd >= 0)
 		close(b->ring_efd);
+	if (b->timer_fd >= 0)
+		close(b->timer_fd);
 	while (b->free_reqs) {
 		struct blk_req *r = b->free_reqs;
 		b->free_reqs = r->next_free;
@@ -522,7 +589,8 @@ static void blk_metrics(struct virtio_dev *vd, json_object *c)
 	const struct { const char *name; uint64_t *v; } fields[] = {
 		{ "reads", &b->reads }, { "writes", &b->writes }, { "flushes", &b->flushes },
 		{ "discards", &b->discards }, { "read_bytes", &b->read_bytes }, { "write_bytes", &b->write_bytes },
-		{ "errors", &b->errors },
+		{ "errors", &b->errors }, { "coalesced_holds", &b->coalesce.holds },
+		{ "coalesced_holds_wasted", &b->coalesce.holds_wasted },
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(fields); i++)
@@ -588,7 +656,8 @@ int virtio_blk_create(struct vm *vm, const struct disk_config *d, unsigned index
 
 	if (b == NULL)
 		return err_set(e, ENOMEM, "disk '%s'", d->path);
-	b->fd = b->direct_fd = b->ring_efd = -1;
+	b->fd = b->direct_fd = b->ring_efd = b->timer_fd = -1;
+	coalesce_init(&b->coalesce, d->irq_coalescing);
 	b->readonly = d->readonly;
 	b->path = strdup(d->path);
 	r = open_image(b, d, e);
@@ -633,6 +702,14 @@ int virtio_blk_create(struct vm *vm, const struct disk_config *d, unsigned index
 		r = virtio_dev_watch(vd, b->ring_efd, EPOLLIN, blk_on_completion, e);
 		if (r < 0)
 			return r;
+		if (d->irq_coalescing) {
+			b->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+			if (b->timer_fd < 0)
+				return err_set(e, errno, "disk '%s': timerfd for interrupt coalescing", d->path);
+			r = virtio_dev_watch(vd, b->timer_fd, EPOLLIN, blk_on_hold_timer, e);
+			if (r < 0)
+				return r;
+		}
 	} else {
 		log_info("disk '%s': io_uring unavailable, serving requests synchronously", d->path);
 	}

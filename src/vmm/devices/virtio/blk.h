@@ -1,4 +1,4 @@
-/* virtio-blk: --disk path=FILE[,readonly=on][,id=NAME][,cache=none|writeback] */
+/* virtio-blk: --disk path=FILE[,readonly=on][,id=NAME][,cache=none|writeback][,irq-coalescing=on|off] */
 #ifndef CASULO_VMM_DEVICES_VIRTIO_BLK_H
 #define CASULO_VMM_DEVICES_VIRTIO_BLK_H
 
