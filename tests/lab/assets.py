@@ -21,7 +21,9 @@ LAB_MODULES = ['ccp', 'irqbypass', 'kvm', 'kvm_amd', 'virtio_pci', 'virtio_conso
                '9pnet_virtio', '9p', 'overlay',
                # network tests: TAP devices, veth pairs and bridges in namespaces;
                # QEMU's vhost devices as a reference
-               'tun', 'veth', 'bridge', 'vhost_net', 'vhost_vsock']
+               'tun', 'veth', 'bridge', 'vhost_net', 'vhost_vsock',
+               # a block device for the O_DIRECT disk test (the lab's / is tmpfs)
+               'loop']
 
 
 def say(msg):
