@@ -2,7 +2,9 @@
 """Disk benchmark: fio (Debian's, copied into the guest with its libraries)
 inside the guest against a virtio-blk disk, casulo-vmm beside QEMU microvm
 with virtio-blk on the same raw image, in the same run, alternating.
-Sequential 1 MiB read/write (MB/s) and 4 KiB random read/write (IOPS).
+Sequential 1 MiB read/write (MB/s), 4 KiB random read/write at queue
+depth 32 (IOPS), and 4 KiB random reads one at a time (IOPS at queue
+depth 1: the inverse of the latency).
 
 usage: disk.py --vmm build/casulo-vmm --guest build/guest --initrd TOOLS_INITRD [--runs N]
 """
@@ -15,7 +17,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import NAMES, QUIET, between, lab_retry, report, run_guest, tool_bench_setup  # noqa: E402
 
 METRICS = [('seq-read', 'seq read 1M', 'MB/s'), ('seq-write', 'seq write 1M', 'MB/s'),
-           ('rand-read-4k', 'rand read 4K', 'IOPS'), ('rand-write-4k', 'rand write 4K', 'IOPS')]
+           ('rand-read-4k', 'rand read 4K', 'IOPS'), ('rand-write-4k', 'rand write 4K', 'IOPS'),
+           ('rand-read-4k-qd1', 'rand read 4K QD1', 'IOPS')]
 
 
 def parse(out):
