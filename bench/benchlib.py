@@ -64,7 +64,12 @@ def run_guest(argv, timeout=600, wrap=None):
     if wrap:
         argv = wrap(argv)
     start = time.monotonic()
-    p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
+    try:
+        p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        # A failed run like any other: lab_retry() runs it again in the lab.
+        tail = (e.stdout or b'')[-600:].decode(errors='replace')
+        raise RuntimeError('%s did not finish in %d s; its output ends with %r' % (argv[0], timeout, tail))
     out = p.stdout.decode(errors='replace').replace('\r\n', '\n')
     return out, time.monotonic() - start
 

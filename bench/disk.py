@@ -49,7 +49,7 @@ def main():
             f.write(os.urandom(1 << 20) * 256)  # 256 MiB of data: reads hit real blocks
         for i in range(args.runs):
             for n in (names if i % 2 == 0 else names[::-1]):
-                r = lab_retry(lambda: parse(run_guest(vmms[n].argv(cmd, disks=[img]))[0]),
+                r = lab_retry(lambda: parse(run_guest(vmms[n].argv(cmd, disks=[img]), timeout=300)[0]),
                               'run %d of %s' % (i + 1, n))
                 for k in r:
                     results[n][k].append(r[k])
