@@ -13,7 +13,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import NAMES, QUIET, between, report, run_guest, tool_bench_setup  # noqa: E402
+from benchlib import NAMES, QUIET, between, lab_retry, report, run_guest, tool_bench_setup  # noqa: E402
 
 NS = 'casulo-bench'
 METRICS = [('tx', 'guest -> host', 'Mb/s'), ('rx', 'host -> guest', 'Mb/s')]
@@ -33,8 +33,18 @@ def netns_up():
 
 
 def mbits(report_json):
-    data = json.loads(report_json)
+    # A kernel message on the same console may land before or after it.
+    data, _ = json.JSONDecoder().raw_decode(report_json[report_json.index('{'):])
     return data['end']['sum_received']['bits_per_second'] / 1e6
+
+
+def one_run(vmm, cmd, wrap):
+    """One guest: (guest->host, host->guest) in Mb/s."""
+    out, _ = run_guest(vmm.argv(cmd, taps=[('btap0', '52:54:00:00:88:02')]), wrap=wrap, timeout=180)
+    try:
+        return mbits(between(out, 'TX-BEGIN', 'TX-END')), mbits(between(out, 'RX-BEGIN', 'RX-END'))
+    except ValueError as e:
+        raise RuntimeError('no iperf3 report in the guest output (%s): %r' % (e, out[-600:]))
 
 
 def main():
@@ -51,8 +61,7 @@ def main():
         time.sleep(1)
         for i in range(args.runs):
             for n in (names if i % 2 == 0 else names[::-1]):
-                out, _ = run_guest(vmms[n].argv(cmd, taps=[('btap0', '52:54:00:00:88:02')]), wrap=wrap)
-                tx, rx = mbits(between(out, 'TX-BEGIN', 'TX-END')), mbits(between(out, 'RX-BEGIN', 'RX-END'))
+                tx, rx = lab_retry(lambda: one_run(vmms[n], cmd, wrap), 'run %d of %s' % (i + 1, n))
                 results[n]['tx'].append(tx)
                 results[n]['rx'].append(rx)
                 print('run %d %-13s guest->host %.0f Mb/s  host->guest %.0f Mb/s' % (i + 1, n, tx, rx), flush=True)
