@@ -2,6 +2,7 @@
 runner that captures what the guest prints between markers, and the
 report (medians, ratios)."""
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -81,6 +82,16 @@ def between(text, begin, end):
     if i < 0 or j < 0:
         raise RuntimeError('markers %s/%s not found in guest output: %r' % (begin, end, text[-800:]))
     return text[i + len(begin):j]
+
+
+def json_between(text, begin, end):
+    """The JSON object a tool printed between two marker lines; a kernel
+    message on the same console may land before or after it."""
+    part = between(text, begin, end)
+    try:
+        return json.JSONDecoder().raw_decode(part[part.index('{'):])[0]
+    except ValueError as e:
+        raise RuntimeError('no JSON report between %s and %s (%s): %r' % (begin, end, e, part[-800:]))
 
 
 def report(title, metrics, results, names, higher_is_better=True):

@@ -8,13 +8,12 @@ depth 1: the inverse of the latency).
 
 usage: disk.py --vmm build/casulo-vmm --guest build/guest --initrd TOOLS_INITRD [--runs N]
 """
-import json
 import os
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import NAMES, QUIET, between, lab_retry, report, run_guest, tool_bench_setup  # noqa: E402
+from benchlib import NAMES, QUIET, json_between, lab_retry, report, run_guest, tool_bench_setup  # noqa: E402
 
 METRICS = [('seq-read', 'seq read 1M', 'MB/s'), ('seq-write', 'seq write 1M', 'MB/s'),
            ('rand-read-4k', 'rand read 4K', 'IOPS'), ('rand-write-4k', 'rand write 4K', 'IOPS'),
@@ -22,13 +21,7 @@ METRICS = [('seq-read', 'seq read 1M', 'MB/s'), ('seq-write', 'seq write 1M', 'M
 
 
 def parse(out):
-    text = between(out, 'FIO-JSON-BEGIN', 'FIO-JSON-END')
-    # fio's report is the one JSON object there; a kernel message on the
-    # same console may land before or after it.
-    try:
-        data, _ = json.JSONDecoder().raw_decode(text[text.index('{'):])
-    except ValueError as e:
-        raise RuntimeError('no fio report in the guest output (%s): %r' % (e, text[-800:]))
+    data = json_between(out, 'FIO-JSON-BEGIN', 'FIO-JSON-END')
     r = {}
     for job in data['jobs']:
         name = job['jobname']
