@@ -31,8 +31,8 @@ def netns_up():
     sh('ip', 'netns', 'exec', NS, 'ip', 'link', 'set', 'btap0', 'up')
 
 
-def mbits(report):
-    return report['end']['sum_received']['bits_per_second'] / 1e6
+def mbits(iperf_report):
+    return iperf_report['end']['sum_received']['bits_per_second'] / 1e6
 
 
 def one_run(vmm, cmd, wrap):

@@ -417,18 +417,21 @@ class LoopDevice:
         subprocess.run(['losetup', '--detach', self.path], capture_output=True)
 
 
-def cache_none_write(g, path, read_back):
-    """The guest writes 64 KiB with O_DIRECT to a cache=none disk at path;
-    read_back() then gives what the host sees."""
-    p = g.run('yes direct | head -c 65536 | dd of=/dev/vda bs=4096 oflag=direct 2>/dev/null && echo DONE',
-              extra=['--disk', 'path=%s,cache=none' % path])
-    check('DONE' in p.out, 'guest write failed: %r %r' % (p.out[-300:], p.err))
-    check(read_back() == (b'direct\n' * 10000)[:65536], 'image content differs')
+DIRECT_DATA = (b'direct\n' * 10000)[:65536]  # what cache_none_write() has the guest write
 
 
-def read_head(path, n=65536):
+def read_head(path, n=len(DIRECT_DATA)):
     with open(path, 'rb') as f:
         return f.read(n)
+
+
+def cache_none_write(g, path):
+    """The guest writes DIRECT_DATA with O_DIRECT to a cache=none disk at
+    path; the host then reads it back from path."""
+    p = g.run('yes direct | head -c %d | dd of=/dev/vda bs=4096 oflag=direct 2>/dev/null && echo DONE'
+              % len(DIRECT_DATA), extra=['--disk', 'path=%s,cache=none' % path])
+    check('DONE' in p.out, 'guest write failed: %r %r' % (p.out[-300:], p.err))
+    check(read_head(path) == DIRECT_DATA, 'image content differs')
 
 
 @test
@@ -438,11 +441,11 @@ def disk_cache_none_writes_through(g):
     with tempfile.TemporaryDirectory(dir=usable[0] if usable else None) as d:
         img = zeroed_image(os.path.join(d, 'direct.img'), 8 << 20)
         if usable:
-            cache_none_write(g, img, lambda: read_head(img))
+            cache_none_write(g, img)
             return 'image in %s' % usable[0]
         with LoopDevice(img) as dev:
-            cache_none_write(g, dev, lambda: read_head(dev))
-        check(read_head(img) == (b'direct\n' * 10000)[:65536], 'the loop device\'s backing file differs')
+            cache_none_write(g, dev)
+        check(read_head(img) == DIRECT_DATA, 'the loop device\'s backing file differs')
         return 'no directory takes O_DIRECT: a loop device over an image in %s' % d
 
 
@@ -490,7 +493,10 @@ def fsynced_data_survives_kill9(g):
         check(data == want, 'data on the image after kill -9 differs from what the guest fsynced')
 
 
-def parallel_direct_writes(g, img, coalescing, writers=8, blocks=512):
+PARALLEL_WRITERS, BLOCKS_PER_WRITER = 8, 512
+
+
+def parallel_direct_writes(g, img, coalescing, writers=PARALLEL_WRITERS, blocks=BLOCKS_PER_WRITER):
     """Eight guest processes write their own region of a raw disk, 4 KiB
     at a time with O_DIRECT (so eight requests in flight); returns the
     disk's counters from GET /metrics once the writes are done, and
@@ -529,7 +535,8 @@ def disk_parallel_writers_share_interrupts(g):
     print('# coalescing on: %d writes, %d interrupts, %d holds (%d wasted); off: %d writes, %d interrupts'
           % (on['writes'], on['interrupts'], on['coalesced_holds'], on['coalesced_holds_wasted'],
              off['writes'], off['interrupts']), flush=True)
-    check(on['writes'] >= 8 * 512 and off['writes'] >= 8 * 512, 'fewer writes than the guest made: %r %r' % (on, off))
+    made = PARALLEL_WRITERS * BLOCKS_PER_WRITER
+    check(on['writes'] >= made and off['writes'] >= made, 'fewer writes than the guest made: %r %r' % (on, off))
     check(off['coalesced_holds'] == 0, 'irq-coalescing=off held interrupts: %r' % off)
     check(on['coalesced_holds'] > 0, 'eight writers in flight and no interrupt was held: %r' % on)
     # Each write needs its own interrupt without coalescing; with it, well under one.

@@ -82,8 +82,8 @@ struct blk {
 	bool need_notify;
 	unsigned unjudged;    /* completions coalescing has not seen yet */
 
-	struct coalesce coalesce;
-	int timer_fd;         /* ends a hold; -1 when coalescing is off */
+	struct coalesce coalesce; /* enabled only once timer_fd is watched */
+	int timer_fd;             /* ends a hold; -1 when coalescing is off */
 	bool timer_pending;
 };
 
@@ -125,7 +125,7 @@ static void blk_completions_ready(struct blk *b)
 	if (!b->need_notify)
 		return;
 	b->unjudged = 0;
-	if (b->timer_fd < 0 || coalesce_completed(&b->coalesce, now_ns, n))
+	if (coalesce_completed(&b->coalesce, now_ns, n))
 		blk_signal(b);
 	else if (!b->timer_pending)
 		arm_hold_timer(b);
@@ -483,8 +483,7 @@ static void blk_queue_notify(struct virtio_dev *vd, unsigned qi)
 				break;
 			}
 			b->inflight++;
-			if (b->timer_fd >= 0)
-				coalesce_arrival(&b->coalesce, now_ns);
+			coalesce_arrival(&b->coalesce, now_ns);
 			blk_start(b, r);
 			if (vd->broken)
 				return;
@@ -657,7 +656,7 @@ int virtio_blk_create(struct vm *vm, const struct disk_config *d, unsigned index
 	if (b == NULL)
 		return err_set(e, ENOMEM, "disk '%s'", d->path);
 	b->fd = b->direct_fd = b->ring_efd = b->timer_fd = -1;
-	coalesce_init(&b->coalesce, d->irq_coalescing);
+	coalesce_init(&b->coalesce, false);
 	b->readonly = d->readonly;
 	b->path = strdup(d->path);
 	r = open_image(b, d, e);
@@ -709,6 +708,7 @@ int virtio_blk_create(struct vm *vm, const struct disk_config *d, unsigned index
 			r = virtio_dev_watch(vd, b->timer_fd, EPOLLIN, blk_on_hold_timer, e);
 			if (r < 0)
 				return r;
+			coalesce_init(&b->coalesce, true);
 		}
 	} else {
 		log_info("disk '%s': io_uring unavailable, serving requests synchronously", d->path);
