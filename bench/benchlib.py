@@ -4,6 +4,7 @@ report (medians, ratios)."""
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -16,9 +17,13 @@ QUIET = 'console=ttyS0 quiet reboot=k panic=-1'
 class Vmm:
     """A way to boot a guest: casulo-vmm or QEMU's microvm machine."""
 
-    def __init__(self, name, kernel, initrd, vmm_path=None, cpus=1, memory_mib=512):
+    def __init__(self, name, kernel, initrd, vmm_path=None, cpus=1, memory_mib=512, qemu_drive='',
+                 qemu_netdev='vhost=off'):
         self.name, self.kernel, self.initrd = name, kernel, initrd
         self.vmm_path, self.cpus, self.memory_mib = vmm_path, cpus, memory_mib
+        # QEMU's I/O options: appended to each -drive (e.g. ',aio=io_uring')
+        # and to each tap -netdev (vhost=on|off).
+        self.qemu_drive, self.qemu_netdev = qemu_drive, qemu_netdev
 
     def argv(self, cmdline, disks=(), taps=()):
         if self.name == 'casulo-vmm':
@@ -34,10 +39,10 @@ class Vmm:
              '-display', 'none', '-serial', 'stdio', '-kernel', self.kernel, '-initrd', self.initrd,
              '-append', cmdline]
         for i, d in enumerate(disks):
-            a += ['-drive', 'id=d%d,file=%s,format=raw,if=none,cache=writeback' % (i, d),
+            a += ['-drive', 'id=d%d,file=%s,format=raw,if=none,cache=writeback%s' % (i, d, self.qemu_drive),
                   '-device', 'virtio-blk-device,drive=d%d' % i]
         for i, (t, mac) in enumerate(taps):
-            a += ['-netdev', 'tap,id=n%d,ifname=%s,script=no,downscript=no,vhost=off' % (i, t),
+            a += ['-netdev', 'tap,id=n%d,ifname=%s,script=no,downscript=no,%s' % (i, t, self.qemu_netdev),
                   '-device', 'virtio-net-device,netdev=n%d,mac=%s' % (i, mac)]
         return a
 
@@ -173,6 +178,16 @@ class Qmp:
             if 'error' in reply:
                 raise RuntimeError('QMP %s: %s' % (name, reply['error']))
 
+    def migrate(self, uri, interval):
+        """Start a migration to uri and poll query-migrate every interval
+        seconds until it ends; returns its last status (whatever it is)."""
+        self.cmd('migrate', uri=uri)
+        while True:
+            st = self.cmd('query-migrate')
+            if st.get('status') in ('completed', 'failed', 'cancelled'):
+                return st
+            time.sleep(interval)
+
     def close(self):
         self.s.close()
 
@@ -191,3 +206,140 @@ def wait_output(p, needle, timeout=120):
         else:
             time.sleep(0.01)
     return buf
+
+
+# A run whose tool reported an error, whose output cannot be read, or whose
+# guest did not finish: what run_or_fail() counts as a failed run.
+RUN_FAILURES = (RuntimeError, OSError, KeyError, IndexError, TypeError, ValueError, subprocess.SubprocessError)
+
+
+def run_or_fail(fn, what, failures):
+    """Return fn(), run a second time if the first fails; if that fails too,
+    None, with '<what>: <cause>' appended to `failures` for the report.
+    Each failure is said on stderr as it happens; none ends the benchmark
+    (a peer's tool that reports an error is a failed run, not a crash)."""
+    for attempt in (1, 2):
+        try:
+            return fn()
+        except RUN_FAILURES as e:
+            cause = ('%s: %s' % (type(e).__name__, e) if not isinstance(e, RuntimeError) else str(e))[-400:]
+            if attempt == 1:
+                print('%s failed (%s); running it again' % (what, cause), file=sys.stderr, flush=True)
+            else:
+                print('%s failed again (%s); counted as a failed run' % (what, cause), file=sys.stderr, flush=True)
+                failures.append('%s: %s' % (what, cause))
+    return None
+
+
+def peer_command(argv):
+    """A VMM's command line for a report: files by their base name, the
+    guest's command line (the same for every VMM) left out."""
+    import shlex
+    shown = []
+    for i, a in enumerate(argv):
+        if i > 0 and argv[i - 1] in ('-append', '--cmdline'):
+            a = '<guest command line>'
+        elif i == 0 or os.path.isabs(a):
+            a = os.path.basename(a)
+        else:
+            a = re.sub(r'(file|path)=/[^,]*/', r'\1=', a)
+        shown.append(shlex.quote(a))
+    return ' '.join(shown)
+
+
+def load_line():
+    """The load averages where the benchmark runs (in the lab: L1's)."""
+    return 'load average here: %.2f %.2f %.2f (%d CPUs)' % (os.getloadavg() + (os.cpu_count(),))
+
+
+def median_or_none(values):
+    return statistics.median(values) if values else None
+
+
+def run_rounds(runs, names, host, metrics, run_one, failures):
+    """results[name][key] = [values] of `runs` rounds, each running every
+    one of names (the VMMs, in alternating order) and host (the same
+    measurement without a guest; None for none) once: run_one(name) ->
+    {key: value}, through run_or_fail(), so a failed run leaves no value."""
+    cols = list(names) + ([host] if host else [])
+    results = {n: {k: [] for k, _, _ in metrics} for n in cols}
+    for i in range(runs):
+        for n in (cols if i % 2 == 0 else cols[::-1]):
+            r = run_or_fail(lambda: run_one(n), 'run %d of %s' % (i + 1, n), failures)
+            if r is None:
+                continue
+            for k in r:
+                results[n][k].append(r[k])
+            print('run %d %-13s ' % (i + 1, n) + '  '.join('%s %.0f %s' % (label, r[k], unit)
+                                                           for k, label, unit in metrics), flush=True)
+    return results
+
+
+def report_with_host(title, metrics, results, names, host=None, commands=None, notes=(), higher_is_better=True):
+    """report() for runs that may have failed, with the host's own figure
+    beside them: results[name][key] = [values] (empty when every run
+    failed: 'failed' is printed), and results[host] the same jobs run by
+    the host itself; each VMM's median is also printed as a fraction of
+    the host's.  Then each VMM's command line ({name: argv}, the peer's
+    options) and the notes.  Returns the medians, {name: {key: median or
+    None}}."""
+    cols = list(names) + ([host] if host else [])
+    med = {n: {k: median_or_none(results[n][k]) for k, _, _ in metrics} for n in cols}
+
+    def fig(v, unit):
+        return '%14s %s' % ('failed', ' ' * len(unit)) if v is None else '%14.1f %-3s' % (v, unit)
+
+    def frac(a, b, fmt):
+        return ('%' + fmt) % (a / b) if a is not None and b else 'n/a'
+    print()
+    print(title)
+    head = '%-22s' % '' + ''.join('%18s' % n for n in names) + '%12s' % 'ratio'
+    if host:
+        head += '%18s' % host + ''.join('%20s' % (n + '/' + host) for n in names)
+    print(head)
+    for key, label, unit in metrics:
+        line = '%-22s' % label + ''.join(fig(med[n][key], unit) for n in names)
+        line += '%12s' % frac(med[names[0]][key], med[names[1]][key], '.2fx')
+        if host:
+            line += fig(med[host][key], unit)
+            line += ''.join('%20s' % frac(med[n][key], med[host][key], '.2f') for n in names)
+        print(line)
+    print('(medians; ratio = %s / %s; %s is better%s)' % (names[0], names[1], 'higher' if higher_is_better else 'lower',
+                                                           '; %s = the same measurement without a guest' % host
+                                                           if host else ''))
+    if commands:
+        print_commands(commands)
+    for line in notes:
+        print(line)
+    return med
+
+
+def print_failures(failures):
+    """The failed runs, after a report."""
+    if failures:
+        print('failed runs (each tried twice): %d' % len(failures))
+        for f in failures:
+            print('  ' + f)
+
+
+def any_column_failed(medians):
+    """Whether some column of report_with_host()'s medians has no figure."""
+    return any(v is None for m in medians.values() for v in m.values())
+
+
+def print_commands(argv):
+    """Each VMM's command line under the report (the peer's options)."""
+    for name, a in argv.items():
+        print('%-13s %s' % (name + ':', peer_command(a)))
+
+
+def print_target(med, metrics, keys, host, target, what):
+    """'target: casulo-vmm >= T of the host for WHAT: <label> <fraction> (met|not met), ...'"""
+    ours, limit = med[NAMES[0]], med[host]
+    parts = []
+    for key, label, _ in metrics:
+        if key in keys:
+            f = ours[key] / limit[key] if ours[key] is not None and limit[key] else None
+            parts.append('%s %s' % (label, 'n/a' if f is None else '%.2f (%s)' % (f, 'met' if f >= target
+                                                                                  else 'not met')))
+    print('target: %s >= %.1f of the %s for %s: %s' % (NAMES[0], target, host, what, ', '.join(parts)))

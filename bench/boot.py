@@ -5,22 +5,33 @@ VMM to the guest's first userspace output (a marker that casulo-init's
 command prints), and the VMM's peak resident memory outside guest RAM
 (sampled from /proc/PID/smaps while it runs; guest RAM is the one
 mapping as large as the guest's memory).  Runs alternate between the two
-VMMs; the report gives medians and ratios.
+VMMs; the report gives medians and ratios, and each VMM's command line
+(the peer's options: QEMU microvm with no device, as ours has none).  No
+host limit here: a boot has none.  A run that fails (no marker, a VMM
+that exits early or hangs) is run once more, then counted as failed
+(benchlib.run_or_fail), never the end of the benchmark.
 
 usage: boot.py --vmm build/casulo-vmm --guest build/guest [--runs N]
+       boot.py --vmm build/casulo-vmm --guest build/guest --jailer build/casulo-jailer [--runs N]
+
+With --jailer the peer is casulo-vmm itself, unconfined, and ours is the
+same VMM started by casulo-jailer (per-VM directory, namespaces, cgroup,
+uid/gid without capabilities; docs/jailer.md): the time from starting the
+jailer to the marker, so the jail's set-up and tear-down of the previous
+run are paid in it.  Target: jailed/unconfined <= 1.05.
 """
 import argparse
 import os
 import re
 import selectors
 import shutil
-import statistics
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import Vmm  # noqa: E402
+from benchlib import (Vmm, load_line, median_or_none, print_commands, print_failures,  # noqa: E402
+                      run_or_fail)
 
 MARKER = b'CASULO-BENCH-READY'
 MEMORY_MIB = 256
@@ -76,7 +87,12 @@ def run_once(argv, sample_rss, timeout=120):
             rss = rss_outside_guest_kib(p.pid, MEMORY_MIB << 20)
             if rss is not None:
                 peak = max(peak or 0, rss)
-    rest, err = p.communicate(timeout=timeout)
+    try:
+        rest, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+        raise RuntimeError('%s: the guest did not power off in %d s' % (argv[0], timeout))
     buf += rest or b''
     if ready is None:
         raise RuntimeError('%s: no marker in output (exit %s): %r %r' % (argv[0], p.returncode, buf[-300:],
@@ -84,14 +100,78 @@ def run_once(argv, sample_rss, timeout=120):
     return ready, peak
 
 
+def jail_argv(jailer, base, vmm, kernel, initrd, run):
+    """casulo-vmm under casulo-jailer, the same VM as Vmm.argv(); a fresh
+    id per run (the jailer removes the directory when the VM ends)."""
+    argv = Vmm('casulo-vmm', '/vmlinuz', '/initrd.img', '/casulo-vmm', cpus=1, memory_mib=MEMORY_MIB).argv(CMDLINE)
+    return [jailer, '--id', 'bench-%d-%d' % (os.getpid(), run), '--exec-file', vmm, '--uid', '4321', '--gid', '4321',
+            '--chroot-base', base, '--file', kernel, '--file', initrd, '--'] + argv[1:]
+
+
+def main_jail(args, kernel, initrd):
+    import tempfile
+    base = tempfile.mkdtemp(prefix='bench-jail-', dir='/run')
+    # The lab's L1 mounts no cgroups; the jailer needs a hierarchy.
+    if os.path.isdir('/sys/fs/cgroup') and not os.listdir('/sys/fs/cgroup'):
+        subprocess.run(['mount', '-t', 'cgroup2', 'none', '/sys/fs/cgroup'], check=False)
+    plain = Vmm('casulo-vmm', kernel, initrd, args.vmm, cpus=1, memory_mib=MEMORY_MIB).argv(CMDLINE)
+    counter = [0]
+
+    def argv(name):
+        if name == 'unconfined':
+            return plain
+        counter[0] += 1
+        return jail_argv(os.path.abspath(args.jailer), base, os.path.abspath(args.vmm), kernel, initrd, counter[0])
+
+    names = ['unconfined', 'jailed']
+    boots = {n: [] for n in names}
+    failures = []
+    print(load_line(), flush=True)
+    for name in names:  # one warm-up each
+        run_or_fail(lambda: run_once(argv(name), False), 'warm-up of ' + name, failures)
+    for i in range(args.runs):
+        for name in (names if i % 2 == 0 else names[::-1]):
+            r = run_or_fail(lambda: run_once(argv(name), False), 'run %d of %s' % (i + 1, name), failures)
+            if r is not None:
+                boots[name].append(r[0])
+                print('run %2d %-11s boot %6.3f s' % (i + 1, name, r[0]), flush=True)
+    shutil.rmtree(base, ignore_errors=True)
+    med = {n: median_or_none(b) for n, b in boots.items()}
+    print()
+    print('boot benchmark, jailed vs unconfined casulo-vmm: %d runs each, 1 vCPU, %d MiB' % (args.runs, MEMORY_MIB))
+    for n in names:
+        print('%-11s %8s (median)' % (n, seconds(med[n])))
+    if None not in med.values():
+        print('ratio jailed/unconfined: %.3fx (target <= 1.05x)' % (med['jailed'] / med['unconfined']))
+    print_commands({'unconfined': plain, 'jailed': argv('jailed')})
+    print(load_line())
+    print_failures(failures)
+    return 1 if None in med.values() else 0
+
+
+def seconds(v):
+    return 'failed' if v is None else '%.3f s' % v
+
+
+def memory_run(argv):
+    """A run that samples memory: peak KiB outside guest RAM."""
+    _, rss = run_once(argv, True)
+    if rss is None:
+        raise RuntimeError('%s: exited before its memory could be read' % argv[0])
+    return rss
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--vmm', required=True)
     ap.add_argument('--guest', required=True)
     ap.add_argument('--runs', type=int, default=10)
+    ap.add_argument('--jailer', help='compare casulo-vmm jailed by this casulo-jailer with it unconfined')
     args = ap.parse_args()
     kernel = os.path.join(args.guest, 'vmlinuz')
     initrd = os.path.join(args.guest, 'initrd.img')
+    if args.jailer:
+        return main_jail(args, os.path.abspath(kernel), os.path.abspath(initrd))
     qemu = shutil.which('qemu-system-x86_64')
     if qemu is None:
         print('boot.py: qemu-system-x86_64 not found; install qemu-system-x86', file=sys.stderr)
@@ -100,31 +180,41 @@ def main():
             for n in ('casulo-vmm', 'qemu-microvm')}
     results = {name: {'boot': [], 'rss': []} for name in vmms}
     names = list(vmms)
+    failures = []
+    print(load_line(), flush=True)
     # One warm-up each: the first exec of a binary (over 9p in the lab) is slow.
     for name in names:
-        run_once(vmms[name], False)
+        run_or_fail(lambda: run_once(vmms[name], False), 'warm-up of ' + name, failures)
     for i in range(args.runs):
         order = names if i % 2 == 0 else names[::-1]
         for name in order:
-            t, _ = run_once(vmms[name], False)
-            results[name]['boot'].append(t)
-            print('run %2d %-13s boot %6.3f s' % (i + 1, name, t), flush=True)
+            r = run_or_fail(lambda: run_once(vmms[name], False), 'run %d of %s' % (i + 1, name), failures)
+            if r is not None:
+                results[name]['boot'].append(r[0])
+                print('run %2d %-13s boot %6.3f s' % (i + 1, name, r[0]), flush=True)
     for i in range(max(3, args.runs // 3)):
         for name in names:
-            _, rss = run_once(vmms[name], True)
-            results[name]['rss'].append(rss)
-            print('memory run %d %-13s peak RSS outside guest RAM %6d KiB' % (i + 1, name, rss), flush=True)
+            rss = run_or_fail(lambda: memory_run(vmms[name]), 'memory run %d of %s' % (i + 1, name), failures)
+            if rss is not None:
+                results[name]['rss'].append(rss)
+                print('memory run %d %-13s peak RSS outside guest RAM %6d KiB' % (i + 1, name, rss), flush=True)
 
-    med = {n: (statistics.median(r['boot']), statistics.median(r['rss'])) for n, r in results.items()}
+    med = {n: (median_or_none(r['boot']), median_or_none(r['rss'])) for n, r in results.items()}
     ours, peer = med['casulo-vmm'], med['qemu-microvm']
     print()
     print('boot benchmark: %d runs each, 1 vCPU, %d MiB, same kernel/initrd/cmdline' % (args.runs, MEMORY_MIB))
     print('%-14s %12s %26s' % ('', 'boot (median)', 'peak RSS outside guest RAM'))
     for n in names:
-        print('%-14s %10.3f s %22d KiB' % (n, med[n][0], med[n][1]))
-    print('ratio casulo/qemu: boot %.2fx (target <= 0.70x), memory %.2fx' % (ours[0] / peer[0], ours[1] / peer[1]))
-    print('casulo-vmm memory outside guest RAM: %.2f MiB (target < 3 MiB)' % (ours[1] / 1024.0))
-    return 0
+        print('%-14s %12s %22s KiB' % (n, seconds(med[n][0]), 'failed' if med[n][1] is None else '%d' % med[n][1]))
+    ratio = ['%s %.2fx' % (what, ours[i] / peer[i]) if ours[i] is not None and peer[i] else '%s n/a' % what
+             for i, what in enumerate(('boot', 'memory'))]
+    print('ratio casulo/qemu: %s (target <= 0.70x), %s' % tuple(ratio))
+    if ours[1] is not None:
+        print('casulo-vmm memory outside guest RAM: %.2f MiB (target < 3 MiB)' % (ours[1] / 1024.0))
+    print_commands(vmms)
+    print(load_line())
+    print_failures(failures)
+    return 1 if any(v is None for m in med.values() for v in m) else 0
 
 
 if __name__ == '__main__':

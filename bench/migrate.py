@@ -121,12 +121,7 @@ def qemu_once(args, cmd, d):
         time.sleep(0.5)
         q = Qmp(qs)
         q.cmd('migrate-set-parameters', **{'downtime-limit': DOWNTIME_LIMIT_MS})
-        q.cmd('migrate', uri='tcp:127.0.0.1:%d' % port)
-        while True:
-            st = q.cmd('query-migrate')
-            if st.get('status') in ('completed', 'failed', 'cancelled'):
-                break
-            time.sleep(0.02)
+        st = q.migrate('tcp:127.0.0.1:%d' % port, 0.02)
         q.close()
         if st['status'] != 'completed':
             raise RuntimeError('QEMU migration: %r' % st)

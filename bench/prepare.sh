@@ -8,4 +8,5 @@ scripts/install-deps.sh bench
 make --no-print-directory all guest >/dev/null
 mkdir -p build/bench
 python3 bench/guest-tools.py build/bench/tools-initrd.img build/guest/initrd.img \
-	--file bench/disk.fio:/bench/disk.fio /usr/bin/fio /usr/bin/iperf3 >/dev/null
+	--file bench/disk.fio:/bench/disk.fio --file bench/ratelimit.fio:/bench/ratelimit.fio \
+	/usr/bin/fio /usr/bin/iperf3 >/dev/null

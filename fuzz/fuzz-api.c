@@ -14,10 +14,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const char *const methods[] = { "GET", "PUT", "POST", "DELETE" };
-	static const char *const paths[] = { "/vm", "/vm/state", "/vm/shutdown", "/vm/stop", "/snapshot/create",
-					     "/snapshot/load", "/migration/send", "/migration", "/balloon",
-					     "/balloon/statistics", "/metrics", "/nope" };
+	static const char *const methods[] = {"GET", "PUT", "POST", "DELETE"};
+	static const char *const paths[] = {"/vm",
+					    "/vm/state",
+					    "/vm/shutdown",
+					    "/vm/stop",
+					    "/snapshot/create",
+					    "/snapshot/load",
+					    "/migration/send",
+					    "/migration",
+					    "/balloon",
+					    "/balloon/statistics",
+					    "/metrics",
+					    "/rate-limits",
+					    "/nope"};
 	char *body, *resp = NULL;
 	int status = 0;
 
@@ -28,7 +38,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(body, data + 2, size - 2);
 	body[size - 2] = '\0';
-	api_handle(NULL, methods[data[0] % 4], paths[data[1] % 12], body, size - 2, &status, &resp);
+	api_handle(NULL, methods[data[0] % 4], paths[data[1] % (sizeof(paths) / sizeof(paths[0]))], body, size - 2,
+		   &status, &resp);
 	if (status < 200 || status > 599 || (status >= 400 && resp == NULL))
 		abort();
 	free(resp);

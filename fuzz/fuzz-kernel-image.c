@@ -21,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct boot_entry entry;
 	struct err *e = NULL;
 	struct blob blob = blob_from_buffer(data, size);
-	struct boot_config cfg = { "fuzz", "fuzz-initrd", "console=ttyS0", &blob, 0xe0000 };
+	struct boot_config cfg = {"fuzz", "fuzz-initrd", "console=ttyS0", &blob, 0xe0000};
 
 	if (!ready) {
 		if (guest_memory_create(&mem, 64ULL << 20, &e) < 0)
@@ -29,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ready = 1;
 	}
 	if (kernel_image_parse(data, size, &img, &e) == 0)
-		(void)boot_load(&mem, &img, &blob, &cfg, &entry, &e);
+		(void)!boot_load(&mem, &img, &blob, &cfg, &entry, &e); /* errors are expected outcomes */
 	err_free(&e);
 	return 0;
 }

@@ -26,11 +26,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				abort(); /* every listed section must be found */
 			while (!s.overrun && s.pos < s.len) {
 				switch (s.pos % 5) {
-				case 0: (void)snap_get_u8(&s); break;
-				case 1: (void)snap_get_u16(&s); break;
-				case 2: (void)snap_get_u64(&s); break;
-				case 3: snap_get_str(&s, str, sizeof(str)); break;
-				default: snap_get_bytes(&s, bytes, sizeof(bytes)); break;
+				case 0:
+					(void)snap_get_u8(&s);
+					break;
+				case 1:
+					(void)snap_get_u16(&s);
+					break;
+				case 2:
+					(void)snap_get_u64(&s);
+					break;
+				case 3:
+					snap_get_str(&s, str, sizeof(str));
+					break;
+				default:
+					snap_get_bytes(&s, bytes, sizeof(bytes));
+					break;
 				}
 			}
 		}

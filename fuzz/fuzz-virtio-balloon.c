@@ -18,7 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct balloon_info info;
 
 	if (vm == NULL) {
-		struct balloon_config c = { .enabled = true, .deflate_on_oom = true, .free_page_reporting = true };
+		struct balloon_config c = {.enabled = true, .deflate_on_oom = true, .free_page_reporting = true};
 		struct err *e = NULL;
 		vm = fuzz_vm_new();
 		if (virtio_balloon_create(vm, &c, &vd, &e) < 0)

@@ -18,7 +18,7 @@ static struct virtio_dev *vd;
 static void setup(void)
 {
 	struct err *e = NULL;
-	struct disk_config d = { .path = NULL };
+	struct disk_config d = {.path = NULL};
 	char path[64];
 	int fd;
 

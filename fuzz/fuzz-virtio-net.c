@@ -23,8 +23,8 @@ static int unavailable;
 
 static void setup(void)
 {
-	struct net_config n = { .fd = -1 };
-	struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR };
+	struct net_config n = {.fd = -1};
+	struct ifreq ifr = {.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR};
 	struct err *e = NULL;
 	int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
 

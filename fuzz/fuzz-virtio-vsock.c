@@ -31,8 +31,8 @@ static void unlink_sockets(void)
 
 static void setup(void)
 {
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	struct vsock_config c = { .enabled = true, .cid = 3, .socket = base };
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	struct vsock_config c = {.enabled = true, .cid = 3, .socket = base};
 	struct err *e = NULL;
 
 	snprintf(base, sizeof(base), "/tmp/casulo-fuzz-vsock-%d", getpid());

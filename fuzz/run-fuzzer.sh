@@ -10,4 +10,6 @@ mkdir -p "$corpus"
 for seed in "$@"; do
 	cp -n "$seed" "$corpus"/ 2>/dev/null || true
 done
-exec "$fuzzer" -max_total_time="$seconds" -print_final_stats=1 -artifact_prefix="$corpus/../" "$corpus"
+# libFuzzer exits 77 on a finding by default, which meson counts as a
+# skip: a crash, leak or timeout must fail the test.
+exec "$fuzzer" -error_exitcode=1 -timeout_exitcode=1 -max_total_time="$seconds" -print_final_stats=1 -artifact_prefix="$corpus/../" "$corpus"

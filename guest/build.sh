@@ -6,36 +6,40 @@
 #   OUTDIR/vmlinuz      linux-image-cloud-amd64's bzImage
 #   OUTDIR/vmlinux      the ELF kernel inside it (for PVH / 64-bit entry)
 #   OUTDIR/initrd.img   newc cpio: busybox-static, casulo-init as /init,
-#                       the virtio and vsock modules in /lib/modules
+#                       the virtio, vsock and virtio-fs modules in /lib/modules
 #   OUTDIR/manifest     what went in, and the key that decides rebuilds
+# casulo-init is the static program Meson builds beside OUTDIR
+# (build/casulo-init for build/guest; it links libcasulo-oci for its agent
+# mode), or $CASULO_INIT.
 # Rebuilt only when the key changes: the package versions, this script,
-# kerneltool.py, casulo-init's source or CASULO_INITRD_COMPRESS.  The .debs
-# are kept in $CASULO_CACHE/debs (default ~/.cache/casulo/debs).
+# kerneltool.py, the casulo-init binary or CASULO_INITRD_COMPRESS.  The
+# .debs are kept in $CASULO_CACHE/debs (default ~/.cache/casulo/debs).
 #
-# Environment: CC (default gcc), CASULO_INITRD_COMPRESS (none|gzip|lz4,
-# default none: measured fastest to boot, docs/guest.md).
+# Environment: CASULO_INIT, CASULO_INITRD_COMPRESS (none|gzip|lz4, default
+# none: measured fastest to boot, docs/guest.md).
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
 out=${1:-build/guest}
 compress=${CASULO_INITRD_COMPRESS:-none}
-cc=${CC:-gcc}
 tool="python3 $here/kerneltool.py"
 
 # What the guest needs from the cloud kernel; kerneltool adds what each
 # depends= names and skips what is built in (ext4 and its helpers are).
 modules="virtio virtio_ring virtio_mmio virtio_pci virtio_pci_modern_dev virtio_pci_legacy_dev
 virtio_blk virtio_net virtio_rng virtio_console virtio_balloon ext4 button evdev
-vsock vmw_vsock_virtio_transport vmw_vsock_virtio_transport_common"
+vsock vmw_vsock_virtio_transport vmw_vsock_virtio_transport_common fuse virtiofs qemu_fw_cfg"
 
 say() { echo "guest: $*" >&2; }
 die() { say "$*"; exit 1; }
 
-for t in python3 dpkg apt-get flock "$cc"; do
+for t in python3 dpkg apt-get flock strip; do
 	command -v "$t" >/dev/null || die "'$t' is missing (scripts/install-deps.sh guest)"
 done
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
+init=${CASULO_INIT:-$(dirname "$out")/casulo-init}
+[ -x "$init" ] || die "no casulo-init at $init: build it first (ninja -C $(dirname "$out")), or set CASULO_INIT"
 # One build at a time per OUTDIR.
 exec 9>"$out/.lock"
 flock 9
@@ -52,7 +56,7 @@ fi
 
 key=$( {
 	printf '%s\n%s\n%s\n%s\n' "$kernel" "$busybox" "$compress" "$modules"
-	cat "$here/build.sh" "$here/kerneltool.py" "$here"/init/*.c "$here"/init/*.h
+	cat "$here/build.sh" "$here/kerneltool.py" "$init"
 } | sha256sum | cut -d' ' -f1)
 
 if [ -f "$out/manifest" ] && grep -qx "key=$key" "$out/manifest" &&
@@ -84,9 +88,7 @@ mv "$out/vmlinuz.tmp" "$out/vmlinuz"
 $tool vmlinux "$out/vmlinuz" "$out/vmlinux"
 
 # 4. The initramfs.
-"$cc" -std=gnu11 -Wall -Wextra -Os -static -s -o "$work/casulo-init" \
-	"$here/init/casulo-init.c" "$here/init/cmdline.c" "$here/init/ipconfig.c" "$here/init/modules.c" \
-	"$here/init/powerbutton.c"
+strip -o "$work/casulo-init" "$init"
 # shellcheck disable=SC2086
 $tool initramfs "$out/initrd.img" "$work/busybox/bin/busybox" "$moddir" "$work/casulo-init" \
 	"$compress" $modules >"$work/modules.list"

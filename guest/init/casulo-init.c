@@ -11,6 +11,9 @@
  *      what is queued, then write its status (exit code, or 128 +
  *      signal) to I/O port 0x604 with outl, sync and power off.
  *
+ * With casulo.agent on the command line, steps 3-5 are the agent's
+ * instead (agent.c): it runs an OCI container for casulo-runtime.
+ *
  * Silent on success: every console byte is a VM exit.  casulo.verbose on
  * the command line prints one line when the command starts.
  */
@@ -34,6 +37,7 @@
 #include <unistd.h>
 
 #include "cmdline.h"
+#include "init.h"
 #include "ipconfig.h"
 #include "modules.h"
 #include "powerbutton.h"
@@ -41,9 +45,9 @@
 #define STATUS_PORT 0x604
 #define MODULES_DIR "/lib/modules"
 #define SHUTDOWN_GRACE_MS 5000
+#define warn init_warn
 
-static void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void warn(const char *fmt, ...)
+void init_warn(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -54,8 +58,7 @@ static void warn(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-static void mount_one(const char *src, const char *dir, const char *type, unsigned long flags,
-		      const char *data)
+static void mount_one(const char *src, const char *dir, const char *type, unsigned long flags, const char *data)
 {
 	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
 		warn("mkdir '%s': %s", dir, strerror(errno));
@@ -66,8 +69,10 @@ static void mount_one(const char *src, const char *dir, const char *type, unsign
 static void mount_all(void)
 {
 	static const char *const links[][2] = {
-		{ "/proc/self/fd", "/dev/fd" },     { "/proc/self/fd/0", "/dev/stdin" },
-		{ "/proc/self/fd/1", "/dev/stdout" }, { "/proc/self/fd/2", "/dev/stderr" },
+	    {"/proc/self/fd", "/dev/fd"},
+	    {"/proc/self/fd/0", "/dev/stdin"},
+	    {"/proc/self/fd/1", "/dev/stdout"},
+	    {"/proc/self/fd/2", "/dev/stderr"},
 	};
 	const unsigned long nosuid = MS_NOSUID | MS_NODEV | MS_NOEXEC;
 
@@ -224,7 +229,7 @@ static unsigned wait_for(pid_t pid, int button_fd)
 	sigprocmask(SIG_BLOCK, &chld, NULL);
 	sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
 	for (;;) {
-		struct pollfd pfd[2] = { { sfd, POLLIN, 0 }, { button_fd, POLLIN, 0 } };
+		struct pollfd pfd[2] = {{sfd, POLLIN, 0}, {button_fd, POLLIN, 0}};
 		int st, n;
 		pid_t got;
 
@@ -281,9 +286,9 @@ static void console_drain(int fd)
 			/* The tty is stuck: say so through printk, which polls the UART. */
 			char msg[128];
 			int kmsg = open("/dev/kmsg", O_WRONLY | O_CLOEXEC);
-			int n = snprintf(msg, sizeof(msg),
-					 "<3>casulo-init: %d bytes of console output not sent after 1 s, lost\n",
-					 queued);
+			int n =
+			    snprintf(msg, sizeof(msg),
+				     "<3>casulo-init: %d bytes of console output not sent after 1 s, lost\n", queued);
 
 			if (kmsg >= 0) {
 				if (write(kmsg, msg, (size_t)n) < 0) {
@@ -293,7 +298,7 @@ static void console_drain(int fd)
 			}
 			break;
 		}
-		nanosleep(&(struct timespec){ .tv_nsec = 1000 * 1000 }, NULL);
+		nanosleep(&(struct timespec){.tv_nsec = 1000 * 1000}, NULL);
 	}
 }
 
@@ -308,7 +313,7 @@ static void report_status(unsigned status)
 
 int main(int argc, char **argv)
 {
-	static char *shell[] = { "/bin/sh", NULL };
+	static char *shell[] = {"/bin/sh", NULL};
 	const char *cmdline;
 	char **cmd = shell;
 	int failed, n, words, tty;
@@ -323,6 +328,8 @@ int main(int argc, char **argv)
 	n = modules_load_dir(MODULES_DIR, stderr, &failed);
 	if (n < 0 && n != -ENOENT)
 		warn("'%s': %s", MODULES_DIR, strerror(-n));
+	if (cmdline_has(cmdline, "casulo.agent"))
+		agent_run(cmdline);
 	setup_network(cmdline);
 
 	/*
@@ -348,6 +355,11 @@ int main(int argc, char **argv)
 	tty = console_take();
 	status = wait_for(spawn(cmd, tty), powerbutton_open());
 	console_drain(tty);
+	init_poweroff(status);
+}
+
+void init_poweroff(unsigned status)
+{
 	sync();
 	report_status(status);
 	reboot(RB_POWER_OFF);

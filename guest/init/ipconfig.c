@@ -51,7 +51,7 @@ static int ipconfig_netmask(const char *s, struct in_addr *mask)
 
 static bool ipconfig_is_autoconf(const char *s)
 {
-	static const char *const names[] = { "on", "any", "dhcp", "bootp", "rarp", "both" };
+	static const char *const names[] = {"on", "any", "dhcp", "bootp", "rarp", "both"};
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (strcmp(s, names[i]) == 0)
@@ -82,8 +82,7 @@ int ipconfig_parse(const char *spec, struct ipconfig *c, char *msg, size_t msgsi
 		snprintf(msg, msgsize, "autoconfiguration '%s' is not supported, only static addresses", f[6]);
 		return -EOPNOTSUPP;
 	}
-	if (f[6][0] != '\0' && strcmp(f[6], "off") != 0 && strcmp(f[6], "none") != 0 &&
-	    strcmp(f[6], "static") != 0) {
+	if (f[6][0] != '\0' && strcmp(f[6], "off") != 0 && strcmp(f[6], "none") != 0 && strcmp(f[6], "static") != 0) {
 		snprintf(msg, msgsize, "unknown autoconf '%s'", f[6]);
 		return -EINVAL;
 	}
@@ -103,8 +102,7 @@ int ipconfig_parse(const char *spec, struct ipconfig *c, char *msg, size_t msgsi
 	} else {
 		/* The kernel's default: the address class. */
 		uint32_t a = ntohl(c->client.s_addr);
-		c->netmask.s_addr = htonl(IN_CLASSA(a) ? IN_CLASSA_NET : IN_CLASSB(a) ? IN_CLASSB_NET
-								      : IN_CLASSC_NET);
+		c->netmask.s_addr = htonl(IN_CLASSA(a) ? IN_CLASSA_NET : IN_CLASSB(a) ? IN_CLASSB_NET : IN_CLASSC_NET);
 	}
 	if (strlen(f[4]) >= sizeof(c->hostname) || strlen(f[5]) >= sizeof(c->device)) {
 		snprintf(msg, msgsize, "hostname or device name too long");
@@ -120,7 +118,7 @@ int ipconfig_parse(const char *spec, struct ipconfig *c, char *msg, size_t msgsi
 
 static int ipconfig_up(int sock, const char *dev)
 {
-	struct ifreq ifr = { 0 };
+	struct ifreq ifr = {0};
 
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", dev);
 	if (ioctl(sock, SIOCGIFFLAGS, &ifr) < 0)
@@ -133,7 +131,7 @@ static int ipconfig_up(int sock, const char *dev)
 
 static int ipconfig_set_addr(int sock, const char *dev, unsigned long req, struct in_addr a)
 {
-	struct ifreq ifr = { 0 };
+	struct ifreq ifr = {0};
 	struct sockaddr_in *sin = (struct sockaddr_in *)&ifr.ifr_addr;
 
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", dev);
@@ -149,7 +147,7 @@ static void ipconfig_first_device(int sock, char *name, size_t size)
 
 	name[0] = '\0';
 	for (struct if_nameindex *i = list; i != NULL && i->if_index != 0; i++) {
-		struct ifreq ifr = { 0 };
+		struct ifreq ifr = {0};
 
 		snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", i->if_name);
 		if (ioctl(sock, SIOCGIFFLAGS, &ifr) == 0 && !(ifr.ifr_flags & IFF_LOOPBACK)) {
@@ -196,7 +194,7 @@ int ipconfig_apply(const struct ipconfig *c, int wait_ms, char *msg, size_t msgs
 				snprintf(msg, msgsize, "no network device");
 			goto out;
 		}
-		nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
+		nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
 	}
 	if ((r = ipconfig_set_addr(sock, dev, SIOCSIFADDR, c->client)) < 0 ||
 	    (r = ipconfig_set_addr(sock, dev, SIOCSIFNETMASK, c->netmask)) < 0) {
@@ -208,7 +206,7 @@ int ipconfig_apply(const struct ipconfig *c, int wait_ms, char *msg, size_t msgs
 		goto out;
 	}
 	if (c->gateway.s_addr != INADDR_ANY) {
-		struct rtentry rt = { 0 };
+		struct rtentry rt = {0};
 		struct sockaddr_in *gw = (struct sockaddr_in *)&rt.rt_gateway;
 		struct sockaddr_in *dst = (struct sockaddr_in *)&rt.rt_dst;
 		struct sockaddr_in *mask = (struct sockaddr_in *)&rt.rt_genmask;

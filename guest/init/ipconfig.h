@@ -14,12 +14,12 @@
 #include <stddef.h>
 
 struct ipconfig {
-	bool enabled;             /* false for ip=off / ip=none */
+	bool enabled; /* false for ip=off / ip=none */
 	struct in_addr client;
-	struct in_addr gateway;   /* INADDR_ANY: no default route */
-	struct in_addr netmask;   /* classful default when not given */
-	char hostname[65];        /* "" when not given */
-	char device[IFNAMSIZ];    /* "" = the first device that is not loopback */
+	struct in_addr gateway; /* INADDR_ANY: no default route */
+	struct in_addr netmask; /* classful default when not given */
+	char hostname[65];	/* "" when not given */
+	char device[IFNAMSIZ];	/* "" = the first device that is not loopback */
 };
 
 /*

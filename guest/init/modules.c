@@ -22,8 +22,8 @@ int modules_find_modinfo(const void *elf, size_t elf_len, const char **info, siz
 	    b[EI_DATA] != ELFDATA2LSB)
 		return -EINVAL;
 	memcpy(&eh, b, sizeof(eh));
-	if (eh.e_shentsize < sizeof(Elf64_Shdr) || eh.e_shstrndx >= eh.e_shnum ||
-	    eh.e_shoff > elf_len || (uint64_t)eh.e_shnum * eh.e_shentsize > elf_len - eh.e_shoff)
+	if (eh.e_shentsize < sizeof(Elf64_Shdr) || eh.e_shstrndx >= eh.e_shnum || eh.e_shoff > elf_len ||
+	    (uint64_t)eh.e_shnum * eh.e_shentsize > elf_len - eh.e_shoff)
 		return -EINVAL;
 	memcpy(&strtab, b + eh.e_shoff + (size_t)eh.e_shstrndx * eh.e_shentsize, sizeof(strtab));
 	if (strtab.sh_offset > elf_len || strtab.sh_size > elf_len - strtab.sh_offset)
@@ -130,7 +130,7 @@ static void modules_visit(struct modules_sort *s, size_t i)
 
 int modules_order(const struct module *mods, size_t n, size_t *order, FILE *report)
 {
-	struct modules_sort s = { .mods = mods, .n = n, .order = order, .report = report };
+	struct modules_sort s = {.mods = mods, .n = n, .order = order, .report = report};
 
 	s.state = calloc(n ? n : 1, 1);
 	if (s.state == NULL)

@@ -29,7 +29,13 @@ static size_t collect(char *ptr, size_t size, size_t nmemb, void *userdata)
 int api_request(const char *socket_path, const char *method, const char *path, const char *body, int *status,
 		char **resp_body, struct err **e)
 {
-	struct buffer b = { calloc(1, 1), 0 };
+	return api_request_timeout(socket_path, method, path, body, API_TIMEOUT_SECONDS, status, resp_body, e);
+}
+
+int api_request_timeout(const char *socket_path, const char *method, const char *path, const char *body, long timeout_s,
+			int *status, char **resp_body, struct err **e)
+{
+	struct buffer b = {calloc(1, 1), 0};
 	struct curl_slist *headers = NULL;
 	char url[1024];
 	long code = 0;
@@ -37,7 +43,7 @@ int api_request(const char *socket_path, const char *method, const char *path, c
 	CURL *c;
 
 	if (b.data == NULL)
-		return err_set(e, ENOMEM, "api");
+		return err_set(e, ENOMEM, "api socket '%s'", socket_path);
 	c = curl_easy_init();
 	if (c == NULL) {
 		free(b.data);
@@ -49,7 +55,7 @@ int api_request(const char *socket_path, const char *method, const char *path, c
 	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, (long)API_TIMEOUT_SECONDS);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, timeout_s);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	if (body) {
 		headers = curl_slist_append(headers, "Content-Type: application/json");

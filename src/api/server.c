@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -12,23 +13,53 @@
 #include <unistd.h>
 #include <json-c/json.h>
 
+#include "common/fdutil.h"
+#include "common/json-doc.h"
 #include "common/log.h"
+#include "common/ratelimit-json.h"
 #include "common/macro.h"
 #include "common/thread.h"
-#include "vmm/actions.h"
-#include "vmm/migrate/migrate.h"
-#include "vmm/vm.h"
+#include "schema/schema.h"
+#include "api/actions.h"
+#include "common/cpulist.h"
+#include "vmm/seccomp.h"
 
 #define API_MAX_BODY (64 * 1024)
-#define API_CONNECTION_LIMIT 64
-#define API_CONNECTION_TIMEOUT 30 /* seconds a silent client keeps its thread */
+/*
+ * Idle clients must not lock the API out: connections are served by a
+ * fixed pool of threads polling with epoll (an idle connection costs a
+ * descriptor, not a thread), a connection silent for API_CONNECTION_TIMEOUT
+ * seconds is closed, and one client process holds at most API_PEER_LIMIT
+ * connections (its next ones are closed at once).  A request that waits on
+ * the VM (a snapshot, a migration with "wait") occupies one thread of the
+ * pool; new connections go to the others.
+ */
+#define API_THREADS 4
+#define API_CONNECTION_LIMIT 256
+/* libmicrohttpd's own limit, above ours: the connections on_connection()
+ * closes (over a client's share) stay counted by it until its next turn,
+ * and a flood of them must not make it refuse a well-behaved client's new
+ * connection.  Below the usual 1024 open files, with the VMM's own. */
+#define API_ACCEPT_LIMIT 768
+#define API_CONNECTION_TIMEOUT 5
+#define API_PEER_LIMIT 32
 #define API_PATH_MAX 4096
+
+/* The connections one client process holds. */
+struct api_peer {
+	pid_t pid;
+	unsigned connections;
+};
 
 struct api_server {
 	struct MHD_Daemon *daemon;
-	struct vm *vm;
+	struct vm_actions *acts;
 	char *path;
 	int fd;
+	pthread_mutex_t peers_lock;
+	struct api_peer peers[API_CONNECTION_LIMIT];
+	unsigned npeers;
+	unsigned admitted; /* the connections counted in peers[] */
 };
 
 /* The body collected for one request. */
@@ -42,33 +73,33 @@ struct request {
 
 static json_object *parse_body(const char *body, size_t len, char **err)
 {
-	json_tokener *tok;
+	struct err *e = NULL;
 	json_object *o;
 
 	if (len == 0) {
 		*err = vm_action_error_json("this request needs a JSON body");
 		return NULL;
 	}
-	tok = json_tokener_new();
-	o = json_tokener_parse_ex(tok, body, (int)len);
-	if (o == NULL || json_tokener_get_error(tok) != json_tokener_success) {
-		*err = vm_action_error_json("body is not valid JSON: %s",
-					    json_tokener_error_desc(json_tokener_get_error(tok)));
-		json_object_put(o);
-		o = NULL;
-	} else if (!json_object_is_type(o, json_type_object)) {
+	/* json_doc_parse() refuses a NUL inside a string: {"path": "/a\u0000b"}
+	 * would otherwise be used as "/a". */
+	if (json_doc_parse(body, len, "body", &o, &e) < 0) {
+		*err = vm_action_error_json("%s", e->msg);
+		err_free(&e);
+		return NULL;
+	}
+	if (!json_object_is_type(o, json_type_object)) {
 		*err = vm_action_error_json("body must be a JSON object");
 		json_object_put(o);
-		o = NULL;
+		return NULL;
 	}
-	json_tokener_free(tok);
 	return o;
 }
 
 /* Every key of o must be one of allowed (NULL-terminated). */
 static bool only_keys(json_object *o, const char *const *allowed, char **err)
 {
-	json_object_object_foreach(o, key, val) {
+	json_object_object_foreach(o, key, val)
+	{
 		bool ok = false;
 		(void)val;
 		for (const char *const *k = allowed; *k; k++)
@@ -139,7 +170,7 @@ struct route {
 
 static bool parse_state(json_object *o, struct vm_action *a, char **err)
 {
-	static const char *const keys[] = { "state", NULL };
+	static const char *const keys[] = {"state", NULL};
 	const char *st;
 
 	if (!only_keys(o, keys, err) || (st = string_field(o, "state", 16, err)) == NULL)
@@ -157,7 +188,7 @@ static bool parse_state(json_object *o, struct vm_action *a, char **err)
 
 static bool parse_snapshot(json_object *o, struct vm_action *a, char **err)
 {
-	static const char *const keys[] = { "path", NULL };
+	static const char *const keys[] = {"path", NULL};
 	const char *path;
 
 	if (!only_keys(o, keys, err) || (path = string_field(o, "path", sizeof(a->path), err)) == NULL)
@@ -168,7 +199,7 @@ static bool parse_snapshot(json_object *o, struct vm_action *a, char **err)
 
 static bool parse_migration(json_object *o, struct vm_action *a, char **err)
 {
-	static const char *const keys[] = { "destination", "downtime_ms", "wait", NULL };
+	static const char *const keys[] = {"destination", "downtime_ms", "wait", NULL};
 	const char *dest;
 	uint64_t downtime = 100;
 	json_object *wait;
@@ -194,7 +225,7 @@ static bool parse_migration(json_object *o, struct vm_action *a, char **err)
 
 static bool parse_balloon(json_object *o, struct vm_action *a, char **err)
 {
-	static const char *const keys[] = { "target_mib", NULL };
+	static const char *const keys[] = {"target_mib", NULL};
 	uint64_t mib;
 
 	if (!only_keys(o, keys, err) || !uint_field(o, "target_mib", 1ULL << 30, &mib, true, err))
@@ -203,59 +234,192 @@ static bool parse_balloon(json_object *o, struct vm_action *a, char **err)
 	return true;
 }
 
+static bool parse_rate_limit(json_object *o, struct vm_action *a, char **err)
+{
+	static const char *const keys[] = {"device", "rate", "rx_rate", "tx_rate", NULL};
+	const char *device;
+	char why[192];
+	json_object *v;
+
+	if (!only_keys(o, keys, err) || (device = string_field(o, "device", sizeof(a->device), err)) == NULL)
+		return false;
+	snprintf(a->device, sizeof(a->device), "%s", device);
+	for (size_t i = 1; keys[i]; i++) {
+		if (!json_object_object_get_ex(o, keys[i], &v))
+			continue;
+		if (!ratelimit_config_from_json(v, &a->rates[a->nrates].cfg, why, sizeof(why))) {
+			*err = vm_action_error_json("field '%s': %s", keys[i], why);
+			return false;
+		}
+		a->rates[a->nrates++].name = keys[i];
+	}
+	if (a->nrates == 0) {
+		*err = vm_action_error_json("give the limits to set: \"rate\" (a disk), \"rx_rate\" or \"tx_rate\" "
+					    "(a network interface)");
+		return false;
+	}
+	return true;
+}
+
+/* One host CPU list of a PATCH /vm/affinity body. */
+static bool cpus_field(json_object *o, const char *name, const char *what, cpu_set_t *set, char **err)
+{
+	const char *text = string_field(o, name, 1024, err);
+
+	if (text == NULL)
+		return false;
+	if (cpulist_parse(text, set) < 0) {
+		*err = vm_action_error_json("%s: '%s' is not a host CPU list (0-3,8)", what, text);
+		return false;
+	}
+	return true;
+}
+
+static bool parse_affinity(json_object *o, struct vm_action *a, char **err)
+{
+	static const char *const keys[] = {"vcpus", "vmm_host_cpus", NULL};
+	json_object *vcpus = NULL;
+	size_t n = 0;
+
+	if (!only_keys(o, keys, err))
+		return false;
+	if (json_object_object_get_ex(o, "vcpus", &vcpus)) {
+		if (!json_object_is_type(vcpus, json_type_array)) {
+			*err = vm_action_error_json("field 'vcpus' must be an array");
+			return false;
+		}
+		n = json_object_array_length(vcpus);
+	}
+	if (n > VM_MAX_CPUS) {
+		*err = vm_action_error_json("field 'vcpus' has more than %d items", VM_MAX_CPUS);
+		return false;
+	}
+	a->affinity = calloc(n + 1, sizeof(*a->affinity));
+	if (a->affinity == NULL) {
+		*err = vm_action_error_json("out of memory");
+		return false;
+	}
+	for (size_t i = 0; i < n; i++) {
+		static const char *const item_keys[] = {"id", "host_cpus", NULL};
+		json_object *item = json_object_array_get_idx(vcpus, i);
+		struct affinity_change *c = &a->affinity[a->n_affinity];
+		uint64_t id;
+		if (!json_object_is_type(item, json_type_object)) {
+			*err = vm_action_error_json("field 'vcpus' holds objects {\"id\", \"host_cpus\"}");
+			return false;
+		}
+		if (!only_keys(item, item_keys, err) || !uint_field(item, "id", VM_MAX_CPUS - 1, &id, true, err) ||
+		    !cpus_field(item, "host_cpus", "vcpus", &c->cpus, err))
+			return false;
+		c->vcpu = (int)id;
+		a->n_affinity++;
+	}
+	if (json_object_object_get_ex(o, "vmm_host_cpus", NULL)) {
+		struct affinity_change *c = &a->affinity[a->n_affinity];
+		if (!cpus_field(o, "vmm_host_cpus", "vmm_host_cpus", &c->cpus, err))
+			return false;
+		c->vcpu = -1;
+		a->n_affinity++;
+	}
+	if (a->n_affinity == 0) {
+		*err = vm_action_error_json("nothing to change: give 'vcpus' or 'vmm_host_cpus'");
+		return false;
+	}
+	return true;
+}
+
 static const struct route routes[] = {
-	{ "GET", "/vm", VM_ACTION_INFO, NULL },
-	{ "PUT", "/vm/state", VM_ACTION_PAUSE, parse_state },
-	{ "PUT", "/vm/shutdown", VM_ACTION_SHUTDOWN, NULL },
-	{ "PUT", "/vm/stop", VM_ACTION_STOP, NULL },
-	{ "PUT", "/snapshot/create", VM_ACTION_SNAPSHOT_CREATE, parse_snapshot },
-	{ "PUT", "/snapshot/load", VM_ACTION_SNAPSHOT_LOAD, parse_snapshot },
-	{ "PUT", "/migration/send", VM_ACTION_MIGRATE, parse_migration },
-	{ "GET", "/migration", VM_ACTION_MIGRATION_INFO, NULL },
-	{ "PUT", "/balloon", VM_ACTION_BALLOON_SET, parse_balloon },
-	{ "GET", "/balloon/statistics", VM_ACTION_BALLOON_STATS, NULL },
-	{ "GET", "/metrics", VM_ACTION_METRICS, NULL },
+    {"GET", "/vm", VM_ACTION_INFO, NULL},
+    {"PUT", "/vm/state", VM_ACTION_PAUSE, parse_state},
+    {"PUT", "/vm/shutdown", VM_ACTION_SHUTDOWN, NULL},
+    {"PUT", "/vm/stop", VM_ACTION_STOP, NULL},
+    {"PUT", "/snapshot/create", VM_ACTION_SNAPSHOT_CREATE, parse_snapshot},
+    {"PUT", "/snapshot/load", VM_ACTION_SNAPSHOT_LOAD, parse_snapshot},
+    {"PUT", "/migration/send", VM_ACTION_MIGRATE, parse_migration},
+    {"GET", "/migration", VM_ACTION_MIGRATION_INFO, NULL},
+    {"PUT", "/balloon", VM_ACTION_BALLOON_SET, parse_balloon},
+    {"GET", "/balloon/statistics", VM_ACTION_BALLOON_STATS, NULL},
+    {"GET", "/metrics", VM_ACTION_METRICS, NULL},
+    {"GET", "/rate-limits", VM_ACTION_RATE_LIMITS, NULL},
+    {"PUT", "/rate-limits", VM_ACTION_RATE_LIMIT_SET, parse_rate_limit},
+    {"GET", "/vm/affinity", VM_ACTION_AFFINITY_GET, NULL},
+    {"PATCH", "/vm/affinity", VM_ACTION_AFFINITY_SET, parse_affinity},
 };
 
-/*
- * A migration started with "wait": answer once it has ended.  The progress
- * is read here, not through the VMM thread: a migration that completes
- * ends the VMM, which then takes no more actions, but the API keeps
- * serving its last requests until they are answered (api_server_stop).
- */
-static void wait_for_migration(struct vm *vm, int *status, char **resp_body)
-{
-	for (;;) {
-		json_object *info = migrate_info(vm), *state;
-		const char *st = json_object_object_get_ex(info, "state", &state) ? json_object_get_string(state) : "";
+/* docs/api.yaml, compiled in by the build (src/schema/meson.build). */
+extern const char vmm_api_schemas[];
+extern const size_t vmm_api_schemas_len;
 
-		if (strcmp(st, "running") != 0) {
-			json_object *err;
-			free(*resp_body);
-			if (strcmp(st, "completed") == 0) {
-				*status = 200;
-				*resp_body = strdup(json_object_to_json_string_ext(info, JSON_C_TO_STRING_PLAIN));
-			} else {
-				*status = 500;
-				*resp_body = vm_action_error_json("%s", json_object_object_get_ex(info, "error", &err)
-										? json_object_get_string(err) : "migration failed");
-			}
-			json_object_put(info);
-			return;
-		}
-		json_object_put(info);
-		usleep(20 * 1000);
+static struct schema_doc *api_doc;
+static pthread_once_t api_doc_once = PTHREAD_ONCE_INIT;
+
+static void api_doc_load(void)
+{
+	struct err *e = NULL;
+
+	if (schema_doc_load(vmm_api_schemas, vmm_api_schemas_len, &api_doc, &e) < 0) {
+		log_error("api: docs/api.yaml as compiled in: %s", e->msg);
+		err_free(&e);
 	}
 }
 
-void api_handle(struct vm *vm, const char *method, const char *url, const char *body, size_t body_len, int *status,
-		char **resp_body)
+/* Check a request's body against its operation in docs/api.yaml: the
+ * document's types, patterns, bounds and required fields, unknown fields
+ * refused.  *o gets the parsed body (NULL when there is none).  false with
+ * *err set when the body breaks the document. */
+static bool check_against_document(const char *method, const char *url, const char *body, size_t body_len,
+				   json_object **o, bool *checked, int *status, char **err)
+{
+	const struct schema_op *op;
+	struct err *e = NULL;
+
+	*o = NULL;
+	*checked = false;
+	pthread_once(&api_doc_once, api_doc_load);
+	if (api_doc == NULL) {
+		*status = 500;
+		*err = vm_action_error_json(
+		    "the API's document (docs/api.yaml) could not be loaded: every request is refused");
+		return false;
+	}
+	op = schema_op_find(api_doc, method, url);
+	if (op == NULL) {
+		/* api_check_routes_documented() keeps this from happening. */
+		*status = 500;
+		*err = vm_action_error_json("%s %s is not in the API's document (a program error)", method, url);
+		return false;
+	}
+	if (schema_check_body(op, body, body_len, o, &e) < 0) {
+		*status = 400;
+		*err = vm_action_error_json("%s", e->msg);
+		err_free(&e);
+		return false;
+	}
+	*checked = true;
+	return true;
+}
+
+int api_check_routes_documented(struct err **e)
+{
+	pthread_once(&api_doc_once, api_doc_load);
+	if (api_doc == NULL)
+		return err_setx(e, EINVAL, "docs/api.yaml as compiled in: it does not load");
+	for (size_t i = 0; i < ARRAY_SIZE(routes); i++)
+		if (schema_op_find(api_doc, routes[i].method, routes[i].path) == NULL)
+			return err_setx(e, ENOENT, "route %s %s: no operation in docs/api.yaml", routes[i].method,
+					routes[i].path);
+	return 0;
+}
+
+void api_handle(struct vm_actions *acts, const char *method, const char *url, const char *body, size_t body_len,
+		int *status, char **resp_body)
 {
 	const struct route *route = NULL;
 	bool path_known = false;
 	struct vm_action a;
 	char *err = NULL;
 	json_object *o = NULL;
+	bool checked;
 
 	for (size_t i = 0; i < ARRAY_SIZE(routes); i++) {
 		if (strcmp(url, routes[i].path) != 0)
@@ -270,9 +434,12 @@ void api_handle(struct vm *vm, const char *method, const char *url, const char *
 					: vm_action_error_json("no such resource: %s", url);
 		return;
 	}
+	if (!check_against_document(method, url, body, body_len, &o, &checked, status, resp_body))
+		return;
 	vm_action_init(&a, route->kind);
 	if (route->parse) {
-		o = parse_body(body, body_len, &err);
+		if (o == NULL)
+			o = parse_body(body, body_len, &err);
 		if (o == NULL || !route->parse(o, &a, &err)) {
 			json_object_put(o);
 			vm_action_release(&a);
@@ -281,8 +448,9 @@ void api_handle(struct vm *vm, const char *method, const char *url, const char *
 			return;
 		}
 		json_object_put(o);
-	} else if (body_len > 0 && strcmp(method, "PUT") == 0) {
-		/* Bodies on body-less actions are tolerated only if empty JSON. */
+	} else if (!checked && body_len > 0 && strcmp(method, "PUT") == 0) {
+		/* Bodies on body-less actions are tolerated only if empty JSON
+		 * (the document's check says the same for the routes it has). */
 		o = parse_body(body, body_len, &err);
 		if (o == NULL || json_object_object_length(o) != 0) {
 			json_object_put(o);
@@ -293,19 +461,19 @@ void api_handle(struct vm *vm, const char *method, const char *url, const char *
 			return;
 		}
 		json_object_put(o);
+	} else {
+		json_object_put(o);
 	}
-	if (vm == NULL) {
+	if (acts == NULL) {
 		*status = 204;
 		*resp_body = NULL;
 		vm_action_release(&a);
 		return;
 	}
-	vm_action_run(vm, &a);
+	vm_action_run(acts, &a);
 	*status = a.http_status;
 	*resp_body = a.body;
 	a.body = NULL;
-	if (a.kind == VM_ACTION_MIGRATE && a.wait && *status == 202)
-		wait_for_migration(vm, status, resp_body);
 	vm_action_release(&a);
 }
 
@@ -327,6 +495,7 @@ static struct {
 	__typeof__(&MHD_add_response_header) add_response_header;
 	__typeof__(&MHD_queue_response) queue_response;
 	__typeof__(&MHD_destroy_response) destroy_response;
+	__typeof__(&MHD_get_connection_info) get_connection_info;
 } mhd;
 static char mhd_load_error[256];
 static pthread_once_t mhd_once = PTHREAD_ONCE_INIT;
@@ -340,11 +509,11 @@ static void mhd_load_once(void)
 		snprintf(mhd_load_error, sizeof(mhd_load_error), "%s", dlerror());
 		return;
 	}
-#define MHD_SYM(field, name)                                                  \
-	do {                                                                  \
-		*(void **)&mhd.field = dlsym(h, name);                        \
-		if (mhd.field == NULL && missing == NULL)                     \
-			missing = name;                                       \
+#define MHD_SYM(field, name)                                                                                           \
+	do {                                                                                                           \
+		*(void **)&mhd.field = dlsym(h, name);                                                                 \
+		if (mhd.field == NULL && missing == NULL)                                                              \
+			missing = name;                                                                                \
 	} while (0)
 	MHD_SYM(start_daemon, "MHD_start_daemon");
 	MHD_SYM(quiesce_daemon, "MHD_quiesce_daemon");
@@ -354,6 +523,7 @@ static void mhd_load_once(void)
 	MHD_SYM(add_response_header, "MHD_add_response_header");
 	MHD_SYM(queue_response, "MHD_queue_response");
 	MHD_SYM(destroy_response, "MHD_destroy_response");
+	MHD_SYM(get_connection_info, "MHD_get_connection_info");
 #undef MHD_SYM
 	if (missing != NULL) {
 		snprintf(mhd_load_error, sizeof(mhd_load_error), "%s: no symbol %s", MHD_SONAME, missing);
@@ -374,8 +544,7 @@ static enum MHD_Result respond(struct MHD_Connection *c, int status, char *body)
 	struct MHD_Response *r;
 	enum MHD_Result ret;
 
-	r = mhd.create_response_from_buffer(body ? strlen(body) : 0, body ? body : (char *)"",
-					    MHD_RESPMEM_MUST_COPY);
+	r = mhd.create_response_from_buffer(body ? strlen(body) : 0, body ? body : (char *)"", MHD_RESPMEM_MUST_COPY);
 	if (r == NULL) {
 		free(body);
 		return MHD_NO;
@@ -425,7 +594,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return respond(c, 413, vm_action_error_json("request body is larger than %d bytes", API_MAX_BODY));
 	if (strlen(url) >= API_PATH_MAX)
 		return respond(c, 414, vm_action_error_json("request path is too long"));
-	api_handle(s->vm, method, url, req->body ? req->body : "", req->len, &status, &body);
+	api_handle(s->acts, method, url, req->body ? req->body : "", req->len, &status, &body);
 	log_debug("api: %s %s -> %d", method, url, status);
 	return respond(c, status, body);
 }
@@ -444,6 +613,65 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 	}
 }
 
+/* The process at the other end of connection fd, 0 when unknown. */
+static pid_t peer_pid(int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	return getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 ? cred.pid : 0;
+}
+
+/* Count a new connection against its process, or close it when that
+ * process already holds API_PEER_LIMIT or the API API_CONNECTION_LIMIT
+ * in all.  *socket_context remembers the pid counted, for the close. */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	struct api_server *s = cls;
+	const union MHD_ConnectionInfo *info;
+	pid_t pid = (pid_t)(intptr_t)*socket_context;
+	unsigned i;
+
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		*socket_context = NULL;
+		info = mhd.get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		pid = info ? peer_pid(info->connect_fd) : 0;
+		if (pid <= 0)
+			return;
+		pthread_mutex_lock(&s->peers_lock);
+		for (i = 0; i < s->npeers && s->peers[i].pid != pid; i++)
+			;
+		if (i == s->npeers && i < ARRAY_SIZE(s->peers))
+			s->peers[s->npeers++] = (struct api_peer){.pid = pid};
+		if (i < s->npeers && s->peers[i].connections < API_PEER_LIMIT && s->admitted < API_CONNECTION_LIMIT) {
+			s->peers[i].connections++;
+			s->admitted++;
+			*socket_context = (void *)(intptr_t)pid;
+		} else if (i < s->npeers && s->peers[i].connections == 0) {
+			s->peers[i] = s->peers[--s->npeers]; /* added above, never counted */
+		}
+		pthread_mutex_unlock(&s->peers_lock);
+		if (*socket_context == NULL) {
+			log_debug("api: process %d holds %d connections already: closing its next", (int)pid,
+				  API_PEER_LIMIT);
+			shutdown(info->connect_fd, SHUT_RDWR); /* MHD sees the end and closes it */
+		}
+	} else if (pid > 0) {
+		pthread_mutex_lock(&s->peers_lock);
+		for (i = 0; i < s->npeers; i++) {
+			if (s->peers[i].pid == pid) {
+				s->admitted--;
+				if (--s->peers[i].connections == 0)
+					s->peers[i] = s->peers[--s->npeers];
+				break;
+			}
+		}
+		pthread_mutex_unlock(&s->peers_lock);
+		*socket_context = NULL;
+	}
+}
+
 /* A socket file left behind by a VMM that died can go; a live one, or a
  * file that is not a socket, stays. */
 static bool stale_socket(const struct sockaddr_un *addr)
@@ -459,9 +687,11 @@ static bool stale_socket(const struct sockaddr_un *addr)
 
 static int listen_unix(const char *path, struct err **e)
 {
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
 	int fd, r = 0;
 
+	if (path == NULL)
+		return err_setx(e, EINVAL, "api socket: no path given");
 	if (strlen(path) >= sizeof(addr.sun_path))
 		return err_setx(e, ENAMETOOLONG, "api socket '%s': path is longer than %zu bytes", path,
 				sizeof(addr.sun_path) - 1);
@@ -473,12 +703,14 @@ static int listen_unix(const char *path, struct err **e)
 		if (errno != EADDRINUSE)
 			r = err_set(e, errno, "api socket '%s': bind", path);
 		else if (!stale_socket(&addr))
-			r = err_setx(e, EADDRINUSE, "api socket '%s': in use (a VMM listens there, or it is not a socket)",
-				     path);
+			r = err_setx(e, EADDRINUSE,
+				     "api socket '%s': in use (a VMM listens there, or it is not a socket)", path);
 		else if (unlink(path) < 0 || bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0)
 			r = err_set(e, errno, "api socket '%s': bind", path);
 	}
-	if (r == 0 && (chmod(path, 0600) < 0 || listen(fd, API_CONNECTION_LIMIT) < 0)) {
+	/* A deep backlog: a client's flood of connections, accepted and
+	 * closed over its share, must leave room for others' connects. */
+	if (r == 0 && (chmod(path, 0600) < 0 || listen(fd, SOMAXCONN) < 0 || fd_set_nonblock(fd, 1) < 0)) {
 		r = err_set(e, errno, "api socket '%s': listen", path);
 		unlink(path);
 	}
@@ -489,35 +721,82 @@ static int listen_unix(const char *path, struct err **e)
 	return fd;
 }
 
+/* libmicrohttpd's threads (its pool of connection threads) are not ours
+ * to start: they get the API's seccomp filter from the thread that starts
+ * the daemon, a short-lived thread that installs the filter first. */
+struct daemon_start {
+	struct api_server *s;
+	struct err *e;
+};
+
+static void *start_daemon_filtered(void *arg)
+{
+	struct daemon_start *ds = arg;
+	struct api_server *s = ds->s;
+
+	pthread_setname_np(pthread_self(), "api");
+	if (vmm_seccomp_install(VMM_THREAD_API, &ds->e) < 0)
+		return NULL;
+	s->daemon =
+	    mhd.start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC, 0, NULL, NULL, on_request,
+			     s, MHD_OPTION_LISTEN_SOCKET, s->fd, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)API_THREADS,
+			     MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_ACCEPT_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
+			     (unsigned)API_CONNECTION_TIMEOUT, MHD_OPTION_THREAD_STACK_SIZE, (size_t)THREAD_STACK_SIZE,
+			     MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+			     s, MHD_OPTION_END);
+	if (s->daemon == NULL)
+		err_setx(&ds->e, EIO, "api socket '%s': the HTTP server did not start", s->path);
+	return NULL;
+}
+
+static int start_daemon(struct api_server *s, struct err **e)
+{
+	struct daemon_start ds = {.s = s};
+	pthread_t t;
+	int r = thread_start(&t, start_daemon_filtered, &ds);
+
+	if (r != 0)
+		return err_set(e, r, "api socket '%s': start thread", s->path);
+	pthread_join(t, NULL);
+	if (ds.e) {
+		*e = ds.e;
+		return -(*e)->code;
+	}
+	return 0;
+}
+
 int api_server_start(struct vm *vm, const char *path, struct api_server **ret, struct err **e)
 {
 	struct api_server *s = calloc(1, sizeof(*s));
-	int fd;
+	int r;
 
-	if (s == NULL)
-		return err_set(e, ENOMEM, "api socket '%s'", path);
-	fd = mhd_load(path, e);
-	if (fd >= 0)
-		fd = listen_unix(path, e);
-	if (fd < 0) {
+	if (s == NULL || (s->path = strdup(path)) == NULL) {
 		free(s);
-		return fd;
+		return err_set(e, ENOMEM, "api socket '%s'", path);
 	}
-	s->vm = vm;
-	s->fd = fd;
-	s->path = strdup(path);
-	s->daemon = mhd.start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL,
-				     on_request, s, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
-				     (unsigned)API_CONNECTION_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
-				     (unsigned)API_CONNECTION_TIMEOUT, MHD_OPTION_THREAD_STACK_SIZE,
-				     (size_t)THREAD_STACK_SIZE, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-				     MHD_OPTION_END);
-	if (s->daemon == NULL) {
-		close(fd);
-		unlink(path);
+	s->fd = -1;
+	pthread_mutex_init(&s->peers_lock, NULL);
+	/* The document is compiled now, before any API thread runs (and
+	 * before their seccomp filter): a failure is the server's own. */
+	pthread_once(&api_doc_once, api_doc_load);
+	r = api_doc ? mhd_load(path, e)
+		    : err_setx(e, EINVAL, "api socket '%s': docs/api.yaml as compiled in is unusable", path);
+	if (r == 0)
+		r = vm_actions_create(vm, &s->acts, e);
+	if (r == 0)
+		r = s->fd = listen_unix(path, e);
+	if (r >= 0)
+		r = start_daemon(s, e);
+	if (r < 0) {
+		if (s->fd >= 0) {
+			close(s->fd);
+			unlink(path);
+		}
+		vm_actions_destroy(s->acts);
+		pthread_mutex_destroy(&s->peers_lock);
 		free(s->path);
 		free(s);
-		return err_setx(e, EIO, "api socket '%s': the HTTP server did not start", path);
+		return r;
 	}
 	*ret = s;
 	return 0;
@@ -537,8 +816,10 @@ void api_server_stop(struct api_server *s)
 		usleep(10 * 1000);
 	}
 	mhd.stop_daemon(s->daemon);
+	vm_actions_destroy(s->acts);
 	close(s->fd);
 	unlink(s->path);
+	pthread_mutex_destroy(&s->peers_lock);
 	free(s->path);
 	free(s);
 }

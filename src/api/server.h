@@ -10,16 +10,24 @@
 #include "common/err.h"
 
 struct vm;
+struct vm_actions;
 struct api_server;
 
-int api_server_start(struct vm *vm, const char *socket_path, struct api_server **ret, struct err **e);
+/* Serve the VM's API on a Unix socket, with its control plane
+ * (actions.h); before vm_run(), stopped after it. */
+int api_server_start(struct vm *vm, const char *socket_path, struct api_server **ret, struct err **e) MUST_CHECK;
 /* Close the socket, finish the connections, remove the socket file. */
 void api_server_stop(struct api_server *s);
 
 /* Route one request; exported for the unit tests and the fuzzer.  Fills
- * *status and *body (malloc'ed JSON or NULL).  vm may be NULL in tests:
+ * *status and *body (malloc'ed JSON or NULL).  acts may be NULL in tests:
  * routing and body checks then answer without running anything. */
-void api_handle(struct vm *vm, const char *method, const char *url, const char *body, size_t body_len,
+void api_handle(struct vm_actions *acts, const char *method, const char *url, const char *body, size_t body_len,
 		int *status, char **resp_body);
+
+/* 0 when every route has its operation in docs/api.yaml (a request
+ * on a route without one is refused with 500); else the first that has
+ * none, in *e.  For the unit test that keeps the two in step. */
+int api_check_routes_documented(struct err **e) MUST_CHECK;
 
 #endif

@@ -1,9 +1,11 @@
 #include "common/err.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
+static int err_vset(struct err **e, int code, int with_cause, const char *fmt, va_list ap) PRINTF_FMT(4, 0);
 static int err_vset(struct err **e, int code, int with_cause, const char *fmt, va_list ap)
 {
 	char *text = NULL;
@@ -83,6 +85,40 @@ int err_wrap(struct err **e, const char *fmt, ...)
 int err_code(const struct err *e)
 {
 	return (e && e->code > 0) ? e->code : EIO;
+}
+
+/* A UTF-8 continuation byte: not where a cut may fall. */
+static bool utf8_inside(char c)
+{
+	return ((unsigned char)c & 0xc0) == 0x80;
+}
+
+size_t err_fit(char *buf, size_t cap, const char *msg)
+{
+	static const char cut[] = " ... ";
+	size_t len = strlen(msg), head, tail;
+
+	if (cap == 0)
+		return 0;
+	if (len < cap) {
+		memcpy(buf, msg, len + 1);
+		return len;
+	}
+	if (cap <= sizeof(cut) + 8) {
+		buf[0] = '\0';
+		return 0;
+	}
+	head = (cap - sizeof(cut)) / 3;
+	tail = cap - sizeof(cut) - head;
+	while (head > 0 && utf8_inside(msg[head]))
+		head--;
+	while (tail > 0 && utf8_inside(msg[len - tail]))
+		tail--;
+	memcpy(buf, msg, head);
+	memcpy(buf + head, cut, sizeof(cut) - 1);
+	memcpy(buf + head + sizeof(cut) - 1, msg + len - tail, tail);
+	buf[head + sizeof(cut) - 1 + tail] = '\0';
+	return head + sizeof(cut) - 1 + tail;
 }
 
 void err_print(const struct err *e, const char *prog, FILE *stream)

@@ -36,6 +36,14 @@ int err_wrap(struct err **e, const char *fmt, ...) PRINTF_FMT(2, 3);
 /* The code carried by *e, or EIO if none was set. */
 int err_code(const struct err *e);
 
+/*
+ * Copy msg into buf (cap bytes, NUL included) for a channel of fixed size.
+ * A message too long for it keeps its start (what failed) and its end (the
+ * cause) and loses its middle (where the long names are), marked " ... ".
+ * Returns the length copied.
+ */
+size_t err_fit(char *buf, size_t cap, const char *msg);
+
 /* Print "prog: message" on stream. */
 void err_print(const struct err *e, const char *prog, FILE *stream);
 

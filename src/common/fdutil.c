@@ -94,9 +94,24 @@ int fd_set_nonblock(int fd, int on)
 	return 0;
 }
 
+int fd_stdio_to_null(void)
+{
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC), fd, r = 0;
+
+	if (null < 0)
+		return -errno;
+	/* dup2() clears close-on-exec on the copies: 0, 1 and 2 stay open
+	 * across an exec, as stdio must. */
+	for (fd = 0; fd <= 2; fd++)
+		if (dup2(null, fd) < 0 && r == 0)
+			r = -errno;
+	close(null);
+	return r;
+}
+
 int unix_listen(const char *path, int backlog)
 {
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
 	struct stat st;
 	int fd;
 

@@ -16,6 +16,9 @@ int write_full(int fd, const void *buf, size_t len);
 ssize_t read_all(int fd, void *buf, size_t len);
 /* Set or clear O_NONBLOCK. */
 int fd_set_nonblock(int fd, int on);
+/* Point stdin, stdout and stderr at /dev/null (a process that must not
+ * hold its caller's pipes or terminal); returns 0 or -errno. */
+int fd_stdio_to_null(void);
 /* Listen on a Unix stream socket at path: non-blocking, close-on-exec.
  * A socket file left at path (by an earlier run) is replaced; any other
  * file there is -EEXIST.  Returns the fd or -errno (-ENAMETOOLONG when

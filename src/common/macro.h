@@ -15,9 +15,9 @@
 
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
-#define ALIGN_UP(x, a) (((x) + ((a) - 1)) & ~((__typeof__(x))(a) - 1))
-#define ALIGN_DOWN(x, a) ((x) & ~((__typeof__(x))(a) - 1))
-#define IS_ALIGNED(x, a) (((x) & ((__typeof__(x))(a) - 1)) == 0)
+#define ALIGN_UP(x, a) (((x) + ((a)-1)) & ~((__typeof__(x))(a)-1))
+#define ALIGN_DOWN(x, a) ((x) & ~((__typeof__(x))(a)-1))
+#define IS_ALIGNED(x, a) (((x) & ((__typeof__(x))(a)-1)) == 0)
 
 #define KiB (1024ULL)
 #define MiB (1024ULL * KiB)
@@ -25,7 +25,10 @@
 
 /* Cleanup attributes, in the style of systemd: a variable declared with
  * one of these is released when it goes out of scope. */
-static inline void freep(void *p) { free(*(void **)p); }
+static inline void freep(void *p)
+{
+	free(*(void **)p);
+}
 static inline void closep(int *fd)
 {
 	if (*fd >= 0) {
@@ -38,7 +41,17 @@ static inline void closep(int *fd)
 #define _cleanup_close_ __attribute__((cleanup(closep)))
 
 /* Hand an owned value out of a cleanup-scoped variable. */
-#define TAKE_PTR(p) ({ __typeof__(p) _tp = (p); (p) = NULL; _tp; })
-#define TAKE_FD(fd) ({ int _tf = (fd); (fd) = -1; _tf; })
+#define TAKE_PTR(p)                                                                                                    \
+	({                                                                                                             \
+		__typeof__(p) _tp = (p);                                                                               \
+		(p) = NULL;                                                                                            \
+		_tp;                                                                                                   \
+	})
+#define TAKE_FD(fd)                                                                                                    \
+	({                                                                                                             \
+		int _tf = (fd);                                                                                        \
+		(fd) = -1;                                                                                             \
+		_tf;                                                                                                   \
+	})
 
 #endif

@@ -10,9 +10,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/log.h"
 #include "common/macro.h"
 #include "common/parse.h"
-#include "oci/cgroup.h"
+#include "oci/cgroups.h"
 #include "oci/container.h"
 #include "oci/json-util.h"
 #include "oci/state.h"
@@ -172,6 +173,7 @@ static int apply_flags(const struct oci_exec_opts *o, struct oci_process *p, str
 int oci_exec(const struct oci_global *g, const char *id, const struct oci_exec_opts *o, int *status, struct err **e)
 {
 	struct oci_state *st = NULL;
+	struct cgroup *sub_cg = NULL;
 	struct oci_process proc;
 	struct run_ctx c;
 	enum oci_status s;
@@ -192,14 +194,22 @@ int oci_exec(const struct oci_global *g, const char *id, const struct oci_exec_o
 		r = err_setx(e, EINVAL, "container '%s': cannot exec in a stopped container", id);
 		goto out;
 	}
+	if (s == STATUS_CREATING) {
+		r = err_setx(e, EBUSY, "container '%s': cannot exec in a container that is being created", id);
+		goto out;
+	}
 	if (s == STATUS_PAUSED && !o->ignore_paused) {
-		r = err_setx(e, EINVAL, "container '%s': cannot exec in a paused container (use --ignore-paused)", id);
+		r = err_setx(e, EINVAL,
+			     "container '%s': cannot exec in a paused container (use --ignore-paused to override)", id);
 		goto out;
 	}
 	if ((r = state_load_spec(st, e)) < 0)
 		goto out;
 	if ((r = build_process(o, st->spec, &proc, e)) < 0 || (r = apply_flags(o, &proc, e)) < 0)
 		goto out;
+	log_debug("container '%s': exec: process '%s' (uid %u, cwd '%s') into init %d's namespaces", id,
+		  proc.args && proc.args[0] ? proc.args[0] : "?", proc.user.uid, proc.cwd ? proc.cwd : "/",
+		  (int)st->pid);
 	if (proc.terminal && o->console_socket == NULL && o->detach) {
 		r = err_setx(e, EINVAL,
 			     "exec --tty: cannot allocate a terminal for a detached process without --console-socket");
@@ -219,11 +229,15 @@ int oci_exec(const struct oci_global *g, const char *id, const struct oci_exec_o
 	c.exec_mode = true;
 	c.preserve_fds = o->preserve_fds;
 	c.cg = st->cg;
-	c.exec_cgroup = o->cgroup;
+	if (o->n_cgroups && st->cg && (r = cgroups_for_exec(st->cg, o->cgroups, o->n_cgroups, &sub_cg, e)) < 0)
+		goto out;
+	if (sub_cg)
+		c.cg = sub_cg;
 	c.console_needed = proc.terminal;
 	c.apply_container_seccomp = true;
 	c.process_label = o->process_label;
 	c.no_new_keyring = true;
+	c.allow_frozen = o->ignore_paused;
 	if ((r = ns_open_of_pid(&c, st->pid, e)) < 0)
 		goto out;
 	snprintf(rootp, sizeof(rootp), "/proc/%d/root", (int)st->pid);
@@ -249,14 +263,12 @@ int oci_exec(const struct oci_global *g, const char *id, const struct oci_exec_o
 		snprintf(v, sizeof(v), "%d", (int)pid);
 		if ((r = write_file_atomic(o->pid_file, v, strlen(v), 0644)) < 0) {
 			r = err_set(e, -r, "pid file '%s': write", o->pid_file);
-			kill(pid, SIGKILL);
-			waitpid(pid, NULL, 0);
+			container_kill_child(pid);
 			goto out;
 		}
 	}
 	if ((r = container_start_sync(&c, e)) < 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
+		container_kill_child(pid);
 		goto out;
 	}
 	if (o->detach) {
@@ -273,6 +285,7 @@ out:
 	if (console >= 0)
 		close(console);
 	spec_process_clear(&proc);
+	cgroup_free(sub_cg);
 	state_free(st);
 	return r;
 }

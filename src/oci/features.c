@@ -8,7 +8,7 @@
 #include <sys/capability.h>
 #include <unistd.h>
 
-#include "oci/cgroup.h"
+#include "oci/cgroups.h"
 #include "oci/oci.h"
 #include "oci/spec.h"
 #include "oci/util.h"
@@ -97,7 +97,7 @@ int oci_features(char **json, struct err **e)
 			       json_object_new_string(mode == CGROUP_MODE_V2	   ? "v2"
 						      : mode == CGROUP_MODE_HYBRID ? "hybrid"
 										   : "v1"));
-	json_object_object_add(ann, "org.opencontainers.runc.checkpoint.enabled", json_object_new_string("false"));
+	json_object_object_add(ann, "org.opencontainers.runc.checkpoint.enabled", json_object_new_string("true"));
 	json_object_object_add(o, "annotations", ann);
 	*json = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
 							     JSON_C_TO_STRING_NOSLASHESCAPE));
@@ -145,10 +145,10 @@ static const char spec_template[] =
     "  ],\n"
     "  \"linux\": {\n"
     "%s"
-    "    \"resources\": { \"devices\": [ { \"allow\": false, \"access\": \"rwm\" } ] },\n"
+    "%s"
     "    \"namespaces\": [\n"
-    "      { \"type\": \"pid\" }, { \"type\": \"network\" }, { \"type\": \"ipc\" },\n"
-    "      { \"type\": \"uts\" }, { \"type\": \"mount\" }, { \"type\": \"cgroup\" }%s\n"
+    "      { \"type\": \"pid\" },%s { \"type\": \"ipc\" },\n"
+    "      { \"type\": \"uts\" }, { \"type\": \"mount\" }%s\n"
     "    ],\n"
     "    \"maskedPaths\": [\n"
     "      \"/proc/acpi\", \"/proc/asound\", \"/proc/kcore\", \"/proc/keys\", \"/proc/latency_stats\",\n"
@@ -171,9 +171,14 @@ int oci_spec_default(bool rootless, char **json, struct err **e)
 			 "    \"uidMappings\": [ { \"containerID\": 0, \"hostID\": %u, \"size\": 1 } ],\n"
 			 "    \"gidMappings\": [ { \"containerID\": 0, \"hostID\": %u, \"size\": 1 } ],\n",
 			 (unsigned)getuid(), (unsigned)getgid());
+	/* runc 1.1's template: no cgroup namespace (scripts add their own
+	 * namespaces to it); rootless, the host's network and a user
+	 * namespace, and no device rules (a user cannot set them). */
 	r = asprintf(json, spec_template, rootless ? "" : ", \"gid=5\"", rootless ? "none" : "sysfs",
 		     rootless ? "/sys" : "sysfs", rootless ? "\"rbind\", " : "", maps,
-		     rootless ? ", { \"type\": \"user\" }" : "");
+		     rootless ? ""
+			      : "    \"resources\": { \"devices\": [ { \"allow\": false, \"access\": \"rwm\" } ] },\n",
+		     rootless ? "" : " { \"type\": \"network\" },", rootless ? ", { \"type\": \"user\" }" : "");
 	if (r < 0)
 		return err_set(e, ENOMEM, "spec");
 	return 0;

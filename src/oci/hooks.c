@@ -8,7 +8,6 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "common/fdutil.h"
@@ -17,14 +16,6 @@
 #include "oci/util.h"
 #include "oci/container.h"
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int run_one(const struct oci_hook *h, const char *kind, size_t index, const char *state, struct err **e)
 {
 	extern char **environ;
@@ -32,7 +23,7 @@ static int run_one(const struct oci_hook *h, const char *kind, size_t index, con
 	int in[2], status = 0;
 	pid_t pid;
 	int pidfd;
-	long long deadline = h->timeout > 0 ? now_ms() + h->timeout * 1000LL : 0;
+	long long deadline = h->timeout > 0 ? monotonic_ms() + h->timeout * 1000LL : 0;
 
 	if (pipe2(in, O_CLOEXEC) < 0)
 		return err_set(e, errno, "hook %s[%zu] '%s': pipe", kind, index, h->path);
@@ -74,7 +65,7 @@ static int run_one(const struct oci_hook *h, const char *kind, size_t index, con
 			return err_set(e, errno, "hook %s[%zu] '%s': wait", kind, index, h->path);
 		}
 		if (w == 0) {
-			long long left = deadline - now_ms();
+			long long left = deadline - monotonic_ms();
 			if (left <= 0) {
 				kill(pid, SIGKILL);
 				waitpid(pid, NULL, 0);
@@ -110,4 +101,16 @@ int hooks_run(const struct oci_spec *s, enum oci_hook_kind kind, const char *sta
 		log_debug("hook %s[%zu] '%s': ok", oci_hook_names[kind], i, s->hooks[kind][i].path);
 	}
 	return 0;
+}
+
+long long hooks_timeout_ms(const struct oci_spec *s, enum oci_hook_kind kind)
+{
+	long long total = 0;
+
+	for (size_t i = 0; i < s->n_hooks[kind]; i++) {
+		if (s->hooks[kind][i].timeout <= 0)
+			return -1;
+		total += s->hooks[kind][i].timeout * 1000LL;
+	}
+	return total;
 }

@@ -15,7 +15,7 @@
 
 #include "common/log.h"
 #include "common/macro.h"
-#include "oci/cgroup.h"
+#include "oci/cgroups.h"
 #include "oci/container.h"
 #include "oci/state.h"
 #include "oci/util.h"
@@ -61,15 +61,17 @@ static bool sigkill_pending(pid_t pid)
 
 static int load_locked(const struct oci_global *g, const char *id, struct oci_state **st, struct err **e)
 {
-	int r = state_load(g->root, id, st, e);
+	return state_load_locked(g->root, id, st, e);
+}
 
-	if (r < 0)
-		return r;
-	if ((r = state_lock(*st, e)) < 0) {
-		state_free(*st);
-		*st = NULL;
-	}
-	return r;
+/* SIGKILL a process a killed create left (the setup child, the container
+ * process), if it is still the one recorded, and wait for it a moment. */
+static void kill_leftover(pid_t pid, unsigned long long start_time)
+{
+	if (pid <= 0 || !proc_alive(pid, start_time))
+		return;
+	kill(pid, SIGKILL);
+	(void)container_wait_gone(pid, start_time, 1000);
 }
 
 int oci_state(const struct oci_global *g, const char *id, char **json, struct err **e)
@@ -94,15 +96,33 @@ int oci_kill(const struct oci_global *g, const char *id, int sig, bool all, stru
 	if (r < 0)
 		return r;
 	s = state_status(st);
-	if (s == STATUS_STOPPED) {
+	/* --all also once the init has exited, as runc: what it left in the
+	 * cgroup is still reached.  containerd's shim kills a container's
+	 * orphans so when the container has no PID namespace of its own (a
+	 * pod's containers share the sandbox's). */
+	if (s == STATUS_STOPPED && !(all && st->cg)) {
 		r = err_setx(e, ESRCH, "container '%s': container not running", id);
 	} else if (all && st->cg) {
 		r = cgroup_signal_all(st->cg, sig, e);
+		/* The init too, by its pid: where no cgroup hierarchy is mounted
+		 * (a bare initramfs, as the lab's) the cgroup lists nobody. */
+		if (r == 0 && s != STATUS_STOPPED && st->pid > 0 && kill(st->pid, sig) < 0 && errno != ESRCH)
+			r = err_set(e, errno, "container '%s': kill %d (pid %d)", id, sig, (int)st->pid);
 		if (r == 0 && s == STATUS_PAUSED && (sig == SIGKILL || sig == SIGTERM))
 			(void)cgroup_freeze(st->cg, false, NULL);
+	} else if (st->pid <= 0) {
+		/* Never kill(0, ...): that is our own process group. */
+		r = err_setx(e, EBUSY, "container '%s': the container is being created: no process yet", id);
 	} else if (kill(st->pid, sig) < 0) {
 		r = err_set(e, errno, "container '%s': kill %d (pid %d)", id, sig, (int)st->pid);
 	}
+	/* After --all SIGKILL, return once they are gone: the shim then has
+	 * containerd close the container's stdio, and a process still dying
+	 * would hold it open, its last output lost ("Failed to pipe stdout"
+	 * in containerd's log).  Bounded: a process stuck in the kernel is not
+	 * waited for. */
+	if (r == 0 && all && st->cg && sig == SIGKILL)
+		(void)cgroup_wait_empty(st->cg, 1000);
 	state_free(st);
 	return r;
 }
@@ -112,7 +132,9 @@ int oci_delete(const struct oci_global *g, const char *id, bool force, struct er
 	struct oci_state *st;
 	enum oci_status s;
 	bool stuck = false;
-	int r = state_load(g->root, id, &st, e);
+	/* Locked first: a create of the same container finishes (or dies)
+	 * before we look. */
+	int r = load_locked(g, id, &st, e);
 
 	if (r < 0) {
 		/* runc: delete --force of a missing container succeeds. */
@@ -122,8 +144,6 @@ int oci_delete(const struct oci_global *g, const char *id, bool force, struct er
 		}
 		return r;
 	}
-	if ((r = state_lock(st, e)) < 0)
-		goto out;
 	s = state_status(st);
 	if (s == STATUS_RUNNING || s == STATUS_PAUSED) {
 		if (!force) {
@@ -132,7 +152,12 @@ int oci_delete(const struct oci_global *g, const char *id, bool force, struct er
 			goto out;
 		}
 	}
-	if (s != STATUS_STOPPED) {
+	if (st->creating) {
+		/* A create killed halfway (we hold its lock: its runtime is
+		 * gone): what it started may still run. */
+		kill_leftover(st->setup_pid, st->setup_start);
+		kill_leftover(st->pid, st->start_time);
+	} else if (s != STATUS_STOPPED) {
 		kill(st->pid, SIGKILL);
 		if (s == STATUS_PAUSED && st->cg)
 			(void)cgroup_freeze(st->cg, false, NULL);
@@ -189,7 +214,7 @@ int oci_resume(const struct oci_global *g, const char *id, struct err **e)
 	return r;
 }
 
-int oci_update(const struct oci_global *g, const char *id, const struct oci_resources *res, struct err **e)
+int oci_update(const struct oci_global *g, const char *id, const struct cgroup_resources *res, struct err **e)
 {
 	struct oci_state *st;
 	int r = load_locked(g, id, &st, e);
@@ -201,7 +226,7 @@ int oci_update(const struct oci_global *g, const char *id, const struct oci_reso
 	else if (st->cg == NULL)
 		r = err_setx(e, ENOTSUP, "container '%s': no cgroup", id);
 	else if ((r = state_load_spec(st, e)) == 0)
-		r = cgroup_set(st->cg, res, st->spec->devices, st->spec->n_devices, true, e);
+		r = cgroups_apply(st->cg, res, st->spec->devices, st->spec->n_devices, true, e);
 	state_free(st);
 	return r;
 }
@@ -226,12 +251,22 @@ static char *owner_name(const char *dir)
 	struct stat sb;
 	struct passwd *pw;
 	char *s = NULL;
+	FILE *f;
 
 	if (stat(dir, &sb) < 0)
 		return strdup("");
-	pw = getpwuid(sb.st_uid);
-	if (pw)
-		return strdup(pw->pw_name);
+	/* /etc/passwd read directly, as runc does: getpwuid() would load
+	 * glibc's NSS modules, which a static binary cannot rely on. */
+	if ((f = fopen("/etc/passwd", "re")) != NULL) {
+		while ((pw = fgetpwent(f)) != NULL)
+			if (pw->pw_uid == sb.st_uid) {
+				s = strdup(pw->pw_name);
+				break;
+			}
+		fclose(f);
+		if (s)
+			return s;
+	}
 	if (asprintf(&s, "#%u", sb.st_uid) < 0)
 		return NULL;
 	return s;

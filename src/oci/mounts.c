@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/mount.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,9 +24,11 @@
 #include <unistd.h>
 
 #include "common/macro.h"
-#include "oci/cgroup.h"
+#include "oci/cgroups.h"
 #include "oci/container.h"
+#include "oci/sync.h"
 #include "oci/util.h"
+#include "security/selinux.h"
 
 #ifndef MS_NOSYMFOLLOW
 #define MS_NOSYMFOLLOW 256
@@ -420,6 +423,158 @@ static int bind_idmapped(struct run_ctx *c, const struct oci_mount *m, const cha
 	return 0;
 }
 
+/* Is mount m a bind mount (its source to open on the host side)? */
+static bool is_bind_mount(const struct oci_mount *m)
+{
+	struct mount_opts o;
+	struct err *e = NULL;
+	bool bind;
+
+	if (mount_opts_parse(m->options, m->n_options, &o, &e) < 0) {
+		err_free(&e); /* the mount itself says it, later */
+		return false;
+	}
+	bind = o.bind || (m->type && strcmp(m->type, "bind") == 0);
+	mount_opts_clear(&o);
+	return bind && m->source;
+}
+
+bool rootfs_needs_bind_sources(const struct run_ctx *c)
+{
+	const struct oci_spec *s = c->spec;
+
+	if (c->exec_mode || !s->ns[NS_MOUNT].present || !(c->ns_new[NS_USER] || s->ns[NS_USER].path))
+		return false;
+	for (size_t i = 0; i < s->n_mounts; i++)
+		if (is_bind_mount(&s->mounts[i]))
+			return true;
+	return false;
+}
+
+/* The helper: in the container's mount namespace with the runtime's
+ * credentials, open each bind source and send it to the container process
+ * (on the runtime's end of the sync socket).  Writes an error to errfd. */
+static __attribute__((noreturn)) void send_bind_sources(struct run_ctx *c, pid_t pid, int errfd)
+{
+	const struct oci_spec *s = c->spec;
+	char path[64], msg[4096];
+	int ns, r;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/mnt", (int)pid);
+	ns = open(path, O_RDONLY | O_CLOEXEC);
+	if (ns < 0 || setns(ns, CLONE_NEWNS) < 0) {
+		r = snprintf(msg, sizeof(msg), "mounts: enter the container's mount namespace (%s): %s", path,
+			     strerror(errno));
+		goto fail;
+	}
+	for (uint32_t i = 0; i < s->n_mounts; i++) {
+		const struct oci_mount *m = &s->mounts[i];
+		char abs[PATH_MAX];
+		int fd;
+
+		if (!is_bind_mount(m))
+			continue;
+		snprintf(abs, sizeof(abs), "%s%s%s", m->source[0] == '/' ? "" : c->bundle,
+			 m->source[0] == '/' ? "" : "/", m->source);
+		fd = open(abs, O_PATH | O_CLOEXEC);
+		if (fd < 0) {
+			r = snprintf(msg, sizeof(msg), "mount '%s': bind source '%s': %s", m->destination, abs,
+				     strerror(errno));
+			goto fail;
+		}
+		if ((r = sync_send(c->sock, SYNC_MOUNT_SOURCE, &i, sizeof(i), fd)) < 0) {
+			r = snprintf(msg, sizeof(msg), "mount '%s': send its source: %s", m->destination, strerror(-r));
+			goto fail;
+		}
+		close(fd);
+	}
+	_exit(0);
+fail:
+	(void)!write(errfd, msg, (size_t)MIN(MAX(r, 0), (int)sizeof(msg) - 1));
+	_exit(1);
+}
+
+int rootfs_send_bind_sources(struct run_ctx *c, pid_t pid, struct err **e)
+{
+	char msg[4096] = "";
+	int pipefd[2], status = 0;
+	ssize_t n;
+	pid_t helper;
+
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return err_set(e, errno, "mounts: pipe");
+	helper = fork();
+	if (helper < 0) {
+		close(pipefd[0]);
+		close(pipefd[1]);
+		return err_set(e, errno, "mounts: fork");
+	}
+	if (helper == 0) {
+		close(pipefd[0]);
+		send_bind_sources(c, pid, pipefd[1]);
+	}
+	close(pipefd[1]);
+	n = read(pipefd[0], msg, sizeof(msg) - 1);
+	close(pipefd[0]);
+	while (waitpid(helper, &status, 0) < 0 && errno == EINTR)
+		;
+	if (n > 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return err_setx(e, EIO, "%s", n > 0 ? msg : "mounts: the bind source helper failed");
+	return 0;
+}
+
+/* proc and sysfs go on a directory of the rootfs, never through a symlink
+ * there (a symlinked /proc has been the way around AppArmor: runc 1.1.5
+ * refuses it, and so do we, in its words). */
+static int check_ordinary_dir(int rootfd, const char *dest, const char *type, struct err **e)
+{
+	_cleanup_free_ char *parent = strdup(dest);
+	_cleanup_close_ int pfd = -1;
+	char *slash = parent ? strrchr(parent, '/') : NULL;
+	struct stat st;
+
+	if (slash == NULL)
+		return err_set(e, ENOMEM, "mount '%s'", dest);
+	*slash = '\0';
+	pfd = open_in_root(rootfd, parent[0] ? parent : "/", O_PATH | O_DIRECTORY, 0);
+	if (pfd < 0)
+		return pfd == -ENOENT ? 0 : err_set(e, -pfd, "mount '%s': open its parent in the rootfs", dest);
+	if (fstatat(pfd, slash + 1, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : err_set(e, errno, "mount '%s': stat", dest);
+	if (!S_ISDIR(st.st_mode))
+		return err_setx(e, EINVAL,
+				"mount '%s': filesystem \"%s\" must be mounted on ordinary directory (it is %s)", dest,
+				type, S_ISLNK(st.st_mode) ? "a symlink" : "not a directory");
+	return 0;
+}
+
+/* A tmpfs (or /dev) asked read-only is mounted read-write, so that what
+ * goes below it (devpts, shm, the device nodes) can be made, and made
+ * read-only once everything is in place (runc's order). */
+static bool ro_later(const struct oci_mount *m, const struct mount_opts *o, bool is_bind)
+{
+	return (o->flags & MS_RDONLY) && !o->tmpcopyup &&
+	       (strcmp(m->destination, "/dev") == 0 || (!is_bind && m->type && strcmp(m->type, "tmpfs") == 0));
+}
+
+/* linux.mountLabel: the files of a filesystem the container mounts for
+ * itself (tmpfs, devpts, mqueue) get that label (`context=`), as runc
+ * gives them; ignored without SELinux on the host, as runc does. */
+static int mount_label_option(const char *label, const char *type, char **data, struct err **e)
+{
+	char opt[512];
+
+	if (label == NULL || *label == '\0' || type == NULL ||
+	    (strcmp(type, "tmpfs") != 0 && strcmp(type, "devpts") != 0 && strcmp(type, "mqueue") != 0) ||
+	    !sel_enabled())
+		return 0;
+	if (snprintf(opt, sizeof(opt), "context=\"%s\"", label) >= (int)sizeof(opt))
+		return err_setx(e, EINVAL, "linux.mountLabel '%s': too long", label);
+	if (append_data(data, opt) < 0)
+		return err_set(e, ENOMEM, "linux.mountLabel");
+	return 0;
+}
+
 static int mount_one(struct run_ctx *c, int rootfd, const struct oci_mount *m, bool *dev_is_bind, struct err **e)
 {
 	_cleanup_close_ int fd = -1;
@@ -434,6 +589,10 @@ static int mount_one(struct run_ctx *c, int rootfd, const struct oci_mount *m, b
 	if ((r = mount_opts_parse(m->options, m->n_options, &o, e)) < 0)
 		return err_wrap(e, "mount '%s'", dest);
 	is_bind = o.bind || (type && strcmp(type, "bind") == 0);
+	if (!is_bind && (r = mount_label_option(c->spec->mount_label, type, &o.data, e)) < 0) {
+		mount_opts_clear(&o);
+		return err_wrap(e, "mount '%s'", dest);
+	}
 	if ((o.idmap || m->n_uid_map) && !is_bind) {
 		mount_opts_clear(&o);
 		return err_setx(e, ENOTSUP, "mount '%s': idmapped mounts are bind mounts (type '%s')", dest,
@@ -457,7 +616,22 @@ static int mount_one(struct run_ctx *c, int rootfd, const struct oci_mount *m, b
 			}
 			source = src_abs;
 		}
-		if (stat(source, &st) < 0) {
+		/* Opened before the user namespace, where its user may not
+		 * reach it (c->bind_src_fds, runc's way). */
+		if (c->bind_src_fds && c->bind_src_fds[m - c->spec->mounts] >= 0) {
+			int sfd = c->bind_src_fds[m - c->spec->mounts];
+			if (fstat(sfd, &st) < 0) {
+				r = err_set(e, errno, "mount '%s': bind source '%s'", dest, source);
+				mount_opts_clear(&o);
+				return r;
+			}
+			free(src_abs);
+			if (asprintf(&src_abs, "/proc/self/fd/%d", sfd) < 0) {
+				mount_opts_clear(&o);
+				return err_set(e, ENOMEM, "mount '%s'", dest);
+			}
+			source = src_abs;
+		} else if (stat(source, &st) < 0) {
 			r = err_set(e, errno, "mount '%s': bind source '%s'", dest, source);
 			mount_opts_clear(&o);
 			return r;
@@ -466,6 +640,11 @@ static int mount_one(struct run_ctx *c, int rootfd, const struct oci_mount *m, b
 		if (strcmp(dest, "/dev") == 0)
 			*dev_is_bind = true;
 	}
+	if (!is_bind && type && (strcmp(type, "proc") == 0 || strcmp(type, "sysfs") == 0) &&
+	    (r = check_ordinary_dir(rootfd, dest, type, e)) < 0) {
+		mount_opts_clear(&o);
+		return r;
+	}
 	fd = mkdir_in_root(rootfd, dest, 0755, as_file);
 	if (fd < 0) {
 		mount_opts_clear(&o);
@@ -473,6 +652,8 @@ static int mount_one(struct run_ctx *c, int rootfd, const struct oci_mount *m, b
 	}
 	fd_path(fd, target, sizeof(target));
 	flags = o.flags & ~(MS_REMOUNT);
+	if (ro_later(m, &o, is_bind))
+		flags &= ~MS_RDONLY;
 
 	if (is_bind) {
 		if (o.idmap || m->n_uid_map) {
@@ -693,11 +874,52 @@ int rootfs_setup(struct run_ctx *c, struct err **e)
 	return 0;
 }
 
+/* --no-pivot leaves the host's mounts in the container's mount namespace,
+ * out of sight of chroot but not of the kernel: a fully visible host
+ * procfs or sysfs there would let a nested user namespace mount a fresh,
+ * unmasked one.  runc detaches them first (or covers those it cannot). */
+static int hide_host_procfs(const char *rootfs, struct err **e)
+{
+	_cleanup_free_ char *text = NULL;
+	char *save = NULL;
+	size_t rlen = strlen(rootfs);
+	int r = read_file("/proc/self/mountinfo", &text, NULL);
+
+	if (r < 0)
+		return err_set(e, -r, "--no-pivot: read /proc/self/mountinfo");
+	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char root[4096], mnt[4096], fstype[64], *sep = strstr(line, " - ");
+		if (sep == NULL || sscanf(line, "%*s %*s %*s %4095s %4095s", root, mnt) != 2 ||
+		    sscanf(sep + 3, "%63s", fstype) != 1)
+			continue;
+		unescape_octal(root);
+		unescape_octal(mnt);
+		if (strcmp(root, "/") != 0 || (strcmp(fstype, "proc") != 0 && strcmp(fstype, "sysfs") != 0) ||
+		    (strncmp(mnt, rootfs, rlen) == 0 && (mnt[rlen] == '/' || mnt[rlen] == '\0')))
+			continue;
+		if (mount(NULL, mnt, NULL, MS_SLAVE | MS_REC, NULL) < 0) {
+			if (errno == ENOENT)
+				continue; /* under one detached already */
+			return err_set(e, errno, "--no-pivot: host %s at '%s': make it a slave", fstype, mnt);
+		}
+		if (umount2(mnt, MNT_DETACH) < 0) {
+			if (errno != EINVAL && errno != EPERM)
+				return err_set(e, errno, "--no-pivot: host %s at '%s': detach", fstype, mnt);
+			if (mount("tmpfs", mnt, "tmpfs", 0, NULL) < 0)
+				return err_set(e, errno, "--no-pivot: host %s at '%s': cover", fstype, mnt);
+		}
+	}
+	return 0;
+}
+
 int rootfs_pivot(struct run_ctx *c, struct err **e)
 {
 	_cleanup_close_ int oldroot = -1, newroot = -1;
 
 	if (c->no_pivot) {
+		int r = hide_host_procfs(c->rootfs, e);
+		if (r < 0)
+			return r;
 		if (chdir(c->rootfs) < 0)
 			return err_set(e, errno, "rootfs '%s': chdir", c->rootfs);
 		if (mount(c->rootfs, "/", NULL, MS_MOVE, NULL) < 0)
@@ -754,11 +976,45 @@ static int readonly_path(const char *path, struct err **e)
 		   : 0;
 }
 
+/* The read-only tmpfs mounts (and /dev), mounted read-write until now. */
+static int remount_readonly_later(struct run_ctx *c, struct err **e)
+{
+	_cleanup_close_ int rootfd = -1;
+
+	for (size_t i = 0; i < c->spec->n_mounts; i++) {
+		const struct oci_mount *m = &c->spec->mounts[i];
+		struct mount_opts o;
+		_cleanup_close_ int fd = -1;
+		char target[64];
+		bool is_bind, later;
+
+		if (mount_opts_parse(m->options, m->n_options, &o, e) < 0)
+			return err_wrap(e, "mount '%s'", m->destination);
+		is_bind = o.bind || (m->type && strcmp(m->type, "bind") == 0);
+		later = ro_later(m, &o, is_bind);
+		mount_opts_clear(&o);
+		if (!later)
+			continue;
+		if (rootfd < 0 && (rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+			return err_set(e, errno, "rootfs: open '/'");
+		fd = open_in_root(rootfd, m->destination, O_PATH | O_DIRECTORY, 0);
+		if (fd < 0)
+			return err_set(e, -fd, "mount '%s': open to make it read-only", m->destination);
+		fd_path(fd, target, sizeof(target));
+		if (remount_bind(target, MS_RDONLY, 0, m->destination, e) < 0)
+			return -err_code(*e);
+	}
+	return 0;
+}
+
 int rootfs_finalize(struct run_ctx *c, struct err **e)
 {
 	const struct oci_spec *s = c->spec;
 	unsigned long prop = propagation_flags(s->rootfs_propagation);
+	int r;
 
+	if ((r = remount_readonly_later(c, e)) < 0)
+		return r;
 	if (s->root_readonly && remount_bind("/", MS_RDONLY, 0, "/", e) < 0)
 		return err_wrap(e, "root.readonly");
 	/* Shared and unbindable could not be set before the rootfs was bound
@@ -771,13 +1027,16 @@ int rootfs_finalize(struct run_ctx *c, struct err **e)
 int rootfs_protect(struct run_ctx *c, struct err **e)
 {
 	const struct oci_spec *s = c->spec;
+	char label_opt[512];
 	int r;
 
+	snprintf(label_opt, sizeof(label_opt), "context=\"%s\"", s->mount_label ? s->mount_label : "");
 	for (size_t i = 0; i < s->n_readonly_paths; i++)
 		if ((r = readonly_path(s->readonly_paths[i], e)) < 0)
 			return r;
 	for (size_t i = 0; i < s->n_masked_paths; i++)
-		if ((r = mask_path(s->masked_paths[i], NULL, e)) < 0)
+		if ((r = mask_path(s->masked_paths[i],
+				   s->mount_label && *s->mount_label && sel_enabled() ? label_opt : NULL, e)) < 0)
 			return r;
 	return 0;
 }

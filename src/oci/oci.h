@@ -7,12 +7,13 @@
 #define CASULO_OCI_OCI_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
 
 #include "common/err.h"
 
-struct oci_resources;
+struct cgroup_resources;
 
 /* Global options (before the verb). */
 struct oci_global {
@@ -20,6 +21,7 @@ struct oci_global {
 	bool systemd_cgroup;
 	bool no_cgroups; /* crun's --cgroup-manager=disabled */
 	bool debug;
+	const char *criu; /* --criu: the criu binary (default: "criu" in PATH) */
 };
 
 #define OCI_DEFAULT_ROOT "/run/casulo-runtime"
@@ -56,8 +58,17 @@ int oci_list(const struct oci_global *g, enum oci_list_format f, FILE *out, stru
 /* Pids of the container's processes (host pid namespace). */
 int oci_pids(const struct oci_global *g, const char *id, pid_t **pids, size_t *n, struct err **e) MUST_CHECK;
 
+/* ps's table: `ps ARGS` (`ps -ef` without any) filtered to the rows of
+ * pids; args are checked to be plain option words. */
+int oci_ps_table(const pid_t *pids, size_t n, char *const *args, size_t n_args, FILE *out, struct err **e) MUST_CHECK;
+/* events: the statistics once (stats_only), or a stream of them every
+ * interval_ns with OOM events between, until the container's cgroup is
+ * gone; runc's JSON, one object per line on out. */
+int oci_events(const struct oci_global *g, const char *id, bool stats_only, uint64_t interval_ns, FILE *out,
+	       struct err **e) MUST_CHECK;
+
 /* update: r holds only what changes. */
-int oci_update(const struct oci_global *g, const char *id, const struct oci_resources *r, struct err **e) MUST_CHECK;
+int oci_update(const struct oci_global *g, const char *id, const struct cgroup_resources *r, struct err **e) MUST_CHECK;
 
 struct oci_exec_opts {
 	const char *process_file; /* --process: a process JSON */
@@ -74,7 +85,8 @@ struct oci_exec_opts {
 	size_t n_caps;
 	const char *apparmor, *process_label;
 	bool no_new_privs;
-	const char *cgroup; /* "[controller:]path" sub-cgroup */
+	char **cgroups; /* exec --cgroup: "path" or "ctrl[,ctrl]:path" sub-cgroups */
+	size_t n_cgroups;
 	bool detach;
 	bool ignore_paused;
 	unsigned preserve_fds;
@@ -83,6 +95,22 @@ struct oci_exec_opts {
 };
 int oci_exec(const struct oci_global *g, const char *id, const struct oci_exec_opts *o, int *status,
 	     struct err **e) MUST_CHECK;
+
+/* checkpoint and restore through CRIU, with runc's options. */
+struct oci_criu_opts {
+	const char *image_path;		 /* default: ./checkpoint */
+	const char *work_path;		 /* default: the image path */
+	const char *parent_path;	 /* checkpoint: the pre-dump before, relative to the image path */
+	const char *manage_cgroups_mode; /* soft, full, strict, ignore */
+	const char *empty_ns;		 /* "network" */
+	bool leave_running, pre_dump, tcp_established, ext_unix_sk, shell_job, file_locks, auto_dedup, lazy_pages;
+};
+int oci_checkpoint(const struct oci_global *g, const char *id, const struct oci_criu_opts *o,
+		   struct err **e) MUST_CHECK;
+/* co: the bundle, --pid-file, --detach, ...; in the foreground *status is
+ * the restored process's exit status. */
+int oci_restore(const struct oci_global *g, const char *id, const struct oci_create_opts *co,
+		const struct oci_criu_opts *o, int *status, struct err **e) MUST_CHECK;
 
 /* features: the runtime-spec features document. */
 int oci_features(char **json, struct err **e) MUST_CHECK;

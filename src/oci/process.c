@@ -17,6 +17,7 @@
 #include "oci/container.h"
 #include "oci/json-util.h"
 #include "oci/util.h"
+#include "security/selinux.h"
 
 static const char *env_get(char *const *env, const char *key)
 {
@@ -46,6 +47,10 @@ int process_find_exec(const struct oci_process *p, char **ret, struct err **e)
 			return err_set(e, errno, "exec: '%s'", name);
 		if (S_ISDIR(st.st_mode))
 			return err_setx(e, EACCES, "exec: '%s': is a directory", name);
+		/* As runc's lookup: no execute bit at all fails create, not
+		 * the process's start (podman maps the words to 126). */
+		if (!(st.st_mode & 0111))
+			return err_setx(e, EACCES, "exec: '%s': permission denied", name);
 		*ret = strdup(name);
 		return *ret ? 0 : err_set(e, ENOMEM, "exec");
 	}
@@ -138,13 +143,9 @@ int process_labels(const char *apparmor, const char *selinux, struct err **e)
 				return err_set(e, -r, "process.apparmorProfile '%s': set exec profile", apparmor);
 		}
 	}
-	if (selinux && *selinux) {
-		if (access("/sys/fs/selinux/enforce", F_OK) == 0) {
-			r = write_file_str("/proc/self/attr/exec", selinux);
-			if (r < 0)
-				return err_set(e, -r, "process.selinuxLabel '%s': set exec label", selinux);
-		}
-	}
+	/* Without SELinux on the host the label is ignored, as runc does. */
+	if (selinux && *selinux && sel_enabled() && (r = sel_set_exec("process.selinuxLabel", selinux, e)) < 0)
+		return r;
 	return 0;
 }
 

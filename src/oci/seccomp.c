@@ -3,6 +3,13 @@
  * trace, log, notify with listenerPath), argument comparisons, the
  * architectures and the filter flags.  The filter is built (and so
  * checked) before the container reports ready, and loaded at the end.
+ *
+ * As runc does, a filter whose default action refuses gets a stub in
+ * front of libseccomp's program: a syscall numbered above every syscall
+ * the profile names (for the architecture of the call) fails with ENOSYS,
+ * not the default action, so that a program calling a syscall newer than
+ * the profile (clone3, say) sees "not implemented" and falls back to the
+ * old one, as it would on an older kernel.
  */
 #include <errno.h>
 #include <seccomp.h>
@@ -13,6 +20,12 @@
 #include <sys/un.h>
 #include <unistd.h>
 #include <ctype.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 
 #include "common/log.h"
 #include "common/macro.h"
@@ -20,8 +33,16 @@
 #include "oci/state.h"
 #include "oci/sync.h"
 
+#define MAX_ARCHES 16
+
 struct seccomp_prepared {
 	scmp_filter_ctx ctx;
+	bool stub; /* the -ENOSYS stub goes in front */
+	uint32_t arch[MAX_ARCHES];
+	int32_t last[MAX_ARCHES]; /* the highest syscall number named, per arch; -1: none */
+	size_t n_arches;
+	unsigned flags; /* SECCOMP_FILTER_FLAG_* */
+	bool notify;	/* a rule notifies: the filter comes with a listener */
 };
 
 static uint32_t real_action(uint32_t act, bool has_errno, uint32_t errno_ret)
@@ -64,6 +85,48 @@ static int add_rule(scmp_filter_ctx ctx, const struct oci_seccomp_rule *rule, ui
 	return 0;
 }
 
+static bool refuses(uint32_t def, const struct oci_seccomp *sc)
+{
+	if (def == SCMP_ACT_ALLOW || def == SCMP_ACT_LOG)
+		return false;
+	/* A default errno of ENOSYS says it already. */
+	return !(sc->has_default_errno && sc->default_errno == ENOSYS && def == SCMP_ACT_ERRNO(ENOSYS));
+}
+
+/* The architectures the profile lists, and the highest syscall number it
+ * names for each (what libseccomp does not know is left out).  As runc's,
+ * a profile that lists no architecture gets no stub. */
+static void plan_stub(struct seccomp_prepared *p, const struct oci_seccomp *sc, uint32_t def)
+{
+	p->n_arches = 0;
+	for (size_t i = 0; i < sc->n_architectures && p->n_arches < MAX_ARCHES; i++) {
+		char lower[64];
+		size_t j;
+		const char *a = sc->architectures[i] + 10;
+		uint32_t token;
+		bool dup = false;
+		for (j = 0; a[j] && j < sizeof(lower) - 1; j++)
+			lower[j] = (char)tolower((unsigned char)a[j]);
+		lower[j] = '\0';
+		token = seccomp_arch_resolve_name(lower);
+		for (size_t k = 0; k < p->n_arches; k++)
+			dup |= p->arch[k] == token;
+		if (token && !dup)
+			p->arch[p->n_arches++] = token;
+	}
+	for (size_t k = 0; k < p->n_arches; k++) {
+		p->last[k] = -1;
+		for (size_t i = 0; i < sc->n_rules; i++)
+			for (size_t j = 0; j < sc->rules[i].n_names; j++) {
+				int nr = seccomp_syscall_resolve_name_arch(p->arch[k], sc->rules[i].names[j]);
+				if (nr >= 0 && nr > p->last[k])
+					p->last[k] = nr;
+			}
+	}
+	p->stub = refuses(def, sc);
+	p->notify = sc->uses_notify;
+}
+
 int seccomp_prepare(const struct oci_seccomp *sc, struct seccomp_prepared **ret, struct err **e)
 {
 	uint32_t def = real_action(sc->default_action, sc->has_default_errno, sc->default_errno);
@@ -95,6 +158,11 @@ int seccomp_prepare(const struct oci_seccomp *sc, struct seccomp_prepared **ret,
 		}
 	}
 	for (size_t i = 0; i < sc->n_flags; i++) {
+		p->flags |= strcmp(sc->flags[i], "SECCOMP_FILTER_FLAG_TSYNC") == 0 ? SECCOMP_FILTER_FLAG_TSYNC
+			    : strcmp(sc->flags[i], "SECCOMP_FILTER_FLAG_LOG") == 0 ? SECCOMP_FILTER_FLAG_LOG
+										   : SECCOMP_FILTER_FLAG_SPEC_ALLOW;
+	}
+	for (size_t i = 0; i < sc->n_flags; i++) {
 		enum scmp_filter_attr attr =
 		    strcmp(sc->flags[i], "SECCOMP_FILTER_FLAG_TSYNC") == 0 ? SCMP_FLTATR_CTL_TSYNC
 		    : strcmp(sc->flags[i], "SECCOMP_FILTER_FLAG_LOG") == 0 ? SCMP_FLTATR_CTL_LOG
@@ -122,6 +190,7 @@ int seccomp_prepare(const struct oci_seccomp *sc, struct seccomp_prepared **ret,
 			}
 		}
 	}
+	plan_stub(p, sc, def);
 	*ret = p;
 	return 0;
 fail_attr:
@@ -129,11 +198,100 @@ fail_attr:
 	return err_set(e, -r, "linux.seccomp: set filter attribute");
 }
 
+#define STMT(c, k) ((struct sock_filter){(uint16_t)(c), 0, 0, (uint32_t)(k)})
+#define JUMP(c, k, t, f) ((struct sock_filter){(uint16_t)(c), (uint8_t)(t), (uint8_t)(f), (uint32_t)(k)})
+
+/* The stub, then libseccomp's program (exported as BPF), loaded with
+ * seccomp(2) itself.  *notify_fd: the listener when the filter notifies. */
+static int load_with_stub(struct seccomp_prepared *p, int *notify_fd, struct err **e)
+{
+	_cleanup_close_ int memfd = memfd_create("seccomp-bpf", MFD_CLOEXEC);
+	_cleanup_free_ struct sock_filter *prog = NULL;
+	struct sock_fprog fprog;
+	struct stat st;
+	size_t n = 0, n_arches = 0, orig_len, cap;
+	unsigned flags = p->flags;
+	int r;
+
+	if (memfd < 0)
+		return err_set(e, errno, "linux.seccomp: memfd for the filter");
+	if ((r = seccomp_export_bpf(p->ctx, memfd)) < 0)
+		return err_set(e, -r, "linux.seccomp: export the filter");
+	if (fstat(memfd, &st) < 0 || st.st_size <= 0 || st.st_size % sizeof(struct sock_filter))
+		return err_setx(e, EIO, "linux.seccomp: the exported filter is malformed");
+	orig_len = (size_t)st.st_size / sizeof(struct sock_filter);
+	for (size_t k = 0; k < p->n_arches; k++)
+		n_arches += p->last[k] >= 0;
+	/* ld arch; a jeq per arch; ja to libseccomp's; per arch: ld nr,
+	 * jset (x86_64's x32 bit), jgt; ret ENOSYS. */
+	cap = 2 + n_arches * 4 + 1 + orig_len;
+	if (cap > BPF_MAXINSNS)
+		return err_setx(e, E2BIG, "linux.seccomp: the filter has more than %d instructions", BPF_MAXINSNS);
+	prog = calloc(cap, sizeof(*prog));
+	if (prog == NULL)
+		return err_set(e, ENOMEM, "linux.seccomp");
+	{
+		size_t jumps = 1, blocks = jumps + n_arches + 1, block = blocks, orig, enosys;
+		size_t k2 = 0;
+		/* Block sizes first: 3 instructions, 4 with the x32 test. */
+		size_t size[MAX_ARCHES];
+		for (size_t k = 0; k < p->n_arches; k++)
+			if (p->last[k] >= 0)
+				size[k2++] = p->arch[k] == SCMP_ARCH_X86_64 ? 3 : 2;
+		enosys = blocks;
+		for (size_t k = 0; k < k2; k++)
+			enosys += size[k];
+		orig = enosys + 1;
+		prog[n++] = STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
+		k2 = 0;
+		for (size_t k = 0; k < p->n_arches; k++) {
+			if (p->last[k] < 0)
+				continue;
+			prog[n] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, p->arch[k], block - n - 1, 0);
+			n++;
+			block += size[k2++];
+		}
+		prog[n] = STMT(BPF_JMP | BPF_JA, orig - n - 1);
+		n++;
+		for (size_t k = 0; k < p->n_arches; k++) {
+			if (p->last[k] < 0)
+				continue;
+			prog[n++] = STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
+			/* x32's calls carry this bit: libseccomp's program judges them. */
+			if (p->arch[k] == SCMP_ARCH_X86_64) {
+				prog[n] = JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x40000000, orig - n - 1, 0);
+				n++;
+			}
+			prog[n] = JUMP(BPF_JMP | BPF_JGT | BPF_K, (uint32_t)p->last[k], enosys - n - 1, orig - n - 1);
+			n++;
+		}
+		prog[n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA));
+	}
+	if (pread(memfd, prog + n, orig_len * sizeof(*prog), 0) != (ssize_t)(orig_len * sizeof(*prog)))
+		return err_set(e, errno ? errno : EIO, "linux.seccomp: read the exported filter");
+	n += orig_len;
+	fprog = (struct sock_fprog){.len = (unsigned short)n, .filter = prog};
+	if (p->notify)
+		flags = (flags & ~SECCOMP_FILTER_FLAG_TSYNC) | SECCOMP_FILTER_FLAG_NEW_LISTENER;
+	r = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &fprog);
+	if (r < 0)
+		return err_set(e, errno, "linux.seccomp: load the filter");
+	if (p->notify)
+		*notify_fd = r;
+	return 0;
+}
+
 int seccomp_load_prepared(struct seccomp_prepared *p, int *notify_fd, struct err **e)
 {
-	int r = seccomp_load(p->ctx);
+	bool any = false;
+	int r;
 
 	*notify_fd = -1;
+	for (size_t k = 0; k < p->n_arches; k++)
+		any |= p->last[k] >= 0;
+	if (p->stub && any)
+		return load_with_stub(p, notify_fd, e);
+	r = seccomp_load(p->ctx);
 	if (r < 0)
 		return err_set(e, -r, "linux.seccomp: load the filter");
 	r = seccomp_notify_fd(p->ctx);
@@ -166,7 +324,10 @@ int seccomp_send_listener(const struct oci_seccomp *sc, int fd, const char *id, 
 	if (sock < 0)
 		return err_set(e, errno, "linux.seccomp.listenerPath '%s': socket", sc->listener_path);
 	if (connect(sock, (struct sockaddr *)&addr, sizeof(addr)) < 0)
-		return err_set(e, errno, "linux.seccomp.listenerPath '%s': connect", sc->listener_path);
+		return err_set(e, errno,
+			       "failed to connect with seccomp agent specified in the seccomp profile "
+			       "(linux.seccomp.listenerPath '%s'): connect",
+			       sc->listener_path);
 	/* Metadata is opaque text: refuse what would break the JSON. */
 	if (sc->listener_metadata && strpbrk(sc->listener_metadata, "\"\\\n"))
 		return err_setx(e, EINVAL,

@@ -3,14 +3,45 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/json-doc.h"
 #include "oci/json-util.h"
 #include "oci/spec-internal.h"
 
 #define BAD(e, ...) err_setx(e, EINVAL, "config.json: " __VA_ARGS__)
 
+/* runc takes any combination of r, w and m, in any order and with repeats
+ * ("mr", "rwmw"); kept as the subset of "rwm" in that order, which the v1
+ * files (three characters at most) and the eBPF program both take. */
+static int device_access(const char *in, char out[4])
+{
+	bool r = false, w = false, m = false;
+	size_t n = 0;
+
+	if (*in == '\0')
+		return -EINVAL;
+	for (; *in; in++) {
+		if (*in == 'r')
+			r = true;
+		else if (*in == 'w')
+			w = true;
+		else if (*in == 'm')
+			m = true;
+		else
+			return -EINVAL;
+	}
+	if (r)
+		out[n++] = 'r';
+	if (w)
+		out[n++] = 'w';
+	if (m)
+		out[n++] = 'm';
+	out[n] = '\0';
+	return 0;
+}
+
 static int device_rule_item(json_object *o, const char *where, void *elem, void *ctx, struct err **e)
 {
-	struct oci_device_rule *d = elem;
+	struct cgroup_device_rule *d = elem;
 	_cleanup_free_ char *type = NULL, *access = NULL;
 	bool has_allow = false, has_major = false, has_minor = false;
 	int rc;
@@ -33,24 +64,21 @@ static int device_rule_item(json_object *o, const char *where, void *elem, void 
 		d->minor = -1;
 	if (d->major < -1 || d->minor < -1)
 		return BAD(e, "%s: negative device numbers other than -1 (any) are invalid", where);
-	if (access == NULL) {
+	if (access == NULL)
 		strcpy(d->access, "rwm");
-	} else {
-		if (strlen(access) > 3 || strspn(access, "rwm") != strlen(access))
-			return BAD(e, "%s.access: '%s' is not a subset of rwm", where, access);
-		strcpy(d->access, access);
-	}
+	else if (device_access(access, d->access) < 0)
+		return BAD(e, "%s.access: '%s' is not a combination of r, w and m", where, access);
 	return 0;
 }
 
-static int parse_device_rules(json_object *res, const char *path, struct oci_resources *r, struct err **e)
+static int parse_device_rules(json_object *res, const char *path, struct cgroup_resources *r, struct err **e)
 {
 	r->has_devices = ju_get(res, "devices") != NULL;
 	return ju_object_array(res, path, "devices", sizeof(*r->devices), (void **)&r->devices, &r->n_devices,
 			       device_rule_item, NULL, e);
 }
 
-static int parse_memory(json_object *res, const char *path, struct oci_resources *r, struct err **e)
+static int parse_memory(json_object *res, const char *path, struct cgroup_resources *r, struct err **e)
 {
 	json_object *m;
 	char where[96];
@@ -83,7 +111,7 @@ static int parse_memory(json_object *res, const char *path, struct oci_resources
 	return 0;
 }
 
-static int parse_cpu(json_object *res, const char *path, struct oci_resources *r, struct err **e)
+static int parse_cpu(json_object *res, const char *path, struct cgroup_resources *r, struct err **e)
 {
 	json_object *c;
 	char where[96];
@@ -116,7 +144,7 @@ static int parse_cpu(json_object *res, const char *path, struct oci_resources *r
 
 static int throttle_item(json_object *o, const char *where, void *elem, void *ctx, struct err **e)
 {
-	struct oci_throttle *t = elem;
+	struct cgroup_throttle *t = elem;
 	bool hm = false, hn = false, hr = false;
 	int rc;
 
@@ -148,7 +176,7 @@ static int parse_weight16(json_object *o, const char *where, const char *key, ui
 
 static int weight_device_item(json_object *o, const char *where, void *elem, void *ctx, struct err **e)
 {
-	struct oci_weight_device *w = elem;
+	struct cgroup_weight_device *w = elem;
 	bool hm = false, hn = false;
 	int rc;
 
@@ -163,10 +191,10 @@ static int weight_device_item(json_object *o, const char *where, void *elem, voi
 	return 0;
 }
 
-static int parse_blkio(json_object *res, const char *path, struct oci_resources *r, struct err **e)
+static int parse_blkio(json_object *res, const char *path, struct cgroup_resources *r, struct err **e)
 {
-	static const char *const throttle_keys[4] = {"throttleReadBpsDevice", "throttleWriteBpsDevice",
-						     "throttleReadIOPSDevice", "throttleWriteIOPSDevice"};
+	static const char *const throttle_keys[CGROUP_THROTTLE_KINDS] = {
+	    "throttleReadBpsDevice", "throttleWriteBpsDevice", "throttleReadIOPSDevice", "throttleWriteIOPSDevice"};
 	json_object *b;
 	char where[96];
 	int rc = ju_object(res, path, "blockIO", &b, e);
@@ -177,8 +205,8 @@ static int parse_blkio(json_object *res, const char *path, struct oci_resources 
 	if ((rc = parse_weight16(b, where, "weight", &r->blkio_weight, &r->has_blkio_weight, e)) < 0 ||
 	    (rc = parse_weight16(b, where, "leafWeight", &r->blkio_leaf_weight, &r->has_blkio_leaf_weight, e)) < 0)
 		return rc;
-	for (int i = 0; i < 4; i++)
-		if ((rc = ju_object_array(b, where, throttle_keys[i], sizeof(struct oci_throttle),
+	for (int i = 0; i < CGROUP_THROTTLE_KINDS; i++)
+		if ((rc = ju_object_array(b, where, throttle_keys[i], sizeof(struct cgroup_throttle),
 					  (void **)&r->blkio_throttle[i], &r->n_blkio_throttle[i], throttle_item, NULL,
 					  e)) < 0)
 			return rc;
@@ -189,7 +217,7 @@ static int parse_blkio(json_object *res, const char *path, struct oci_resources 
 
 static int hugepage_item(json_object *o, const char *where, void *elem, void *ctx, struct err **e)
 {
-	struct oci_hugepage *h = elem;
+	struct cgroup_hugepage *h = elem;
 	bool hl = false;
 	size_t n;
 	int rc;
@@ -207,13 +235,33 @@ static int hugepage_item(json_object *o, const char *where, void *elem, void *ct
 	return 0;
 }
 
-static int parse_hugepages(json_object *res, const char *path, struct oci_resources *r, struct err **e)
+static int parse_hugepages(json_object *res, const char *path, struct cgroup_resources *r, struct err **e)
 {
 	return ju_object_array(res, path, "hugepageLimits", sizeof(*r->hugepages), (void **)&r->hugepages,
 			       &r->n_hugepages, hugepage_item, NULL, e);
 }
 
-int spec_resources_from_json(json_object *res, const char *path, struct oci_resources *r, struct err **e)
+/* cgroup2 files, written as given. */
+static int parse_unified(json_object *res, const char *path, struct cgroup_resources *r, struct err **e)
+{
+	struct oci_kv *kv = NULL;
+	size_t n = 0;
+	int rc = ju_string_map(res, path, "unified", &kv, &n, e);
+
+	if (rc < 0)
+		return rc;
+	if (n && (r->unified = calloc(n, sizeof(*r->unified))) == NULL) {
+		spec_kv_free(kv, n);
+		return err_set(e, ENOMEM, "%s.unified", path);
+	}
+	for (size_t i = 0; i < n; i++)
+		r->unified[i] = (struct cgroup_kv){kv[i].key, kv[i].value};
+	r->n_unified = n;
+	free(kv);
+	return 0;
+}
+
+int spec_resources_from_json(json_object *res, const char *path, struct cgroup_resources *r, struct err **e)
 {
 	json_object *pids, *net;
 	char where[96];
@@ -221,8 +269,7 @@ int spec_resources_from_json(json_object *res, const char *path, struct oci_reso
 
 	if ((rc = parse_device_rules(res, path, r, e)) < 0 || (rc = parse_memory(res, path, r, e)) < 0 ||
 	    (rc = parse_cpu(res, path, r, e)) < 0 || (rc = parse_blkio(res, path, r, e)) < 0 ||
-	    (rc = parse_hugepages(res, path, r, e)) < 0 ||
-	    (rc = ju_string_map(res, path, "unified", &r->unified, &r->n_unified, e)) < 0)
+	    (rc = parse_hugepages(res, path, r, e)) < 0 || (rc = parse_unified(res, path, r, e)) < 0)
 		return rc;
 	for (size_t i = 0; i < r->n_unified; i++)
 		if (strchr(r->unified[i].key, '/') || strchr(r->unified[i].key, '.') == NULL)
@@ -244,16 +291,14 @@ int spec_resources_from_json(json_object *res, const char *path, struct oci_reso
 	return 0;
 }
 
-int spec_parse_resources(const char *text, size_t len, struct oci_resources *ret, struct err **e)
+int spec_parse_resources(const char *text, size_t len, struct cgroup_resources *ret, struct err **e)
 {
-	enum json_tokener_error jerr;
 	json_object *root;
 	int rc;
 
 	memset(ret, 0, sizeof(*ret));
-	root = json_tokener_parse_verbose(len ? text : "", &jerr);
-	if (root == NULL)
-		return err_setx(e, EINVAL, "resources: not valid JSON: %s", json_tokener_error_desc(jerr));
+	if ((rc = json_doc_parse(text, len, "resources", &root, e)) < 0)
+		return rc;
 	if (json_object_get_type(root) != json_type_object) {
 		json_object_put(root);
 		return err_setx(e, EINVAL, "resources: expected an object");
@@ -261,21 +306,6 @@ int spec_parse_resources(const char *text, size_t len, struct oci_resources *ret
 	rc = spec_resources_from_json(root, "resources", ret, e);
 	json_object_put(root);
 	if (rc < 0)
-		spec_resources_clear(ret);
+		cgroup_resources_clear(ret);
 	return rc;
-}
-
-void spec_resources_clear(struct oci_resources *r)
-{
-	free(r->devices);
-	free(r->cpu_cpus);
-	free(r->cpu_mems);
-	free(r->blkio_weight_devices);
-	for (int i = 0; i < 4; i++)
-		free(r->blkio_throttle[i]);
-	for (size_t i = 0; i < r->n_hugepages; i++)
-		free(r->hugepages[i].page_size);
-	free(r->hugepages);
-	spec_kv_free(r->unified, r->n_unified);
-	memset(r, 0, sizeof(*r));
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/log.h"
 #include "oci/json-util.h"
 #include "oci/spec-internal.h"
 
@@ -85,8 +86,14 @@ static int rule_item(json_object *o, const char *where, void *elem, void *ctx, s
 		return BAD(e, "%s.names: required, with at least one syscall", where);
 	if (rule->has_errno && rule->action != SCMP_ACT_ERRNO(0) && rule->action != SCMP_ACT_TRACE(0))
 		return BAD(e, "%s.errnoRet: only valid with SCMP_ACT_ERRNO or SCMP_ACT_TRACE", where);
-	if (rule->action == SCMP_ACT_NOTIFY)
+	if (rule->action == SCMP_ACT_NOTIFY) {
 		sc->uses_notify = true;
+		/* The runtime's own writes would wait for an agent that waits for
+		 * the runtime (runc refuses it too, in these words). */
+		for (size_t i = 0; i < rule->n_names; i++)
+			if (strcmp(rule->names[i], "write") == 0)
+				return BAD(e, "%s: SCMP_ACT_NOTIFY cannot be used for the write syscall", where);
+	}
 	return ju_object_array(o, where, "args", sizeof(*rule->args), (void **)&rule->args, &rule->n_args, arg_item,
 			       NULL, e);
 }
@@ -138,10 +145,14 @@ int spec_seccomp_from_json(json_object *linux_o, struct oci_spec *s, struct err 
 	if ((r = ju_object_array(o, "linux.seccomp", "syscalls", sizeof(*sc->rules), (void **)&sc->rules, &sc->n_rules,
 				 rule_item, sc, e)) < 0)
 		return r;
-	/* A listener path without a notifying rule would leave its listener
-	 * waiting for an fd that never comes: refuse it. */
-	if (sc->listener_path && sc->listener_path[0] && !sc->uses_notify)
-		return BAD(e, "linux.seccomp.listenerPath: given but no rule uses SCMP_ACT_NOTIFY");
+	/* Without a notifying rule there is no listener to send: runc ignores
+	 * the path with a warning, and so do we. */
+	if (sc->listener_path && sc->listener_path[0] && !sc->uses_notify) {
+		log_warn("config.json: linux.seccomp.listenerPath '%s': no rule uses SCMP_ACT_NOTIFY: ignored",
+			 sc->listener_path);
+		free(sc->listener_path);
+		sc->listener_path = NULL;
+	}
 	if (sc->uses_notify && (sc->listener_path == NULL || sc->listener_path[0] == '\0'))
 		return BAD(e, "linux.seccomp.listenerPath: required when a rule uses SCMP_ACT_NOTIFY");
 	return 0;

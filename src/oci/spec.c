@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
+
+#include "common/json-doc.h"
 #include <linux/personality.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -719,31 +721,12 @@ static int validate(struct oci_spec *s, struct err **e)
 
 int spec_parse(const char *text, size_t len, struct oci_spec **ret, struct err **e)
 {
-	json_tokener *tok;
 	json_object *root, *rootfs, *proc;
 	struct oci_spec *s;
 	int r;
 
-	tok = json_tokener_new();
-	if (tok == NULL)
-		return err_set(e, ENOMEM, "config.json: parse");
-	root = json_tokener_parse_ex(tok, text, (int)len);
-	if (root == NULL || json_tokener_get_error(tok) != json_tokener_success) {
-		enum json_tokener_error jerr = json_tokener_get_error(tok);
-		size_t off = json_tokener_get_parse_end(tok);
-		json_tokener_free(tok);
-		json_object_put(root);
-		return err_setx(
-		    e, EINVAL, "config.json: not valid JSON: %s at byte %zu",
-		    jerr == json_tokener_continue ? "unexpected end of input" : json_tokener_error_desc(jerr), off);
-	}
-	if (json_tokener_get_parse_end(tok) < len &&
-	    strspn(text + json_tokener_get_parse_end(tok), " \t\r\n") != len - json_tokener_get_parse_end(tok)) {
-		json_tokener_free(tok);
-		json_object_put(root);
-		return err_setx(e, EINVAL, "config.json: not valid JSON: trailing data after the top object");
-	}
-	json_tokener_free(tok);
+	if ((r = json_doc_parse(text, len, "config.json", &root, e)) < 0)
+		return r;
 	if (json_object_get_type(root) != json_type_object) {
 		r = ju_type_error(e, "(top level)", NULL, "an object", root);
 		json_object_put(root);
@@ -801,13 +784,11 @@ int spec_load(const char *path, struct oci_spec **ret, struct err **e)
 int spec_parse_process(const char *text, size_t len, struct oci_process *ret, struct err **e)
 {
 	json_object *root;
-	enum json_tokener_error jerr;
 	int r;
 
 	memset(ret, 0, sizeof(*ret));
-	root = json_tokener_parse_verbose(len ? text : "", &jerr);
-	if (root == NULL)
-		return err_setx(e, EINVAL, "process.json: not valid JSON: %s", json_tokener_error_desc(jerr));
+	if ((r = json_doc_parse(text, len, "process.json", &root, e)) < 0)
+		return r;
 	if (json_object_get_type(root) != json_type_object) {
 		json_object_put(root);
 		return err_setx(e, EINVAL, "process.json: expected an object");
@@ -879,7 +860,7 @@ void spec_free(struct oci_spec *s)
 		free(s->devices[i].path);
 	free(s->devices);
 	free(s->cgroups_path);
-	spec_resources_clear(&s->resources);
+	cgroup_resources_clear(&s->resources);
 	kv_free(s->sysctl, s->n_sysctl);
 	kv_free(s->net_devices, s->n_net_devices);
 	spec_seccomp_free(s->seccomp);

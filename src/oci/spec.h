@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "cgroup/cgroup.h"
 #include "common/err.h"
 
 struct json_object;
@@ -132,68 +133,6 @@ struct oci_device {
 	gid_t gid;
 };
 
-struct oci_device_rule {
-	bool allow;
-	char type;	/* 'a', 'c', 'b' */
-	int64_t major;	/* -1: any */
-	int64_t minor;	/* -1: any */
-	char access[4]; /* subset of "rwm" */
-};
-
-struct oci_throttle {
-	int64_t major, minor;
-	uint64_t rate;
-};
-
-struct oci_weight_device {
-	int64_t major, minor;
-	bool has_weight, has_leaf_weight;
-	uint16_t weight, leaf_weight;
-};
-
-struct oci_hugepage {
-	char *page_size; /* "2MB" */
-	uint64_t limit;
-};
-
-/* Every field carries has_ so that update merges only what is given. */
-struct oci_resources {
-	struct oci_device_rule *devices;
-	size_t n_devices;
-	bool has_devices;
-
-	bool has_mem_limit, has_mem_reservation, has_mem_swap, has_mem_kernel, has_mem_kernel_tcp, has_mem_swappiness,
-	    has_mem_disable_oom_killer, has_mem_use_hierarchy, has_mem_check_before_update;
-	int64_t mem_limit, mem_reservation, mem_swap, mem_kernel, mem_kernel_tcp;
-	uint64_t mem_swappiness;
-	bool mem_disable_oom_killer, mem_use_hierarchy, mem_check_before_update;
-
-	bool has_cpu_shares, has_cpu_quota, has_cpu_burst, has_cpu_period, has_cpu_rt_runtime, has_cpu_rt_period,
-	    has_cpu_idle;
-	uint64_t cpu_shares, cpu_period, cpu_rt_period, cpu_burst;
-	int64_t cpu_quota, cpu_rt_runtime, cpu_idle;
-	char *cpu_cpus, *cpu_mems;
-
-	bool has_pids_limit;
-	int64_t pids_limit;
-
-	bool has_blkio_weight, has_blkio_leaf_weight;
-	uint16_t blkio_weight, blkio_leaf_weight;
-	struct oci_weight_device *blkio_weight_devices;
-	size_t n_blkio_weight_devices;
-	struct oci_throttle *blkio_throttle[4]; /* read bps, write bps, read iops, write iops */
-	size_t n_blkio_throttle[4];
-
-	struct oci_hugepage *hugepages;
-	size_t n_hugepages;
-
-	bool has_net_class_id;
-	uint32_t net_class_id;
-
-	struct oci_kv *unified;
-	size_t n_unified;
-};
-
 struct oci_seccomp_arg {
 	unsigned index;
 	uint64_t value, value_two;
@@ -253,7 +192,7 @@ struct oci_spec {
 	size_t n_devices;
 	char *cgroups_path;
 	bool has_resources;
-	struct oci_resources resources;
+	struct cgroup_resources resources; /* linux.resources, as written */
 	struct oci_kv *sysctl;
 	size_t n_sysctl;
 	struct oci_seccomp *seccomp;
@@ -284,8 +223,7 @@ int spec_parse_process(const char *text, size_t len, struct oci_process *ret, st
 void spec_process_clear(struct oci_process *p);
 
 /* Parse a linux.resources object alone (runc update --resources FILE). */
-int spec_parse_resources(const char *text, size_t len, struct oci_resources *ret, struct err **e) MUST_CHECK;
-void spec_resources_clear(struct oci_resources *r);
+int spec_parse_resources(const char *text, size_t len, struct cgroup_resources *ret, struct err **e) MUST_CHECK;
 
 /* Names <-> values, shared with features and the CLI. */
 int spec_signal_from_name(const char *name);			    /* "KILL", "SIGKILL", "9"; -1 if unknown */

@@ -1,6 +1,7 @@
 #include "oci/sync.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -35,6 +36,14 @@ int fd_send(int sock, const void *data, size_t len, int fd)
 	return r < 0 ? -errno : 0;
 }
 
+/* See sync_use_read_write(). */
+static bool plain_io;
+
+void sync_use_read_write(bool on)
+{
+	plain_io = on;
+}
+
 int sync_send(int fd, uint32_t type, const void *data, size_t len, int pass_fd)
 {
 	struct sync_hdr h = {type, (uint32_t)len};
@@ -48,6 +57,16 @@ int sync_send(int fd, uint32_t type, const void *data, size_t len, int pass_fd)
 
 	if (len > SYNC_MAX_PAYLOAD)
 		return -EMSGSIZE;
+	if (plain_io && pass_fd < 0) {
+		char buf[sizeof(h) + SYNC_MAX_PAYLOAD];
+		memcpy(buf, &h, sizeof(h));
+		if (len)
+			memcpy(buf + sizeof(h), data, len);
+		do
+			r = write(fd, buf, sizeof(h) + len);
+		while (r < 0 && errno == EINTR);
+		return r < 0 ? -errno : 0;
+	}
 	if (pass_fd >= 0) {
 		struct cmsghdr *c;
 		memset(&u, 0, sizeof(u));
@@ -80,7 +99,7 @@ int sync_recv(int fd, uint32_t *type, void *buf, size_t cap, size_t *len, int *r
 	if (recv_fd)
 		*recv_fd = -1;
 	do
-		r = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+		r = plain_io && recv_fd == NULL ? read(fd, data, sizeof(data)) : recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
 	while (r < 0 && errno == EINTR);
 	if (r < 0)
 		return -errno;
@@ -120,11 +139,19 @@ void sync_send_error(int fd, const struct err *e)
 	size_t n;
 
 	memcpy(buf, &code, sizeof(code));
-	n = (size_t)snprintf(buf + sizeof(code), sizeof(buf) - sizeof(code), "%s",
-			     e && e->msg ? e->msg : "container init failed");
-	if (n >= sizeof(buf) - sizeof(code))
-		n = sizeof(buf) - sizeof(code) - 1;
+	/* A message longer than a sync message loses its middle, not its cause. */
+	n = err_fit(buf + sizeof(code), sizeof(buf) - sizeof(code), e && e->msg ? e->msg : "container init failed");
 	(void)sync_send(fd, SYNC_ERROR, buf, sizeof(code) + n, -1);
+}
+
+int sync_error_decode(const void *data, size_t n, const char *what, struct err **e)
+{
+	int code;
+
+	if (n < sizeof(code))
+		return err_setx(e, EIO, "%s: child failed", what);
+	memcpy(&code, data, sizeof(code));
+	return err_setx(e, code > 0 ? code : EIO, "%s", (const char *)data + sizeof(code));
 }
 
 int sync_expect(int fd, uint32_t type, void *buf, size_t cap, size_t *len, int *recv_fd, const char *what,
@@ -139,13 +166,8 @@ int sync_expect(int fd, uint32_t type, void *buf, size_t cap, size_t *len, int *
 		return err_setx(e, EPIPE, "%s: the child exited before answering", what);
 	if (r < 0)
 		return err_set(e, -r, "%s: read sync message", what);
-	if (got == SYNC_ERROR) {
-		int code;
-		if (n < sizeof(code))
-			return err_setx(e, EIO, "%s: child failed", what);
-		memcpy(&code, data, sizeof(code));
-		return err_setx(e, code > 0 ? code : EIO, "%s", data + sizeof(code));
-	}
+	if (got == SYNC_ERROR)
+		return sync_error_decode(data, n, what, e);
 	if (got != type) {
 		if (recv_fd && *recv_fd >= 0)
 			close(*recv_fd);

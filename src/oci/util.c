@@ -17,79 +17,6 @@
 #include "common/fdutil.h"
 #include "common/macro.h"
 
-int read_file_at(int dirfd, const char *path, char **ret, size_t *len)
-{
-	_cleanup_close_ int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
-	size_t cap = 4096, n = 0;
-	char *buf;
-
-	if (fd < 0)
-		return -errno;
-	buf = malloc(cap);
-	if (buf == NULL)
-		return -ENOMEM;
-	for (;;) {
-		ssize_t r;
-		if (n + 1 >= cap) {
-			char *nb = realloc(buf, cap * 2);
-			if (nb == NULL) {
-				free(buf);
-				return -ENOMEM;
-			}
-			buf = nb;
-			cap *= 2;
-		}
-		r = read(fd, buf + n, cap - n - 1);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			free(buf);
-			return -errno;
-		}
-		if (r == 0)
-			break;
-		n += (size_t)r;
-	}
-	buf[n] = '\0';
-	*ret = buf;
-	if (len)
-		*len = n;
-	return 0;
-}
-
-int read_file(const char *path, char **ret, size_t *len)
-{
-	return read_file_at(AT_FDCWD, path, ret, len);
-}
-
-int write_file_at(int dirfd, const char *path, const char *data, size_t len)
-{
-	_cleanup_close_ int fd = openat(dirfd, path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
-	ssize_t r;
-
-	if (fd < 0)
-		return -errno;
-	/* One write: cgroup and proc files take one value per write(2). */
-	do
-		r = write(fd, data, len);
-	while (r < 0 && errno == EINTR);
-	if (r < 0)
-		return -errno;
-	if ((size_t)r != len)
-		return -EIO;
-	return 0;
-}
-
-int write_file(const char *path, const char *data, size_t len)
-{
-	return write_file_at(AT_FDCWD, path, data, len);
-}
-
-int write_file_str(const char *path, const char *s)
-{
-	return write_file(path, s, strlen(s));
-}
-
 int write_file_atomic(const char *path, const char *data, size_t len, mode_t mode)
 {
 	char tmp[4096];
@@ -273,14 +200,6 @@ bool proc_alive(pid_t pid, unsigned long long start_time)
 	if (alive && start_time)
 		alive = proc_start_time(pid) == start_time;
 	return alive;
-}
-
-void msleep(unsigned ms)
-{
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
 }
 
 int rm_rf_dir(const char *dir)

@@ -6,13 +6,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-/* Whole file into a NUL-terminated buffer. */
-int read_file(const char *path, char **ret, size_t *len);
-int read_file_at(int dirfd, const char *path, char **ret, size_t *len);
-/* Write into an existing file (proc, sysfs, cgroupfs): open O_WRONLY, one write. */
-int write_file(const char *path, const char *data, size_t len);
-int write_file_at(int dirfd, const char *path, const char *data, size_t len);
-int write_file_str(const char *path, const char *s);
+#include "common/file.h"
+
 /* Create or replace a regular file atomically (temp file + rename). */
 int write_file_atomic(const char *path, const char *data, size_t len, mode_t mode);
 /* mkdir -p. */
@@ -35,8 +30,5 @@ bool proc_alive(pid_t pid, unsigned long long start_time);
 
 /* Remove a directory and what it holds. */
 int rm_rf_dir(const char *dir);
-
-/* Sleep in milliseconds. */
-void msleep(unsigned ms);
 
 #endif

@@ -16,8 +16,8 @@ void bus_destroy(struct bus *bus)
 	bus->count = bus->cap = 0;
 }
 
-int bus_register(struct bus *bus, uint64_t base, uint64_t len, bus_handler_fn handler, void *opaque,
-		 const char *owner, struct err **e)
+int bus_register(struct bus *bus, uint64_t base, uint64_t len, bus_handler_fn handler, void *opaque, const char *owner,
+		 struct err **e)
 {
 	unsigned pos = 0;
 
@@ -29,7 +29,8 @@ int bus_register(struct bus *bus, uint64_t base, uint64_t len, bus_handler_fn ha
 	if ((pos > 0 && bus->ranges[pos - 1].base + bus->ranges[pos - 1].len > base) ||
 	    (pos < bus->count && base + len > bus->ranges[pos].base)) {
 		const struct bus_range *other = (pos > 0 && bus->ranges[pos - 1].base + bus->ranges[pos - 1].len > base)
-							? &bus->ranges[pos - 1] : &bus->ranges[pos];
+						    ? &bus->ranges[pos - 1]
+						    : &bus->ranges[pos];
 		return err_setx(e, EBUSY, "%s: range 0x%llx+0x%llx for %s overlaps %s", bus->name,
 				(unsigned long long)base, (unsigned long long)len, owner, other->owner);
 	}
@@ -42,7 +43,7 @@ int bus_register(struct bus *bus, uint64_t base, uint64_t len, bus_handler_fn ha
 		bus->cap = cap;
 	}
 	memmove(&bus->ranges[pos + 1], &bus->ranges[pos], (bus->count - pos) * sizeof(*bus->ranges));
-	bus->ranges[pos] = (struct bus_range){ base, len, handler, opaque, owner };
+	bus->ranges[pos] = (struct bus_range){base, len, handler, opaque, owner};
 	bus->count++;
 	return 0;
 }

@@ -24,7 +24,7 @@ struct bus_range {
 };
 
 struct bus {
-	const char *name; /* "pio" or "mmio", for messages */
+	const char *name;	  /* "pio" or "mmio", for messages */
 	struct bus_range *ranges; /* sorted by base, non-overlapping */
 	unsigned count;
 	unsigned cap;
@@ -32,8 +32,8 @@ struct bus {
 
 void bus_init(struct bus *bus, const char *name);
 void bus_destroy(struct bus *bus);
-int bus_register(struct bus *bus, uint64_t base, uint64_t len, bus_handler_fn handler, void *opaque,
-		 const char *owner, struct err **e);
+int bus_register(struct bus *bus, uint64_t base, uint64_t len, bus_handler_fn handler, void *opaque, const char *owner,
+		 struct err **e) MUST_CHECK;
 /* Returns false when no device claims addr (the caller decides what an
  * unclaimed access means). */
 bool bus_dispatch(const struct bus *bus, uint64_t addr, uint8_t *data, uint32_t len, bool is_write);

@@ -9,10 +9,11 @@
 
 #include "common/fdutil.h"
 #include "common/log.h"
-#include "vmm/vm.h"
 
 struct console {
-	struct vm *vm;
+	struct event_loop *loop;
+	void (*quit)(void *opaque);
+	void *quit_opaque;
 	int out_fd;
 	int own_out_fd;
 	int in_fd;
@@ -23,13 +24,17 @@ struct console {
 	struct console_sink sink;
 };
 
-int console_create(struct vm *vm, enum console_mode mode, const char *path, struct console **ret, struct err **e)
+int console_create(const struct console_setup *setup, struct console **ret, struct err **e)
 {
+	enum console_mode mode = setup->mode;
+	const char *path = setup->path;
 	struct console *c = calloc(1, sizeof(*c));
 
 	if (c == NULL)
-		return err_set(e, ENOMEM, "console");
-	c->vm = vm;
+		return err_set(e, ENOMEM, "serial console");
+	c->loop = setup->loop;
+	c->quit = setup->quit;
+	c->quit_opaque = setup->quit_opaque;
 	c->out_fd = -1;
 	c->in_fd = -1;
 	switch (mode) {
@@ -107,9 +112,9 @@ static void console_on_input(void *opaque, uint32_t events)
 	(void)events;
 	if (room == 0) {
 		/* The guest is not reading: stop watching until it does. */
-		(void)event_loop_modify(&c->vm->loop, c->in_fd, 0);
+		(void)event_loop_modify(c->loop, c->in_fd, 0);
 		c->input_paused = 1;
-		c->vm->loop.timeout_ms = 10;
+		c->loop->timeout_ms = 10;
 		return;
 	}
 	/* Half the room: an escaped Ctrl-A can double a byte. */
@@ -118,14 +123,14 @@ static void console_on_input(void *opaque, uint32_t events)
 		return;
 	if (got <= 0) {
 		/* End of input: the guest keeps running without it. */
-		event_loop_remove(&c->vm->loop, c->in_fd);
+		event_loop_remove(c->loop, c->in_fd);
 		return;
 	}
 	n = console_filter_input(&c->escape_pending, in, (size_t)got, out, &quit);
 	if (n > 0)
 		c->sink.push(c->sink.opaque, out, n);
 	if (quit)
-		vm_request_exit(c->vm, VM_EXIT_USER);
+		c->quit(c->quit_opaque);
 }
 
 int console_attach_input(struct console *c, const struct console_sink *sink, struct err **e)
@@ -142,7 +147,7 @@ int console_attach_input(struct console *c, const struct console_sink *sink, str
 		if (tcsetattr(c->in_fd, TCSAFLUSH, &raw) == 0)
 			c->raw = 1;
 	}
-	r = event_loop_add(&c->vm->loop, c->in_fd, EPOLLIN, console_on_input, c, e);
+	r = event_loop_add(c->loop, c->in_fd, EPOLLIN, console_on_input, c, e);
 	if (r < 0) {
 		/* stdin that epoll cannot watch (a regular file): no input. */
 		if (err_code(*e) == EPERM) {
@@ -161,6 +166,6 @@ void console_poll(struct console *c)
 	if (c == NULL || !c->input_paused || c->sink.space(c->sink.opaque) == 0)
 		return;
 	c->input_paused = 0;
-	c->vm->loop.timeout_ms = -1;
-	(void)event_loop_modify(&c->vm->loop, c->in_fd, EPOLLIN);
+	c->loop->timeout_ms = -1;
+	(void)event_loop_modify(c->loop, c->in_fd, EPOLLIN);
 }

@@ -12,8 +12,8 @@
 
 #include "common/err.h"
 #include "vmm/config.h"
+#include "vmm/event-loop.h"
 
-struct vm;
 struct console;
 
 #define CONSOLE_ESCAPE_CHAR 0x01 /* Ctrl-A */
@@ -26,11 +26,19 @@ struct console_sink {
 	void *opaque;
 };
 
-int console_create(struct vm *vm, enum console_mode mode, const char *path, struct console **ret, struct err **e);
+struct console_setup {
+	enum console_mode mode;
+	const char *path;	    /* CONSOLE_FILE */
+	struct event_loop *loop;    /* the VMM thread's: input is read there */
+	void (*quit)(void *opaque); /* Ctrl-A x */
+	void *quit_opaque;
+};
+
+int console_create(const struct console_setup *setup, struct console **ret, struct err **e) MUST_CHECK;
 void console_destroy(struct console *c);
 void console_write(struct console *c, const uint8_t *buf, size_t n);
 /* Start feeding input to sink (registers stdin with the VM's loop). */
-int console_attach_input(struct console *c, const struct console_sink *sink, struct err **e);
+int console_attach_input(struct console *c, const struct console_sink *sink, struct err **e) MUST_CHECK;
 /* Re-arm input after the sink made room; called by the VMM loop. */
 void console_poll(struct console *c);
 

@@ -37,7 +37,7 @@ void event_loop_destroy(struct event_loop *loop)
 int event_loop_add(struct event_loop *loop, int fd, uint32_t events, event_fn fn, void *opaque, struct err **e)
 {
 	struct event_source *s = calloc(1, sizeof(*s));
-	struct epoll_event ev = { .events = events };
+	struct epoll_event ev = {.events = events};
 
 	if (s == NULL)
 		return err_set(e, ENOMEM, "event loop: add fd %d", fd);
@@ -81,7 +81,7 @@ void event_loop_remove(struct event_loop *loop, int fd)
 int event_loop_modify(struct event_loop *loop, int fd, uint32_t events)
 {
 	struct event_source *s = find_source(loop, fd, NULL);
-	struct epoll_event ev = { .events = events };
+	struct epoll_event ev = {.events = events};
 
 	if (s == NULL)
 		return -ENOENT;

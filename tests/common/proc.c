@@ -40,9 +40,9 @@ static double now(void)
 
 int proc_run(char *const argv[], const struct proc_opts *opts, struct proc_result *res)
 {
-	static const struct proc_opts defaults = { 0 };
+	static const struct proc_opts defaults = {0};
 	int in[2], out[2], errp[2];
-	struct buf bo = { 0 }, be = { 0 };
+	struct buf bo = {0}, be = {0};
 	const char *sin;
 	size_t sin_len, sin_off = 0;
 	double start = now(), timeout, signal_at = 0;
@@ -77,7 +77,7 @@ int proc_run(char *const argv[], const struct proc_opts *opts, struct proc_resul
 		fcntl(in[1], F_SETFL, O_NONBLOCK);
 	}
 	while (open_fds > 0) {
-		struct pollfd pfd[3] = { { out[0], POLLIN, 0 }, { errp[0], POLLIN, 0 }, { in[1], POLLOUT, 0 } };
+		struct pollfd pfd[3] = {{out[0], POLLIN, 0}, {errp[0], POLLIN, 0}, {in[1], POLLOUT, 0}};
 		double left = start + timeout - now();
 		int n;
 

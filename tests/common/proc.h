@@ -6,22 +6,22 @@
 #include <sys/types.h>
 
 struct proc_result {
-	int exited;      /* 1 if it exited normally */
-	int status;      /* exit status, or the signal number when !exited */
-	int timed_out;   /* killed after the timeout */
-	double seconds;  /* wall time */
-	char *out;       /* stdout, NUL-terminated */
-	char *err;       /* stderr, NUL-terminated */
+	int exited;	/* 1 if it exited normally */
+	int status;	/* exit status, or the signal number when !exited */
+	int timed_out;	/* killed after the timeout */
+	double seconds; /* wall time */
+	char *out;	/* stdout, NUL-terminated */
+	char *err;	/* stderr, NUL-terminated */
 };
 
 struct proc_opts {
-	const char *stdin_data;  /* NULL: /dev/null */
-	size_t stdin_len;        /* 0: strlen(stdin_data) */
-	double timeout;          /* seconds; 0: 60 */
+	const char *stdin_data; /* NULL: /dev/null */
+	size_t stdin_len;	/* 0: strlen(stdin_data) */
+	double timeout;		/* seconds; 0: 60 */
 	/* Send this signal once stdout contains this text (for stop tests). */
 	const char *signal_after;
 	int signal;
-	double signal_delay;     /* seconds to wait after the text appears */
+	double signal_delay; /* seconds to wait after the text appears */
 };
 
 int proc_run(char *const argv[], const struct proc_opts *opts, struct proc_result *res);

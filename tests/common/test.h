@@ -23,42 +23,41 @@ void test_fail_at(const char *file, int line, const char *fmt, ...) __attribute_
 /* Per-test timeout in seconds (default 60); set in main-less tests via a TEST_SETUP. */
 extern unsigned test_timeout_seconds;
 
-#define TEST(name)                                                        \
-	static void test_##name(void);                                    \
-	__attribute__((constructor)) static void test_register_##name(void) \
-	{                                                                 \
-		test_register(#name, test_##name);                        \
-	}                                                                 \
+#define TEST(name)                                                                                                     \
+	static void test_##name(void);                                                                                 \
+	__attribute__((constructor)) static void test_register_##name(void)                                            \
+	{                                                                                                              \
+		test_register(#name, test_##name);                                                                     \
+	}                                                                                                              \
 	static void test_##name(void)
 
-#define CHECK(cond)                                                         \
-	do {                                                                \
-		if (!(cond))                                                \
-			test_fail_at(__FILE__, __LINE__, "check failed: %s", #cond); \
+#define CHECK(cond)                                                                                                    \
+	do {                                                                                                           \
+		if (!(cond))                                                                                           \
+			test_fail_at(__FILE__, __LINE__, "check failed: %s", #cond);                                   \
 	} while (0)
 
-#define CHECK_INT(a, op, b)                                                           \
-	do {                                                                          \
-		long long _a = (long long)(a), _b = (long long)(b);                   \
-		if (!(_a op _b))                                                      \
-			test_fail_at(__FILE__, __LINE__, "%s %s %s: %lld vs %lld", #a, #op, #b, _a, _b); \
+#define CHECK_INT(a, op, b)                                                                                            \
+	do {                                                                                                           \
+		long long _a = (long long)(a), _b = (long long)(b);                                                    \
+		if (!(_a op _b))                                                                                       \
+			test_fail_at(__FILE__, __LINE__, "%s %s %s: %lld vs %lld", #a, #op, #b, _a, _b);               \
 	} while (0)
 
-#define CHECK_STR(a, b)                                                               \
-	do {                                                                          \
-		const char *_a = (a), *_b = (b);                                      \
-		if (_a == NULL || _b == NULL || strcmp(_a, _b) != 0)                  \
-			test_fail_at(__FILE__, __LINE__, "%s == %s: '%s' vs '%s'", #a, #b, \
-				     _a ? _a : "(null)", _b ? _b : "(null)");          \
+#define CHECK_STR(a, b)                                                                                                \
+	do {                                                                                                           \
+		const char *_a = (a), *_b = (b);                                                                       \
+		if (_a == NULL || _b == NULL || strcmp(_a, _b) != 0)                                                   \
+			test_fail_at(__FILE__, __LINE__, "%s == %s: '%s' vs '%s'", #a, #b, _a ? _a : "(null)",         \
+				     _b ? _b : "(null)");                                                              \
 	} while (0)
 
 /* Does s contain needle? */
-#define CHECK_CONTAINS(s, needle)                                                     \
-	do {                                                                          \
-		const char *_s = (s), *_n = (needle);                                 \
-		if (_s == NULL || strstr(_s, _n) == NULL)                             \
-			test_fail_at(__FILE__, __LINE__, "'%s' does not contain '%s'",  \
-				     _s ? _s : "(null)", _n);                           \
+#define CHECK_CONTAINS(s, needle)                                                                                      \
+	do {                                                                                                           \
+		const char *_s = (s), *_n = (needle);                                                                  \
+		if (_s == NULL || strstr(_s, _n) == NULL)                                                              \
+			test_fail_at(__FILE__, __LINE__, "'%s' does not contain '%s'", _s ? _s : "(null)", _n);        \
 	} while (0)
 
 #endif

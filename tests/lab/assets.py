@@ -22,8 +22,25 @@ LAB_MODULES = ['ccp', 'irqbypass', 'kvm', 'kvm_amd', 'virtio_pci', 'virtio_conso
                # network tests: TAP devices, veth pairs and bridges in namespaces;
                # QEMU's vhost devices as a reference
                'tun', 'veth', 'bridge', 'vhost_net', 'vhost_vsock',
+               # containers in a VM: tc redirection between a veth and a TAP
+               'sch_ingress', 'cls_matchall', 'act_mirred',
                # a block device for the O_DIRECT disk test (the lab's / is tmpfs)
-               'loop']
+               'loop',
+               # --forward: a NIC on QEMU's user network, for TCP from here into L1
+               'virtio_net',
+               # CRIU (checkpoint/restore tests): its kernel feature probe needs
+               # nftables, its network lock for --tcp-established too (libcrc32c
+               # wants a crc32c implementation, a soft dependency insmod ignores);
+               # it reads sockets through the sock_diag modules;
+               'crc32c_generic', 'nf_tables', 'unix_diag', 'inet_diag', 'tcp_diag', 'udp_diag',
+               'netlink_diag', 'af_packet_diag',
+               # it dumps a network namespace's conntrack entries and locks the
+               # network with iptables (nft backend: xt matches via nft_compat)
+               'nf_conntrack_netlink', 'nft_compat', 'xt_mark',
+               # podman's port publishing (CNI portmap: iptables-nft DNAT in
+               # the nat table, local destinations, hairpin masquerading)
+               'nft_chain_nat', 'xt_nat', 'xt_addrtype', 'xt_MASQUERADE', 'xt_comment', 'xt_multiport',
+               'xt_tcpudp', 'xt_conntrack']
 
 
 def say(msg):

@@ -10,6 +10,10 @@ namespace with `ip netns exec`).
                                 HTTP GET, then close the connection: the
                                 peer's close says the download is done;
                                 print the byte count and sha256
+  nettool.py sink PORT          accept one connection, read until it closes;
+                                print the byte count
+  nettool.py source PORT        accept one connection, write to it until the
+                                peer closes; print the byte count
 A line "LISTENING" on stdout says the socket is ready.  The timeout (300 s
 unless given) bounds the wait for the connection and for each read or write.
 """
@@ -32,12 +36,35 @@ def listen(port, timeout):
     return conn
 
 
+def stream(conn, sending):
+    """Read or write until the peer closes; returns the bytes moved."""
+    block, done = b'x' * (1 << 16), 0
+    try:
+        while True:
+            if sending:
+                conn.sendall(block)
+                done += len(block)
+            else:
+                data = conn.recv(1 << 16)
+                if not data:
+                    break
+                done += len(data)
+    except OSError:
+        pass  # the peer went away: the end of a source's stream
+    return done
+
+
 def main():
     mode, port = sys.argv[1], int(sys.argv[2])
-    if mode not in ('send', 'fetch'):
-        sys.exit('nettool.py: unknown mode %r (send or fetch)' % mode)
+    if mode not in ('send', 'fetch', 'sink', 'source'):
+        sys.exit('nettool.py: unknown mode %r (send, fetch, sink or source)' % mode)
     timeout = float(sys.argv[5]) if len(sys.argv) > 5 and sys.argv[4] == '--timeout' else 300
     conn = listen(port, timeout)
+    if mode in ('sink', 'source'):
+        done = stream(conn, mode == 'source')
+        conn.close()
+        print('%d' % done, flush=True)
+        return
     h = hashlib.sha256()
     done = 0
     if mode == 'fetch':

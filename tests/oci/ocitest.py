@@ -18,6 +18,12 @@ import traceback
 RUNTIME = os.environ.get('CASULO_RUNTIME') or os.path.join(
     os.path.dirname(__file__), '..', '..', 'build', 'casulo-runtime')
 RUNTIME = os.path.abspath(RUNTIME)
+# tests/: a traceback's frames in the test files, for a failure's "# at".
+TESTS_DIR = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+# VM mode (docs/vm-containers.md): the runtime started as casulo-runtime-vm
+# runs every container in its own VM; tests check the guest's side where
+# the host's would differ.  tests/oci/test_vm.py runs them so in the lab.
+VM = os.path.basename(RUNTIME) == 'casulo-runtime-vm'
 BUSYBOX = shutil.which('busybox') or '/bin/busybox'
 WORK = tempfile.mkdtemp(prefix='casulo-oci-test.')
 STATE_ROOT = os.path.join(WORK, 'state')
@@ -139,16 +145,16 @@ class Bundle:
         self.write()
 
 
-def rt(*args, input=None, timeout=60, env=None, pass_fds=(), check=False, root=None, stdin=None):
+def rt(*args, input=None, timeout=None, env=None, pass_fds=(), check=False, root=None, stdin=None, binary=None):
     """Run casulo-runtime; returns CompletedProcess (text).  Output goes
     through files, not pipes: a detached container keeps its stdio open."""
-    cmd = [RUNTIME, '--root', root or STATE_ROOT] + [str(a) for a in args]
+    cmd = [binary or RUNTIME, '--root', root or STATE_ROOT] + [str(a) for a in args]
     with tempfile.TemporaryFile(mode='w+') as out, tempfile.TemporaryFile(mode='w+') as err:
         if input is not None:
             stdin = tempfile.TemporaryFile(mode='w+')
             stdin.write(input)
             stdin.seek(0)
-        p = subprocess.run(cmd, stdout=out, stderr=err, timeout=timeout, env=env, pass_fds=pass_fds,
+        p = subprocess.run(cmd, stdout=out, stderr=err, timeout=timeout or (300 if VM else 60), env=env, pass_fds=pass_fds,
                            stdin=stdin if stdin is not None else subprocess.DEVNULL)
         out.seek(0)
         err.seek(0)
@@ -156,6 +162,21 @@ def rt(*args, input=None, timeout=60, env=None, pass_fds=(), check=False, root=N
     if check and p.returncode != 0:
         raise AssertionError(f'{" ".join(cmd)} exited {p.returncode}: {p.stderr.strip()}')
     return p
+
+
+RUNC = shutil.which('runc')
+RUNC_ROOT = os.path.join(WORK, 'runc-state')
+
+
+def need_runc():
+    """The peer for behaviour meant to match runc's (Debian's runc 1.1)."""
+    if not RUNC:
+        raise Skip('runc is not installed (the peer these tests compare with)')
+
+
+def runc(*args, **kw):
+    """Run runc with a state root of its own, as rt() runs casulo-runtime."""
+    return rt(*args, root=RUNC_ROOT, binary=RUNC, **kw)
 
 
 def run(bundle, cid=None, extra=(), **kw):
@@ -200,8 +221,9 @@ def state(cid):
     return json.loads(p.stdout)
 
 
-def wait_status(cid, want, timeout=5):
-    end = time.time() + timeout
+def wait_status(cid, want, timeout=None):
+    # A VM boots and powers off in seconds (more in the lab).
+    end = time.time() + (timeout or (60 if VM else 5))
     st = None
     while time.time() < end:
         st = state(cid)
@@ -236,6 +258,80 @@ def fails(p, *needles, what='command'):
         if n not in p.stderr:
             raise AssertionError(f'{what}: error {p.stderr.strip()!r} does not mention {n!r}')
     return p.stderr
+
+
+# ---- cgroups ----
+
+def cg_dirs(pid):
+    """controller -> the directory of pid's cgroup (v2: key '')."""
+    mounts = {}
+    with open('/proc/self/mountinfo') as f:
+        for line in f:
+            pre, post = line.split(' - ', 1)
+            fstype, _, opts = post.split()[:3]
+            mnt = pre.split()[4]
+            if fstype == 'cgroup':
+                for o in opts.split(','):
+                    if o not in ('rw', 'ro'):
+                        mounts.setdefault(o, mnt)
+            elif fstype == 'cgroup2':
+                mounts.setdefault('', mnt)
+    out = {}
+    with open(f'/proc/{pid}/cgroup') as f:
+        for line in f:
+            _, ctrls, path = line.rstrip('\n').split(':', 2)
+            for c in (ctrls.split(',') if ctrls else ['']):
+                if c in mounts:
+                    out[c] = mounts[c] + path
+    return out
+
+
+def read(d, name):
+    with open(os.path.join(d, name)) as f:
+        return f.read().strip()
+
+
+def v1_host():
+    if not os.path.isdir('/sys/fs/cgroup/memory'):
+        raise Skip('no cgroup v1 memory controller on this host')
+
+
+# cgroup v2 on this hybrid host: a mount namespace whose /sys/fs/cgroup is
+# cgroup2 (the hierarchy the host mounts at /sys/fs/cgroup/unified).
+V2_PREFIX = ['unshare', '-m', '--propagation', 'private', 'sh', '-c',
+             'umount -l /sys/fs/cgroup && mount -t cgroup2 cgroup2 /sys/fs/cgroup && exec "$@"', 'sh']
+
+
+def v2_available():
+    if not shutil.which('unshare'):
+        raise Skip('no unshare(1)')
+    p = subprocess.run(V2_PREFIX + ['cat', '/sys/fs/cgroup/cgroup.controllers'], capture_output=True, text=True)
+    if p.returncode != 0:
+        raise Skip(f'cannot mount cgroup2 at /sys/fs/cgroup in a mount namespace: {p.stderr.strip()}')
+    return p.stdout.split()
+
+
+def rt2(*args, timeout=60, input=None, **kw):
+    """casulo-runtime where /sys/fs/cgroup is cgroup2."""
+    cmd = V2_PREFIX + [RUNTIME, '--root', STATE_ROOT] + [str(a) for a in args]
+    with tempfile.TemporaryFile(mode='w+') as out, tempfile.TemporaryFile(mode='w+') as err, \
+            tempfile.TemporaryFile(mode='w+') as stdin:
+        if input is not None:
+            stdin.write(input)
+            stdin.seek(0)
+        p = subprocess.run(cmd, stdout=out, stderr=err, stdin=stdin, timeout=timeout, **kw)
+        out.seek(0)
+        err.seek(0)
+        p.stdout, p.stderr = out.read(), err.read()
+    return p
+
+
+def v2_dir(cid):
+    """The container's cgroup2 directory, seen from the host (the same
+    hierarchy is mounted at /sys/fs/cgroup/unified on a hybrid host)."""
+    own = [line.split(':', 2)[2].strip() for line in open('/proc/self/cgroup') if line.startswith('0::')][0]
+    base = '/sys/fs/cgroup/unified' if os.path.ismount('/sys/fs/cgroup/unified') else '/sys/fs/cgroup'
+    return os.path.normpath(f'{base}/{own}/{cid}')
 
 
 # ---- leftovers ----
@@ -303,6 +399,21 @@ def processes_with(marker):
     return pids
 
 
+def processes_in(directory):
+    """Pids whose working directory is (or was) directory."""
+    pids = []
+    for p in os.listdir('/proc'):
+        if not p.isdigit():
+            continue
+        try:
+            cwd = os.readlink(f'/proc/{p}/cwd')
+        except OSError:
+            continue
+        if cwd == directory or cwd.startswith(directory + '/') or cwd == directory + ' (deleted)':
+            pids.append(int(p))
+    return pids
+
+
 class Clean:
     """check() proves a container left no state, cgroup, process or mount."""
 
@@ -320,6 +431,10 @@ class Clean:
         left = [p for p in processes_with(self.cid) if p != os.getpid()]
         if left:
             raise AssertionError(f'processes {left} left behind')
+        # A VM's monitor and VMM work in the container's state directory.
+        left = processes_in(sd)
+        if left:
+            raise AssertionError(f'processes {left} (a VMM?) left behind in {sd}')
         # Other suites (podman, the VMM's) mount things beside us: what must
         # not be left is a mount from one of our bundles in the host's table.
         left = mounts_under(WORK)
@@ -344,6 +459,9 @@ def cleanup_all():
     if os.path.isdir(STATE_ROOT):
         for cid in os.listdir(STATE_ROOT):
             rt('delete', '--force', cid)
+    if RUNC and os.path.isdir(RUNC_ROOT):
+        for cid in os.listdir(RUNC_ROOT):
+            runc('delete', '--force', cid)
 
 
 def main():
@@ -358,12 +476,21 @@ def main():
     except OSError:
         pass
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    only = os.environ.get('TEST_FILTER')
-    tests = [t for t in _tests if not only or only in t.__name__]
-    print(f'1..{len(tests)}', flush=True)
+    # TEST_FILTER: the tests whose name holds it, or one of its comma-separated parts
+    only = [part for part in os.environ.get('TEST_FILTER', '').split(',') if part]
+    tests = [t for t in _tests if not only or any(part in t.__name__ for part in only)]
+    # tests/lab/run --tap: a lab that died was booted again, and the first
+    # results (and the plan) are printed already.
+    done = int(os.environ.get('CASULO_TAP_DONE', '0') or 0)
+    if done == 0:
+        print(f'1..{len(tests)}', flush=True)
     failed = 0
     for i, fn in enumerate(tests, 1):
+        if i <= done:
+            continue
         name = fn.__name__
+        if i <= done:
+            continue
         start = time.time()
         try:
             fn()
@@ -377,7 +504,13 @@ def main():
                 print(f'# {line}', flush=True)
             tb = traceback.extract_tb(e.__traceback__)
             if tb:
-                print(f'# at {tb[-1].filename}:{tb[-1].lineno}', flush=True)
+                # The failing line of the test itself, and where it ended
+                # (a check here, or a library's frame: a gRPC deadline)
+                # when elsewhere.
+                ours = [f for f in tb if os.path.realpath(f.filename).startswith(TESTS_DIR + os.sep)
+                        and os.path.realpath(f.filename) != os.path.realpath(__file__)]
+                where = [ours[-1]] if ours and ours[-1] is not tb[-1] else []
+                print('# at ' + ' -> '.join(f'{f.filename}:{f.lineno}' for f in where + [tb[-1]]), flush=True)
         finally:
             cleanup_all()
             reap()

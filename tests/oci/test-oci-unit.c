@@ -1,6 +1,6 @@
 /* Unit tests of libcasulo-oci's pure parts (suite unit, run under ASan and
  * UBSan): config.json parsing and its errors, resources, seccomp, mount
- * options, names, cgroupsPath rules, the device eBPF program. */
+ * options, names, the device eBPF program (paths: tests/unit/test-cgroup.c). */
 #include <errno.h>
 #include <linux/bpf.h>
 #include <seccomp.h>
@@ -9,11 +9,14 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-#include "oci/cgroup.h"
+#include "oci/cgroups.h"
 #include "oci/container.h"
 #include "oci/spec.h"
 #include "oci/state.h"
+#include "oci/util.h"
 #include "test.h"
 
 #define MINIMAL                                                                                                        \
@@ -104,10 +107,12 @@ TEST(spec_process_errors)
 	struct err *e = NULL;
 	struct oci_process p;
 
-	CHECK_INT(spec_parse_process("{\"args\":[\"a\"],\"cwd\":\"x\"}", 26, &p, &e), <, 0);
+	const char *rel = "{\"args\":[\"a\"],\"cwd\":\"x\"}";
+	CHECK_INT(spec_parse_process(rel, strlen(rel), &p, &e), <, 0);
 	CHECK_CONTAINS(e->msg, "process.cwd: 'x' is not an absolute path");
 	err_free(&e);
-	CHECK_INT(spec_parse_process("{\"args\":[],\"cwd\":\"/\"}", 21, &p, &e), <, 0);
+	const char *noargs = "{\"args\":[],\"cwd\":\"/\"}";
+	CHECK_INT(spec_parse_process(noargs, strlen(noargs), &p, &e), <, 0);
 	CHECK_CONTAINS(e->msg, "process.args");
 	err_free(&e);
 	const char *rl =
@@ -158,7 +163,7 @@ TEST(spec_rejects_bad_json)
 
 TEST(resources_parse_and_validate)
 {
-	struct oci_resources r;
+	struct cgroup_resources r;
 	struct err *e = NULL;
 	const char *ok =
 	    "{\"memory\":{\"limit\":1048576,\"swap\":-1},\"cpu\":{\"shares\":512,\"quota\":-1,\"cpus\":\"0-1\"},"
@@ -179,7 +184,7 @@ TEST(resources_parse_and_validate)
 	CHECK_INT(r.blkio_throttle[0][0].rate, ==, 5);
 	CHECK_STR(r.hugepages[0].page_size, "2MB");
 	CHECK_STR(r.unified[0].key, "memory.high");
-	spec_resources_clear(&r);
+	cgroup_resources_clear(&r);
 
 	const char *bad[][2] = {
 	    {"{\"memory\":{\"swappiness\":101}}", "swappiness"},
@@ -187,10 +192,30 @@ TEST(resources_parse_and_validate)
 	    {"{\"unified\":{\"../x\":\"1\"}}", "unified"},
 	    {"{\"pids\":{\"limit\":\"x\"}}", "resources.pids.limit: expected an integer, got string"},
 	    {"{\"devices\":[{\"allow\":true,\"type\":\"x\"}]}", "resources.devices[0].type"},
+	    {"{\"devices\":[{\"allow\":true,\"access\":\"\"}]}", "resources.devices[0].access: '' is not"},
+	    {"{\"devices\":[{\"allow\":true,\"access\":\"rwx\"}]}", "'rwx' is not a combination of r, w and m"},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		CHECK_INT(spec_parse_resources(bad[i][0], strlen(bad[i][0]), &r, &e), <, 0);
 		CHECK_CONTAINS(e ? e->msg : NULL, bad[i][1]);
+		err_free(&e);
+	}
+}
+
+TEST(device_access_takes_any_combination_of_r_w_m)
+{
+	static const char *const in[][2] = {{"mr", "rm"}, {"wmrw", "rwm"}, {"rrr", "r"}, {"mw", "wm"}, {"rwm", "rwm"}};
+
+	for (size_t i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
+		struct cgroup_resources r;
+		struct err *e = NULL;
+		char json[128];
+
+		snprintf(json, sizeof(json), "{\"devices\":[{\"allow\":true,\"type\":\"c\",\"access\":\"%s\"}]}",
+			 in[i][0]);
+		CHECK_INT(spec_parse_resources(json, strlen(json), &r, &e), ==, 0);
+		CHECK_STR(r.devices[0].access, in[i][1]);
+		cgroup_resources_clear(&r);
 		err_free(&e);
 	}
 }
@@ -282,6 +307,72 @@ TEST(container_ids)
 	CHECK_INT(state_check_id("a b", NULL), <, 0);
 }
 
+/* A create's record: its stage and processes in <dir>/pids, rewritten in
+ * place; what a killed create leaves reads as stopped. */
+TEST(state_records_a_creates_progress)
+{
+	char root[] = "/tmp/casulo-state-test.XXXXXX", dir[64], path[96];
+	struct oci_state *st = state_new(), *back = NULL;
+	struct err *e = NULL;
+	FILE *f;
+
+	CHECK(mkdtemp(root) != NULL);
+	snprintf(dir, sizeof(dir), "%s/c1", root);
+	CHECK_INT(mkdir(dir, 0700), ==, 0);
+	st->id = strdup("c1");
+	st->dir = strdup(dir);
+	st->bundle = strdup("/b");
+	st->rootfs = strdup("/b/rootfs");
+	st->created = strdup("2026-01-02T03:04:05Z");
+	st->owner = strdup("");
+	/* Killed before state.json: stopped, with nothing known. */
+	CHECK_INT(state_load(root, "c1", &back, &e), ==, 0);
+	CHECK(back->creating && state_status(back) == STATUS_STOPPED);
+	state_free(back);
+	/* Creating, by a live runtime (us), then its processes, then created. */
+	st->creating = true;
+	st->creator_pid = getpid();
+	st->creator_start = proc_start_time(getpid());
+	CHECK_INT(state_record(st, &e), ==, 0);
+	CHECK_INT(state_save(st, &e), ==, 0);
+	CHECK_INT(state_load(root, "c1", &back, &e), ==, 0);
+	CHECK(back->creating && state_status(back) == STATUS_CREATING);
+	CHECK_STR(back->bundle, "/b");
+	state_free(back);
+	st->setup_pid = 123456789;
+	st->setup_start = 77;
+	CHECK_INT(state_record(st, &e), ==, 0);
+	CHECK_INT(state_load(root, "c1", &back, &e), ==, 0);
+	CHECK_INT(back->setup_pid, ==, 123456789);
+	CHECK_INT(back->setup_start, ==, 77);
+	state_free(back);
+	st->creating = false;
+	st->pid = getpid();
+	st->start_time = proc_start_time(getpid());
+	CHECK_INT(state_record(st, &e), ==, 0);
+	CHECK_INT(state_load(root, "c1", &back, &e), ==, 0);
+	CHECK(!back->creating && back->pid == getpid());
+	state_free(back);
+	/* A runtime that died mid-create: stopped. */
+	st->creating = true;
+	st->creator_pid = 999999999;
+	CHECK_INT(state_record(st, &e), ==, 0);
+	CHECK_INT(state_load(root, "c1", &back, &e), ==, 0);
+	CHECK(state_status(back) == STATUS_STOPPED);
+	state_free(back);
+	/* A torn line: stopped, not an error. */
+	snprintf(path, sizeof(path), "%s/pids", dir);
+	CHECK((f = fopen(path, "w")) != NULL);
+	fputs("creat", f);
+	fclose(f);
+	CHECK_INT(state_load(root, "c1", &back, &e), ==, 0);
+	CHECK(back->creating && state_status(back) == STATUS_STOPPED);
+	state_free(back);
+	state_free(st);
+	err_free(&e);
+	CHECK_INT(rm_rf_dir(root), ==, 0);
+}
+
 TEST(rfc3339_timestamps)
 {
 	char buf[64];
@@ -290,29 +381,6 @@ TEST(rfc3339_timestamps)
 	CHECK_INT(strlen(buf), >=, 20);
 	CHECK(buf[4] == '-' && buf[10] == 'T' && buf[strlen(buf) - 1] == 'Z');
 	CHECK(buf[strlen(buf) - 2] != '0'); /* trailing zeros are trimmed */
-}
-
-TEST(cgroups_path_rules)
-{
-	char *p = NULL;
-
-	CHECK_INT(cgroup_path_join("/sys/fs/cgroup/memory", "/", "/user/1", "/abs/c1", &p), ==, 0);
-	CHECK_STR(p, "/sys/fs/cgroup/memory/abs/c1");
-	free(p);
-	CHECK_INT(cgroup_path_join("/sys/fs/cgroup/memory", "/", "/user/1", "rel/c1", &p), ==, 0);
-	CHECK_STR(p, "/sys/fs/cgroup/memory/user/1/rel/c1");
-	free(p);
-	CHECK_INT(cgroup_path_join("/sys/fs/cgroup/pids", "/", "/", "c1", &p), ==, 0);
-	CHECK_STR(p, "/sys/fs/cgroup/pids/c1");
-	free(p);
-	/* ".." cannot climb above the hierarchy. */
-	CHECK_INT(cgroup_path_join("/sys/fs/cgroup/pids", "/", "/a", "../../../../etc", &p), ==, 0);
-	CHECK_STR(p, "/sys/fs/cgroup/pids/etc");
-	free(p);
-	/* A cgroup fs mounted with a non-root root (inside a container). */
-	CHECK_INT(cgroup_path_join("/sys/fs/cgroup/cpu", "/docker/x", "/docker/x/sub", "c1", &p), ==, 0);
-	CHECK_STR(p, "/sys/fs/cgroup/cpu/sub/c1");
-	free(p);
 }
 
 /* A tiny interpreter for the instructions the device program uses. */
@@ -361,21 +429,21 @@ static int run_device_program(const struct bpf_insn *p, size_t n, char type, con
 
 TEST(device_program_follows_v1_semantics)
 {
-	struct oci_resources res = {0};
-	struct oci_device_rule spec_rules[] = {
+	struct cgroup_resources res = {0};
+	struct cgroup_device_rule spec_rules[] = {
 	    {false, 'a', -1, -1, "rwm"},
 	    {true, 'c', 10, 229, "r"},
 	    {true, 'b', 8, -1, "rw"},
 	    {false, 'c', 1, 9, "rwm"}, /* overridden by the defaults added after */
 	};
-	struct oci_device_rule *rules = NULL;
+	struct cgroup_device_rule *rules = NULL;
 	struct bpf_insn *prog = NULL;
 	size_t n = 0, len = 0;
 
 	res.devices = spec_rules;
 	res.n_devices = 4;
-	CHECK_INT(cgroup_device_rules(&res, NULL, 0, &rules, &n), ==, 0);
-	CHECK_INT(cgroup_bpf_build(rules, n, &prog, &len), ==, 0);
+	CHECK_INT(cgroups_device_rules(&res, NULL, 0, &rules, &n), ==, 0);
+	CHECK_INT(cgroup_devices_program(rules, n, &prog, &len, NULL, 0), ==, 0);
 	CHECK_INT(run_device_program(prog, len, 'c', "r", 10, 229), ==, 1);
 	CHECK_INT(run_device_program(prog, len, 'c', "w", 10, 229), ==, 0);
 	CHECK_INT(run_device_program(prog, len, 'c', "rw", 1, 3), ==, 1); /* /dev/null: default */
@@ -387,8 +455,37 @@ TEST(device_program_follows_v1_semantics)
 	free(prog);
 	free(rules);
 
+	/* linux.devices adds no rule: under deny-all, /dev/kmsg stays closed;
+	 * one that takes a default's path replaces it (runc). */
+	struct cgroup_device_rule deny_all[] = {{false, 'a', -1, -1, "rwm"}};
+	struct oci_device devs[] = {{.path = "/dev/kmsg", .type = 'c', .major = 1, .minor = 11},
+				    {.path = "/dev/null", .type = 'c', .major = 1, .minor = 3}};
+	res.devices = deny_all;
+	res.n_devices = 1;
+	CHECK_INT(cgroups_device_rules(&res, devs, 2, &rules, &n), ==, 0);
+	CHECK_INT(cgroup_devices_program(rules, n, &prog, &len, NULL, 0), ==, 0);
+	CHECK_INT(run_device_program(prog, len, 'c', "r", 1, 11), ==, 0);
+	CHECK_INT(run_device_program(prog, len, 'c', "m", 1, 11), ==, 1);
+	CHECK_INT(run_device_program(prog, len, 'c', "w", 1, 3), ==, 0);
+	CHECK_INT(run_device_program(prog, len, 'c', "w", 1, 5), ==, 1); /* /dev/zero: default */
+	free(prog);
+	free(rules);
+
+	/* Type 'a' is every device and every access, whatever else it says
+	 * (as "a" in devices.deny on v1): denying 'a' writes denies reads. */
+	struct cgroup_device_rule a_rules[] = {{true, 'a', -1, -1, "rwm"}, {false, 'a', 1, 11, "w"}};
+	res.devices = a_rules;
+	res.n_devices = 2;
+	CHECK_INT(cgroups_device_rules(&res, NULL, 0, &rules, &n), ==, 0);
+	CHECK_INT(cgroup_devices_program(rules, n, &prog, &len, NULL, 0), ==, 0);
+	CHECK_INT(run_device_program(prog, len, 'c', "r", 1, 11), ==, 0);
+	CHECK_INT(run_device_program(prog, len, 'b', "r", 8, 0), ==, 0);
+	CHECK_INT(run_device_program(prog, len, 'c', "r", 1, 3), ==, 1);
+	free(prog);
+	free(rules);
+
 	/* Allow-all as the last rule decides alone (nothing unreachable). */
-	struct oci_device_rule all[] = {{true, 'a', -1, -1, "rwm"}};
+	struct cgroup_device_rule all[] = {{true, 'a', -1, -1, "rwm"}};
 	CHECK_INT(cgroup_bpf_build(all, 1, &prog, &len), ==, 0);
 	CHECK_INT(len, ==, 8);
 	CHECK_INT(run_device_program(prog, len, 'b', "rwm", 1, 2), ==, 1);

@@ -122,6 +122,15 @@ class Containerd:
     def ctr(self, *args, **kw):
         return sh('ctr', '--address', self.sock, *args, **kw)
 
+    def kill_and_delete(self, cid, seconds=5):
+        """ctr task kill -s KILL, STOPPED within seconds, ctr task delete."""
+        eq(self.ctr('task', 'kill', '-s', 'KILL', cid).returncode, 0, 'ctr task kill')
+        end = time.time() + seconds
+        while time.time() < end and 'STOPPED' not in self.ctr('task', 'ls').stdout:
+            time.sleep(0.05)
+        contains(self.ctr('task', 'ls').stdout, 'STOPPED', 'stopped')
+        eq(self.ctr('task', 'delete', cid).returncode, 0, 'ctr task delete')
+
     def close(self):
         self.proc.terminate()
         try:
@@ -153,13 +162,7 @@ def containerd_ctr_run_with_casulo_as_runc():
         contains(d.ctr('task', 'ls').stdout, 'PAUSED', 'paused')
         eq(d.ctr('task', 'resume', cid).returncode, 0, 'ctr task resume')
         contains(d.ctr('task', 'ls').stdout, 'RUNNING', 'running')
-        eq(d.ctr('task', 'kill', '-s', 'KILL', cid).returncode, 0, 'ctr task kill')
-        for _ in range(100):
-            if 'STOPPED' in d.ctr('task', 'ls').stdout:
-                break
-            time.sleep(0.05)
-        contains(d.ctr('task', 'ls').stdout, 'STOPPED', 'stopped')
-        eq(d.ctr('task', 'delete', cid).returncode, 0, 'ctr task delete')
+        d.kill_and_delete(cid)
     finally:
         d.ctr('task', 'delete', '--force', cid)
         d.ctr('container', 'delete', cid)

@@ -8,8 +8,8 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(__file__))
-from ocitest import (WORK, Bundle, Skip, contains, eq, fails, fails_clean, main, mounts_under,  # noqa: E402
-                     ok_run, rt, run, test, unique_id, wait_status)
+from ocitest import (RUNC, WORK, Bundle, Skip, contains, eq, fails, fails_clean, main, mounts_under,  # noqa: E402
+                     ok_run, rt, run, runc, test, unique_id, wait_status)
 
 
 def mounts_in(out):
@@ -319,6 +319,119 @@ def symlinked_destination_stays_in_the_rootfs():
     ok_run(run(b))
     if os.path.exists(os.path.join(outside, 'inner')):
         raise AssertionError('a mount destination followed a symlink out of the rootfs')
+
+
+# ---- issue 16 item 9: mounts and process setup as runc does them ----
+
+def with_runc(b, extra=()):
+    """(ours, runc's) runs of one bundle; runc's only where it is installed."""
+    ours = run(b, extra=extra)
+    theirs = runc('run', *extra, '--bundle', b.dir, unique_id('runc')) if RUNC else None
+    return ours, theirs
+
+
+@test
+def proc_or_sys_on_a_symlink_is_refused():
+    # A /proc that is a symlink in the rootfs was followed (the way around
+    # AppArmor of CVE-2023-28642): refused, in runc 1.1.5's words.
+    for dest, fstype in (('proc', 'proc'), ('sys', 'sysfs')):
+        b = Bundle(['true'], own_rootfs=True)
+        rootfs = b.config['root']['path']
+        os.rmdir(os.path.join(rootfs, dest))
+        os.symlink('/tmp', os.path.join(rootfs, dest))
+        words = f'filesystem "{fstype}" must be mounted on ordinary directory'
+        err = fails_clean(b, what=f'/{dest} a symlink')
+        contains(err.replace('\\"', '"'), words, f'/{dest} a symlink')
+        if RUNC:
+            contains(fails(runc('run', '--bundle', b.dir, unique_id('runc'))).replace('\\"', '"'), words, 'runc')
+
+
+@test
+def a_read_only_dev_still_gets_pts_shm_and_nodes():
+    b = Bundle(['sh', '-c', 'ls /dev; grep " /dev" /proc/self/mounts | cut -d" " -f2-4'])
+    b.config['mounts'][1]['options'].append('ro')
+    b.write()
+    ours, theirs = with_runc(b)
+    out = ok_run(ours, 'run with a read-only /dev')
+    for name in ('pts', 'shm', 'null', 'zero', 'urandom', 'ptmx', 'fd'):
+        contains(out.split(), name, 'in the read-only /dev')
+    contains(out, '/dev tmpfs ro,', '/dev mounted read-only in the end')
+    if theirs:
+        eq(out, ok_run(theirs, 'runc'), 'as runc makes it')
+
+
+@test
+def no_pivot_hides_the_hosts_procfs():
+    # With --no-pivot the host's /proc stays in the container's mount
+    # namespace; fully visible, it let a nested user namespace mount a
+    # fresh, unmasked procfs.  runc detaches it first: so do we.
+    b = Bundle(['sh', '-c', 'mkdir -p /tmp/p; unshare -r -m -p -f sh -c '
+                            '"mount -t proc proc /tmp/p 2>/dev/null && echo mounted || echo refused"'])
+    b.config['root']['readonly'] = False
+    for k in ('bounding', 'effective', 'permitted'):
+        b.process['capabilities'][k].append('CAP_SETFCAP')  # to map uid 0 in the nested namespace
+    b.write()
+    for extra in ((), ('--no-pivot',)):
+        ours, theirs = with_runc(b, extra)
+        eq(ok_run(ours, f'run {extra}').strip(), 'refused', f'nested procfs mount {extra}')
+        if theirs:
+            eq(ok_run(theirs).strip(), 'refused', f'runc {extra}')
+
+
+@test
+def user_namespace_binds_a_source_its_user_cannot_reach():
+    # The bind source lies in a directory only the host's root may enter:
+    # opened on the host side first, as runc does.
+    private = tempfile.mkdtemp(dir=WORK)
+    os.chmod(private, 0o700)
+    host = os.path.join(private, 'data')
+    os.makedirs(host)
+    with open(os.path.join(host, 'hello'), 'w') as f:
+        f.write('hi\n')
+    os.chmod(WORK, 0o755)
+    b = Bundle(['cat', '/data/hello'], own_rootfs=True)
+    os.chmod(b.dir, 0o755)
+    subprocess.run(['chown', '-R', '100000:100000', b.config['root']['path']], check=True)
+    b.config['mounts'] = [m for m in b.config['mounts'] if m['destination'] != '/sys']
+    b.config['mounts'].append({'destination': '/data', 'type': 'bind', 'source': host, 'options': ['rbind', 'ro']})
+    b.linux['namespaces'].append({'type': 'user'})
+    b.linux['uidMappings'] = [{'containerID': 0, 'hostID': 100000, 'size': 65536}]
+    b.linux['gidMappings'] = [{'containerID': 0, 'hostID': 100000, 'size': 65536}]
+    b.linux['resources'] = {}
+    b.write()
+    ours, theirs = with_runc(b)
+    eq(ok_run(ours, 'run'), 'hi\n', 'the bind source read in the container')
+    if theirs:
+        eq(ok_run(theirs, 'runc'), 'hi\n', 'runc')
+
+
+@test
+def cwd_is_entered_with_privilege_first():
+    # /root (0700) as uid 1000 without capabilities: root's chdir works, the
+    # user's would not; runc starts the process there, and so must we.
+    b = Bundle(['pwd'], own_rootfs=True)
+    os.chmod(os.path.join(b.config['root']['path'], 'root'), 0o700)
+    b.process['user'] = {'uid': 1000, 'gid': 1000}
+    b.process['cwd'] = '/root'
+    b.process['capabilities'] = {}
+    b.write()
+    ours, theirs = with_runc(b)
+    eq(ok_run(ours), '/root\n', 'cwd')
+    if theirs:
+        eq(ok_run(theirs), '/root\n', 'runc')
+
+
+@test
+def create_container_hooks_run_in_the_rootfs():
+    out = tempfile.mkdtemp(dir=WORK)
+    b = Bundle(['true'])
+    b.config['hooks'] = {'createContainer': [{'path': '/bin/sh', 'args': ['sh', '-c', f'pwd > {out}/cwd']}]}
+    b.write()
+    ok_run(run(b))
+    eq(open(os.path.join(out, 'cwd')).read().strip(), b.config['root']['path'], 'the hook\'s working directory')
+    if RUNC:
+        ok_run(runc('run', '--bundle', b.dir, unique_id('runc')))
+        eq(open(os.path.join(out, 'cwd')).read().strip(), b.config['root']['path'], 'runc\'s')
 
 
 if __name__ == '__main__':

@@ -7,6 +7,7 @@ import array
 import json
 import os
 import pty
+import shutil
 import socket
 import subprocess
 import sys
@@ -14,8 +15,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from ocitest import (RUNTIME, STATE_ROOT, WORK, Bundle, Skip, contains, eq, fails_clean, main, ok_run,  # noqa: E402
-                     rt, run, start_detached, test, unique_id, unix_listener)
+from ocitest import (RUNC, RUNTIME, STATE_ROOT, VM, WORK, Bundle, Skip, contains, eq, fails_clean, main, ok_run,  # noqa: E402
+                     rt, run, runc, start_detached, test, unique_id, unix_listener, wait_status)
 
 CAP = {'CAP_CHOWN': 0, 'CAP_DAC_OVERRIDE': 1, 'CAP_KILL': 5, 'CAP_SETGID': 6, 'CAP_SETUID': 7,
        'CAP_NET_BIND_SERVICE': 10, 'CAP_NET_RAW': 13, 'CAP_SYS_ADMIN': 21, 'CAP_SYS_TIME': 25,
@@ -132,6 +133,83 @@ def seccomp_errno_and_default_errno():
     b.write()
     p = run(b)
     contains(p.stderr, 'No space left on device', 'defaultErrnoRet 28 (ENOSPC)')
+
+
+def syscall_numbers():
+    """{name: number} of x86_64's syscalls, from the kernel headers."""
+    header = '/usr/include/x86_64-linux-gnu/asm/unistd_64.h'
+    if os.uname().machine != 'x86_64' or not os.path.exists(header):
+        raise Skip('needs x86_64 and its asm/unistd_64.h')
+    out = {}
+    for line in open(header):
+        parts = line.split()
+        if len(parts) == 3 and parts[0] == '#define' and parts[1].startswith('__NR_') and parts[2].isdigit():
+            out[parts[1][5:]] = int(parts[2])
+    return out
+
+
+@test
+def seccomp_newer_syscalls_get_enosys():
+    # issue 16 item 10: runc's stub: a syscall above every one the profile
+    # names gets ENOSYS (a program falls back, as on an older kernel), one
+    # the profile leaves out below them gets the default action.
+    nums = syscall_numbers()
+    probe = os.environ.get('SYSCALL_PROBE')
+    if not probe:
+        raise Skip('SYSCALL_PROBE (tests/oci/syscall-probe) is not built')
+    top = nums['rseq']
+    allow = sorted(n for n, nr in nums.items() if nr <= top and n != 'getppid')
+    b = Bundle(['/probe', str(nums['getppid']), str(nums['clone3']), str(nums['process_madvise']), '1000', '-1'],
+               own_rootfs=True)
+    shutil.copy(probe, os.path.join(b.config['root']['path'], 'probe'))
+    b.linux['seccomp'] = {'defaultAction': 'SCMP_ACT_ERRNO', 'architectures': ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86'],
+                          'syscalls': [{'names': allow + ['no_such_syscall'], 'action': 'SCMP_ACT_ALLOW'}]}
+    b.write()
+    want = (f"{nums['getppid']}=EPERM\n{nums['clone3']}=ENOSYS\n{nums['process_madvise']}=ENOSYS\n"
+            "1000=ENOSYS\n-1=EPERM\n")
+    eq(ok_run(run(b)), want, 'the default for a syscall left out, ENOSYS above the profile')
+    if RUNC:
+        eq(ok_run(runc('run', '--bundle', b.dir, unique_id('runc'))), want, 'runc')
+    # A profile that lists no architecture gets no stub (runc's rule).
+    del b.linux['seccomp']['architectures']
+    b.write()
+    eq(ok_run(run(b)).split()[1:4], [f"{nums['clone3']}=EPERM", f"{nums['process_madvise']}=EPERM", '1000=EPERM'],
+       'no architectures, no stub')
+    # With an allowing default there is nothing to stub.
+    b.linux['seccomp'] = {'defaultAction': 'SCMP_ACT_ALLOW', 'syscalls': [{'names': ['getppid'],
+                                                                           'action': 'SCMP_ACT_ERRNO'}]}
+    b.write()
+    eq(ok_run(run(b)).split()[:2], [f"{nums['getppid']}=EPERM", f"{nums['clone3']}=EINVAL"], 'no stub')
+
+
+@test
+def seccomp_start_container_hooks_run_inside_the_filter():
+    # runc loads the filter before waiting for start: the startContainer
+    # hooks, which run in the container, are filtered too.
+    out = tempfile.mkdtemp(dir=WORK)
+    b = seccomp_bundle('true', [{'names': ['mkdir', 'mkdirat'], 'action': 'SCMP_ACT_ERRNO'}])
+    b.config['mounts'].append({'destination': '/out', 'type': 'bind', 'source': out, 'options': ['rbind', 'rw']})
+    b.config['hooks'] = {'startContainer': [{'path': '/bin/sh',
+                                             'args': ['sh', '-c', 'mkdir /out/made 2>/dev/null || touch /out/denied']}]}
+    b.write()
+    for runtime in (rt, runc) if RUNC else (rt,):
+        for name in ('made', 'denied'):
+            if os.path.exists(os.path.join(out, name)):
+                os.rmdir(os.path.join(out, name)) if name == 'made' else os.unlink(os.path.join(out, name))
+        ok_run(runtime('run', '--bundle', b.dir, unique_id()), f'{runtime.__name__} run')
+        eq(sorted(os.listdir(out)), ['denied'], f'{runtime.__name__}: the hook under the filter')
+
+
+@test
+def seccomp_listener_path_without_notify_is_ignored_with_a_warning():
+    b = seccomp_bundle('echo ran', [{'names': ['mkdir'], 'action': 'SCMP_ACT_ERRNO'}],
+                       listenerPath=os.path.join(WORK, 'nobody.sock'))
+    p = run(b)
+    eq(ok_run(p), 'ran\n', 'ran without a listener')
+    contains(p.stderr, 'level=warning', 'a warning')
+    contains(p.stderr, 'listenerPath', 'naming listenerPath')
+    if RUNC:
+        eq(ok_run(runc('run', '--bundle', b.dir, unique_id('runc'))), 'ran\n', 'runc runs it too')
 
 
 @test
@@ -259,6 +337,22 @@ def rlimits_oom_score_personality_umask():
     b.linux['personality'] = {'domain': 'LINUX32'}
     b.write()
     eq(ok_run(run(b)).split(), ['100', '200', '0', '500', 'i686', '0027'], 'limits')
+    # The runtime's own OOM score stays its caller's while the container
+    # runs (the kernel copies a score to every process sharing the writer's
+    # memory unless the writer is a vfork child, as a container process
+    # cloned with the runtime's memory is).
+    b.set_args('sleep', '5')
+    b.write()
+    cid = unique_id()
+    fg = subprocess.Popen([RUNTIME, '--root', STATE_ROOT, 'run', '--bundle', b.dir, cid],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_status(cid, 'running')
+        eq(open(f'/proc/{fg.pid}/oom_score_adj').read().strip(), open('/proc/self/oom_score_adj').read().strip(),
+           "the foreground runtime's oom_score_adj beside a container's 500")
+    finally:
+        rt('kill', cid, 'KILL')
+        fg.wait(timeout=30)
     b.process['rlimits'] = [{'type': 'RLIMIT_NOFILE', 'soft': 10, 'hard': 1 << 40}]
     b.write()
     fails_clean(b, 'process.rlimits[0]', 'setrlimit', what='rlimit above the hard limit we have')
@@ -382,7 +476,7 @@ def console_socket_receives_the_pty():
     cid = unique_id()
     ok_run(rt('create', '--bundle', b.dir, '--console-socket', path, cid), 'create with a console socket')
     ok_run(rt('start', cid))
-    t.join(10)
+    t.join(120 if VM else 10)
     out = got.get('out', '').replace('\r', '').split()
     eq(out, ['/dev/pts/0', '33', '111', 'c'], 'terminal output')
     b2 = Bundle(['true'])
@@ -398,7 +492,7 @@ def pty_session(argv, send):
     if pid == 0:
         os.execv(argv[0], argv)
     out = b''
-    deadline = time.time() + 10
+    deadline = time.time() + (240 if VM else 10)
     sent = False
     while time.time() < deadline:
         try:
@@ -421,7 +515,8 @@ def foreground_terminal_is_proxied():
     b.process['terminal'] = True
     b.write()
     rc, out = pty_session([RUNTIME, '--root', STATE_ROOT, 'run', '--bundle', b.dir, unique_id()], b'hello\r')
-    eq(rc, 0, 'exit status')
+    # Seen once in VM mode under a fresh-clone run: 255, not reproduced.
+    eq(rc, 0, f'exit status (the terminal showed {out[-400:]!r})')
     contains(out, 'got hello', 'input reached the container through the pty')
 
 

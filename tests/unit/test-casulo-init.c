@@ -207,11 +207,11 @@ static size_t position(const size_t *order, size_t n, size_t i)
 TEST(modules_order_puts_dependencies_first)
 {
 	struct module m[] = {
-		{ .name = "virtio_net", .depends = "virtio_ring,virtio,net_failover" },
-		{ .name = "net_failover", .depends = "failover" },
-		{ .name = "virtio", .depends = "virtio_ring" },
-		{ .name = "failover", .depends = "" },
-		{ .name = "virtio_ring", .depends = "" },
+	    {.name = "virtio_net", .depends = "virtio_ring,virtio,net_failover"},
+	    {.name = "net_failover", .depends = "failover"},
+	    {.name = "virtio", .depends = "virtio_ring"},
+	    {.name = "failover", .depends = ""},
+	    {.name = "virtio_ring", .depends = ""},
 	};
 	size_t order[5];
 
@@ -227,9 +227,9 @@ TEST(modules_order_puts_dependencies_first)
 TEST(modules_order_survives_missing_and_cycles)
 {
 	struct module m[] = {
-		{ .name = "a", .depends = "b,missing" },
-		{ .name = "b", .depends = "a" },
-		{ .name = "c", .depends = ",," },
+	    {.name = "a", .depends = "b,missing"},
+	    {.name = "b", .depends = "a"},
+	    {.name = "c", .depends = ",,"},
 	};
 	size_t order[3];
 

@@ -1,5 +1,9 @@
+#include <limits.h>
+
+#include "common/cpulist.h"
 #include "common/err.h"
 #include "common/parse.h"
+#include "common/sigsafe.h"
 #include "test.h"
 
 TEST(parse_size_suffixes)
@@ -31,6 +35,33 @@ TEST(parse_size_rejects_garbage)
 	CHECK_INT(parse_size("17179869184G", &v), ==, -ERANGE);
 }
 
+TEST(parse_duration_as_go)
+{
+	uint64_t v = 0;
+
+	CHECK_INT(parse_duration_ns("100ms", &v), ==, 0);
+	CHECK_INT(v, ==, 100000000);
+	CHECK_INT(parse_duration_ns("5s", &v), ==, 0);
+	CHECK_INT(v, ==, 5000000000LL);
+	CHECK_INT(parse_duration_ns("1m30s", &v), ==, 0);
+	CHECK_INT(v, ==, 90000000000LL);
+	CHECK_INT(parse_duration_ns("1.5s", &v), ==, 0);
+	CHECK_INT(v, ==, 1500000000LL);
+	CHECK_INT(parse_duration_ns("250us", &v), ==, 0);
+	CHECK_INT(v, ==, 250000);
+	CHECK_INT(parse_duration_ns("2h", &v), ==, 0);
+	CHECK_INT(v, ==, 7200000000000LL);
+	CHECK_INT(parse_duration_ns("0", &v), ==, 0);
+	CHECK_INT(v, ==, 0);
+	CHECK_INT(parse_duration_ns("5", &v), ==, -EINVAL);
+	CHECK_INT(parse_duration_ns("-1s", &v), ==, -EINVAL);
+	CHECK_INT(parse_duration_ns("1e3s", &v), ==, -EINVAL);
+	CHECK_INT(parse_duration_ns("1.2.3s", &v), ==, -EINVAL);
+	CHECK_INT(parse_duration_ns("5 s", &v), ==, -EINVAL);
+	CHECK_INT(parse_duration_ns("", &v), ==, -EINVAL);
+	CHECK_INT(parse_duration_ns("99999999999h", &v), ==, -ERANGE);
+}
+
 TEST(parse_u32_range)
 {
 	uint32_t v;
@@ -59,6 +90,19 @@ TEST(parse_options_split)
 	CHECK_INT(parse_next_option(&cur, &k, &val), ==, 0);
 }
 
+TEST(parse_option_duplicate_keys)
+{
+	char key[8];
+
+	CHECK_INT(parse_option_duplicate("path=a.img,readonly=on", key, sizeof(key)), ==, 0);
+	CHECK_INT(parse_option_duplicate("path=a.img,readonly=on,path=b.img", key, sizeof(key)), ==, 1);
+	CHECK_STR(key, "path");
+	CHECK_INT(parse_option_duplicate("on,on", key, sizeof(key)), ==, 0);
+	CHECK_INT(parse_option_duplicate("irq-coalescing=on,irq-coalescing=off", key, sizeof(key)), ==, 1);
+	CHECK_STR(key, "irq-coa");
+	CHECK_INT(parse_option_duplicate("", key, sizeof(key)), ==, 0);
+}
+
 TEST(err_messages_name_object_and_cause)
 {
 	struct err *e = NULL;
@@ -73,4 +117,109 @@ TEST(err_messages_name_object_and_cause)
 	CHECK_STR(e->msg, "kernel 'k': bad magic");
 	CHECK_INT(err_code(e), ==, EINVAL);
 	err_free(&e);
+}
+
+TEST(err_fit_keeps_the_cause)
+{
+	char small[64], msg[300], tiny[10];
+
+	CHECK_INT(err_fit(small, sizeof(small), "short: cause"), ==, 12);
+	CHECK_STR(small, "short: cause");
+	memset(msg, 'n', sizeof(msg));
+	memcpy(msg, "disk '", 6);
+	strcpy(msg + sizeof(msg) - 30, "': open: No such file");
+	CHECK_INT(err_fit(small, sizeof(small), msg), <, (int)sizeof(small));
+	CHECK(strncmp(small, "disk 'nnn", 9) == 0);
+	CHECK(strstr(small, " ... ") != NULL);
+	CHECK(strcmp(small + strlen(small) - 21, "': open: No such file") == 0);
+	/* A cut never splits a UTF-8 character. */
+	memset(msg, 0, sizeof(msg));
+	for (int i = 0; i < 100; i++)
+		memcpy(msg + 2 * i, "\xc3\xa9", 2);
+	err_fit(small, sizeof(small), msg);
+	for (const char *p = small; *p; p++)
+		if ((unsigned char)*p == 0xc3)
+			CHECK((unsigned char)p[1] == 0xa9);
+	CHECK((unsigned char)small[strlen(small) - 1] == 0xa9);
+	CHECK_INT(err_fit(tiny, sizeof(tiny), msg), ==, 0); /* no room for both ends */
+}
+
+TEST(cpulist_round_trip)
+{
+	cpu_set_t set;
+	char buf[64];
+
+	CHECK_INT(cpulist_parse("0-3,8,10-11", &set), ==, 0);
+	CHECK_INT(CPU_COUNT(&set), ==, 7);
+	CHECK(CPU_ISSET(8, &set) && !CPU_ISSET(9, &set));
+	cpulist_format(&set, buf, sizeof(buf));
+	CHECK_STR(buf, "0-3,8,10-11");
+	CHECK_INT(cpulist_parse("5,1,2", &set), ==, 0);
+	cpulist_format(&set, buf, sizeof(buf));
+	CHECK_STR(buf, "1-2,5");
+	/* Cut after the last whole item, never inside a number. */
+	CHECK_INT(cpulist_parse("1,3,5,7,9,11", &set), ==, 0);
+	cpulist_format(&set, buf, 8);
+	CHECK_STR(buf, "1,3,5,7");
+}
+
+TEST(cpulist_rejects_garbage)
+{
+	cpu_set_t set, all;
+
+	CHECK_INT(cpulist_parse("", &set), ==, -EINVAL);
+	CHECK_INT(cpulist_parse("3-1", &set), ==, -EINVAL);
+	CHECK_INT(cpulist_parse("1,", &set), ==, -EINVAL);
+	CHECK_INT(cpulist_parse("a", &set), ==, -EINVAL);
+	CHECK_INT(cpulist_parse("1;2", &set), ==, -EINVAL);
+	CHECK_INT(cpulist_parse("-1", &set), ==, -EINVAL);
+	CHECK_INT(cpulist_parse("99999", &set), ==, -ERANGE);
+	CHECK_INT(cpulist_parse("0-99999999999999999999", &set), ==, -ERANGE);
+	CHECK_INT(cpulist_parse("0-3", &all), ==, 0);
+	CHECK_INT(cpulist_parse("2,7", &set), ==, 0);
+	CHECK_INT(cpulist_first_outside(&set, &all), ==, 7);
+	CHECK_INT(cpulist_first_outside(&all, &all), ==, -1);
+}
+
+static int record_item(void *opaque, unsigned index, const char *key, const char *value)
+{
+	char *out = opaque;
+	size_t n = strlen(out);
+
+	snprintf(out + n, 256 - n, "%u:%s=%s;", index, key, value ? value : "(none)");
+	return strcmp(key, "stop") == 0 ? -EINTR : 0;
+}
+
+TEST(options_with_lists_keep_their_commas)
+{
+	static const char *const lists[] = {"cpus", NULL};
+	char out[256] = "";
+
+	CHECK_INT(parse_options_with_lists("vm,cpus=0-1,4,memory=1G,bare,cpus=2,5", lists, record_item, out), ==, 0);
+	CHECK_STR(out, "0:vm=(none);1:cpus=0-1,4;2:memory=1G;3:bare=(none);4:cpus=2,5;");
+	out[0] = '\0';
+	CHECK_INT(parse_options_with_lists("a=1,stop=2,c=3", lists, record_item, out), ==, -EINTR);
+	CHECK_STR(out, "0:a=1;1:stop=2;");
+}
+
+/* common/sigsafe.h: the SIGSYS message's and the runtime's heap-free text. */
+TEST(sigsafe_text)
+{
+	char buf[16];
+	size_t len = 0;
+
+	sigsafe_append(buf, sizeof(buf), &len, "n=");
+	sigsafe_append_long(buf, sizeof(buf), &len, -42);
+	buf[len] = '\0';
+	CHECK_STR(buf, "n=-42");
+	len = 0;
+	sigsafe_append_long(buf, sizeof(buf), &len, LONG_MIN);
+	buf[len] = '\0';
+	CHECK_STR(buf, "-92233720368547"); /* cut to the buffer, room kept for the NUL */
+	len = 0;
+	sigsafe_append_long(buf, sizeof(buf), &len, 0);
+	sigsafe_append(buf, sizeof(buf), &len, " and more text than fits");
+	buf[len] = '\0';
+	CHECK_INT(len, ==, sizeof(buf) - 1);
+	CHECK_STR(buf, "0 and more text");
 }

@@ -1,11 +1,10 @@
-/* virtio-balloon and the control socket's commands, with a fake guest driver. */
+/* virtio-balloon with a fake guest driver (its API actions: test-api.c). */
 #include <string.h>
 #include <linux/virtio_balloon.h>
 #include <linux/virtio_mmio.h>
 
 #include "test.h"
 #include "virtio-driver.h"
-#include "vmm/control.h"
 #include "vmm/devices/virtio/balloon.h"
 
 #define F_STATS (1ULL << VIRTIO_BALLOON_F_STATS_VQ)
@@ -18,7 +17,7 @@ static void make_balloon(struct vdrv *d, const struct balloon_config *c, uint64_
 	struct vm *vm = vdrv_fake_vm();
 	struct err *e = NULL;
 
-	CHECK_INT(virtio_balloon_create(vm, c, &vm->balloon, &e), ==, 0);
+	CHECK_INT(virtio_balloon_create(vm, c, NULL, &e), ==, 0);
 	vdrv_init(d, vm, features, nq);
 }
 
@@ -45,7 +44,7 @@ static uint64_t released(struct vdrv *d)
 
 TEST(balloon_inflate_gives_pages_back)
 {
-	struct balloon_config c = { .enabled = true };
+	struct balloon_config c = {.enabled = true};
 	struct vdrv d;
 	uint64_t region;
 	uint8_t *p;
@@ -78,7 +77,7 @@ TEST(balloon_inflate_gives_pages_back)
 
 TEST(balloon_hostile_pfns_need_reset)
 {
-	struct balloon_config c = { .enabled = true };
+	struct balloon_config c = {.enabled = true};
 	uint32_t beyond = (uint32_t)(VDRV_MEM >> 12), hole = 0xd0000, last = beyond - 1;
 	struct vdrv d;
 	uint64_t gpa;
@@ -116,7 +115,7 @@ struct __attribute__((packed)) stat_entry {
 
 TEST(balloon_statistics_are_held_and_refreshed)
 {
-	struct balloon_config c = { .enabled = true };
+	struct balloon_config c = {.enabled = true};
 	struct stat_entry *st;
 	struct balloon_info info;
 	struct vdrv d;
@@ -129,9 +128,9 @@ TEST(balloon_statistics_are_held_and_refreshed)
 	CHECK(!info.stats_valid);
 	gpa = vdrv_alloc(&d, 4096);
 	st = vdrv_ptr(&d, gpa, 3 * sizeof(*st));
-	st[0] = (struct stat_entry){ VIRTIO_BALLOON_S_MEMFREE, 123 << 20 };
-	st[1] = (struct stat_entry){ VIRTIO_BALLOON_S_MEMTOT, 456 << 20 };
-	st[2] = (struct stat_entry){ 999, 7 }; /* unknown: ignored */
+	st[0] = (struct stat_entry){VIRTIO_BALLOON_S_MEMFREE, 123 << 20};
+	st[1] = (struct stat_entry){VIRTIO_BALLOON_S_MEMTOT, 456 << 20};
+	st[2] = (struct stat_entry){999, 7}; /* unknown: ignored */
 	vdrv_post_one(&d, 2, gpa, 3 * sizeof(*st), false);
 	vdrv_kick(&d, 2);
 	CHECK(!vdrv_used(&d, 2, &id, &len)); /* the device keeps it */
@@ -153,7 +152,7 @@ TEST(balloon_statistics_are_held_and_refreshed)
 
 TEST(balloon_free_page_reporting)
 {
-	struct balloon_config c = { .enabled = true, .free_page_reporting = true };
+	struct balloon_config c = {.enabled = true, .free_page_reporting = true};
 	struct vdrv_seg segs[2];
 	struct vdrv d;
 	uint64_t region;
@@ -166,9 +165,9 @@ TEST(balloon_free_page_reporting)
 	region = vdrv_alloc(&d, 1 << 20);
 	p = vdrv_ptr(&d, region, 1 << 20);
 	memset(p, 0x5a, 1 << 20);
-	segs[0] = (struct vdrv_seg){ region, 256 << 10, true };
+	segs[0] = (struct vdrv_seg){region, 256 << 10, true};
 	/* An unaligned range: only the whole pages inside it go. */
-	segs[1] = (struct vdrv_seg){ region + (512 << 10) + 100, 8192, true };
+	segs[1] = (struct vdrv_seg){region + (512 << 10) + 100, 8192, true};
 	vdrv_post(&d, 2, segs, 2);
 	vdrv_kick(&d, 2);
 	CHECK(vdrv_used(&d, 2, &id, &len));
@@ -176,9 +175,9 @@ TEST(balloon_free_page_reporting)
 	CHECK_INT(p[0], ==, 0);
 	CHECK_INT(p[(256 << 10) - 1], ==, 0);
 	CHECK_INT(p[256 << 10], ==, 0x5a);
-	CHECK_INT(p[(512 << 10) + 100], ==, 0x5a);   /* partial first page kept */
-	CHECK_INT(p[(512 << 10) + 4096], ==, 0);     /* the one whole page */
-	CHECK_INT(p[(512 << 10) + 8192], ==, 0x5a);  /* partial last page kept */
+	CHECK_INT(p[(512 << 10) + 100], ==, 0x5a);  /* partial first page kept */
+	CHECK_INT(p[(512 << 10) + 4096], ==, 0);    /* the one whole page */
+	CHECK_INT(p[(512 << 10) + 8192], ==, 0x5a); /* partial last page kept */
 	CHECK_INT(released(&d), ==, (256 << 10) + 4096);
 	/* Readable report buffers are a driver bug. */
 	vdrv_post_one(&d, 2, region, 4096, false);
@@ -189,7 +188,7 @@ TEST(balloon_free_page_reporting)
 
 TEST(balloon_target_and_actual_in_config)
 {
-	struct balloon_config c = { .enabled = true, .target = 8 << 20 };
+	struct balloon_config c = {.enabled = true, .target = 8 << 20};
 	struct balloon_info info;
 	struct err *e = NULL;
 	struct vdrv d;
@@ -199,8 +198,8 @@ TEST(balloon_target_and_actual_in_config)
 	CHECK_INT(virtio_balloon_set_target(d.vd, (32 << 20) + 100, &e), ==, 0);
 	CHECK_INT(vdrv_read32(&d, VIRTIO_MMIO_CONFIG), ==, 8192);
 	CHECK(vdrv_read32(&d, VIRTIO_MMIO_INTERRUPT_STATUS) & 2); /* config change */
-	vdrv_write32(&d, VIRTIO_MMIO_CONFIG + 4, 8192); /* the driver's actual */
-	vdrv_write32(&d, VIRTIO_MMIO_CONFIG, 1);        /* not its to write */
+	vdrv_write32(&d, VIRTIO_MMIO_CONFIG + 4, 8192);		  /* the driver's actual */
+	vdrv_write32(&d, VIRTIO_MMIO_CONFIG, 1);		  /* not its to write */
 	virtio_balloon_query(d.vd, &info);
 	CHECK_INT(info.target, ==, 32 << 20);
 	CHECK_INT(info.actual, ==, 32 << 20);
@@ -215,36 +214,6 @@ TEST(balloon_target_and_actual_in_config)
 	vdrv_free_vm(d.vm);
 }
 
-TEST(balloon_control_commands)
-{
-	struct balloon_config c = { .enabled = true };
-	struct vdrv d;
-	char reply[1024];
-	struct vm *bare = vdrv_fake_vm();
-
-	make_balloon(&d, &c, 0, 2);
-	control_execute(d.vm, "balloon 16M", reply, sizeof(reply));
-	CHECK_STR(reply, "OK target=16777216\n");
-	control_execute(d.vm, "balloon", reply, sizeof(reply));
-	CHECK_STR(reply, "OK target=16777216 actual=0 released=0\n");
-	control_execute(d.vm, "balloon-stats", reply, sizeof(reply));
-	CHECK_STR(reply, "OK target=16777216 actual=0 released=0 stats=none\n");
-	control_execute(d.vm, "balloon lots", reply, sizeof(reply));
-	CHECK_STR(reply, "ERROR balloon: 'lots' is not a size (e.g. 128M)\n");
-	control_execute(d.vm, "balloon 1T", reply, sizeof(reply));
-	CHECK_CONTAINS(reply, "ERROR balloon: target of 1048576 MiB is more than guest memory");
-	control_execute(d.vm, "balloon 1M 2M", reply, sizeof(reply));
-	CHECK_STR(reply, "ERROR balloon: too many arguments\n");
-	control_execute(d.vm, "reboot", reply, sizeof(reply));
-	CHECK_STR(reply, "ERROR unknown command 'reboot' (try help)\n");
-	control_execute(d.vm, "", reply, sizeof(reply));
-	CHECK_STR(reply, "ERROR empty command (try help)\n");
-	control_execute(bare, "balloon", reply, sizeof(reply));
-	CHECK_STR(reply, "ERROR this VM has no balloon (--balloon)\n");
-	vdrv_free_vm(bare);
-	vdrv_free_vm(d.vm);
-}
-
 TEST(balloon_option)
 {
 	struct vm_config cfg;
@@ -253,7 +222,8 @@ TEST(balloon_option)
 	vm_config_defaults(&cfg);
 	CHECK_INT(vm_config_set_balloon(&cfg, "on", &e), ==, 0);
 	CHECK(cfg.balloon.enabled && cfg.balloon.target == 0);
-	CHECK_INT(vm_config_set_balloon(&cfg, "target=64M,deflate-on-oom=on,free-page-reporting=on,stats=5", &e), ==, 0);
+	CHECK_INT(vm_config_set_balloon(&cfg, "target=64M,deflate-on-oom=on,free-page-reporting=on,stats=5", &e), ==,
+		  0);
 	CHECK(cfg.balloon.enabled && cfg.balloon.deflate_on_oom && cfg.balloon.free_page_reporting);
 	CHECK_INT(cfg.balloon.target, ==, 64 << 20);
 	CHECK_INT(cfg.balloon.stats_interval, ==, 5);
@@ -270,7 +240,7 @@ TEST(balloon_option)
 
 TEST(balloon_refuses_target_above_memory)
 {
-	struct balloon_config c = { .enabled = true, .target = VDRV_MEM * 2 };
+	struct balloon_config c = {.enabled = true, .target = VDRV_MEM * 2};
 	struct vm *vm = vdrv_fake_vm();
 	struct err *e = NULL;
 

@@ -114,7 +114,7 @@ TEST(hold_ends_when_the_guest_goes_quiet)
 	CHECK(!coalesce_expired(&c, fake_now));
 	fake_now = deadline;
 	CHECK(coalesce_expired(&c, fake_now));
-	CHECK_INT(c.holds_wasted, ==, 0); /* two completions shared an interrupt */
+	CHECK_INT(c.holds_wasted, ==, 0);		    /* two completions shared an interrupt */
 	CHECK(!coalesce_expired(&c, fake_now + 1000 * US)); /* nothing held any more */
 }
 

@@ -16,7 +16,7 @@
 
 static void make_console(struct vdrv *d, enum console2_kind kind, const char *path)
 {
-	struct console2_config c = { .kind = kind, .path = path };
+	struct console2_config c = {.kind = kind, .path = path};
 	struct vm *vm = vdrv_fake_vm();
 	struct err *e = NULL;
 
@@ -50,7 +50,7 @@ static char *temp_path(const char *name)
 
 static int connect_to(const char *path)
 {
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
 	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
 
 	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path);

@@ -30,8 +30,8 @@ TEST(rng_fills_every_writable_byte)
 	b = vdrv_alloc(&d, 4096);
 	pa = vdrv_ptr(&d, a, 100);
 	pb = vdrv_ptr(&d, b, 28);
-	segs[0] = (struct vdrv_seg){ a, 100, true };
-	segs[1] = (struct vdrv_seg){ b, 28, true };
+	segs[0] = (struct vdrv_seg){a, 100, true};
+	segs[1] = (struct vdrv_seg){b, 28, true};
 	vdrv_post(&d, 0, segs, 2);
 	vdrv_kick(&d, 0);
 	CHECK(vdrv_used(&d, 0, &id, &len));

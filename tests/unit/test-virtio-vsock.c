@@ -30,7 +30,7 @@ struct vs {
 
 static void make_vsock(struct vs *t)
 {
-	struct vsock_config c = { .enabled = true, .cid = CID };
+	struct vsock_config c = {.enabled = true, .cid = CID};
 	struct vm *vm = vdrv_fake_vm();
 	struct err *e = NULL;
 
@@ -48,7 +48,7 @@ static void post_rx(struct vs *t, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++) {
 		uint64_t gpa = vdrv_alloc(&t->d, HDR + RXBUF + 64);
-		struct vdrv_seg segs[2] = { { gpa, HDR, true }, { gpa + 64, RXBUF, true } };
+		struct vdrv_seg segs[2] = {{gpa, HDR, true}, {gpa + 64, RXBUF, true}};
 		t->rx_gpa[vdrv_post(&t->d, RXQ, segs, 2)] = gpa;
 	}
 	vdrv_kick(&t->d, RXQ);
@@ -77,15 +77,20 @@ static bool recv_pkt(struct vs *t, struct pkt *p)
 
 static struct virtio_vsock_hdr hdr(uint16_t op, uint32_t guest_port, uint32_t host_port)
 {
-	return (struct virtio_vsock_hdr){ .src_cid = CID, .dst_cid = 2, .src_port = guest_port, .dst_port = host_port,
-					  .type = VIRTIO_VSOCK_TYPE_STREAM, .op = op, .buf_alloc = 256 * 1024 };
+	return (struct virtio_vsock_hdr){.src_cid = CID,
+					 .dst_cid = 2,
+					 .src_port = guest_port,
+					 .dst_port = host_port,
+					 .type = VIRTIO_VSOCK_TYPE_STREAM,
+					 .op = op,
+					 .buf_alloc = 256 * 1024};
 }
 
 /* Transmit one packet (header and payload in separate descriptors). */
 static void send_pkt(struct vs *t, struct virtio_vsock_hdr h, const void *data, uint32_t len)
 {
 	uint64_t gpa = vdrv_alloc(&t->d, HDR + len + 64);
-	struct vdrv_seg segs[2] = { { gpa, HDR, false }, { gpa + 64, len, false } };
+	struct vdrv_seg segs[2] = {{gpa, HDR, false}, {gpa + 64, len, false}};
 	uint16_t id;
 	uint32_t used;
 
@@ -101,7 +106,7 @@ static void send_pkt(struct vs *t, struct virtio_vsock_hdr h, const void *data, 
 
 static int host_listen(struct vs *t, unsigned port)
 {
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
 	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
 
 	snprintf(a.sun_path, sizeof(a.sun_path), "%s_%u", t->path, port);
@@ -113,7 +118,7 @@ static int host_listen(struct vs *t, unsigned port)
 
 static int host_connect(struct vs *t)
 {
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
 	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
 
 	snprintf(a.sun_path, sizeof(a.sun_path), "%s", t->path);
@@ -396,8 +401,9 @@ TEST(vsock_host_connect_times_out)
 
 TEST(vsock_host_connect_refused_by_guest_closes)
 {
-	static const char *const bad[] = { "CONNECT\n", "CONNECT x\n", "connect 5\n", "CONNECT 5 6\n",
-					   "CONNECT 99999999999\n", "0123456789012345678901234567890123456789" };
+	static const char *const bad[] = {
+	    "CONNECT\n",     "CONNECT x\n",	      "connect 5\n",
+	    "CONNECT 5 6\n", "CONNECT 99999999999\n", "0123456789012345678901234567890123456789"};
 	struct vs t;
 	struct pkt p;
 	char buf[16];

@@ -4,6 +4,7 @@
  * their thread is never started, so every step is synchronous.
  */
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -70,7 +71,7 @@ static void setup(struct guest_memory *mem, struct virtq *q, struct drv *d)
 	q->avail_addr = AVAIL;
 	q->used_addr = USED;
 	CHECK_INT(virtq_enable(q, mem, false), ==, 0);
-	*d = (struct drv){ .mem = mem, .size = QSIZE };
+	*d = (struct drv){.mem = mem, .size = QSIZE};
 }
 
 TEST(virtq_pops_a_chain_split_by_direction)
@@ -200,9 +201,9 @@ TEST(virtq_indirect_tables)
 
 	setup(&mem, &q, &d);
 	ind = guest_memory_ptr(&mem, BUF + 0x10000, 3 * 16);
-	ind[0] = (struct vring_desc){ BUF, 16, VRING_DESC_F_NEXT, 1 };
-	ind[1] = (struct vring_desc){ BUF + 4096, 100, VRING_DESC_F_NEXT | VRING_DESC_F_WRITE, 2 };
-	ind[2] = (struct vring_desc){ BUF + 8192, 1, VRING_DESC_F_WRITE, 0 };
+	ind[0] = (struct vring_desc){BUF, 16, VRING_DESC_F_NEXT, 1};
+	ind[1] = (struct vring_desc){BUF + 4096, 100, VRING_DESC_F_NEXT | VRING_DESC_F_WRITE, 2};
+	ind[2] = (struct vring_desc){BUF + 8192, 1, VRING_DESC_F_WRITE, 0};
 	add_desc(&d, BUF + 0x10000, 3 * 16, VRING_DESC_F_INDIRECT);
 	publish(&d, 0);
 	CHECK_INT(virtq_pop(&q, req), ==, 1);
@@ -211,7 +212,7 @@ TEST(virtq_indirect_tables)
 	CHECK_INT(req->in_len, ==, 101);
 
 	/* Nested indirect tables are forbidden. */
-	ind[1] = (struct vring_desc){ BUF + 0x10000, 48, VRING_DESC_F_INDIRECT, 0 };
+	ind[1] = (struct vring_desc){BUF + 0x10000, 48, VRING_DESC_F_INDIRECT, 0};
 	publish(&d, 0);
 	CHECK_INT(virtq_pop(&q, req), ==, -EINVAL);
 	/* A table whose length is not a multiple of 16, or with NEXT set. */
@@ -224,8 +225,8 @@ TEST(virtq_indirect_tables)
 	/* An indirect loop. */
 	setup(&mem, &q, &d);
 	ind = guest_memory_ptr(&mem, BUF + 0x10000, 2 * 16);
-	ind[0] = (struct vring_desc){ BUF, 16, VRING_DESC_F_NEXT, 1 };
-	ind[1] = (struct vring_desc){ BUF, 16, VRING_DESC_F_NEXT, 0 };
+	ind[0] = (struct vring_desc){BUF, 16, VRING_DESC_F_NEXT, 1};
+	ind[1] = (struct vring_desc){BUF, 16, VRING_DESC_F_NEXT, 0};
 	add_desc(&d, BUF + 0x10000, 32, VRING_DESC_F_INDIRECT);
 	expect_bad(&d, &q, 0);
 	virtq_req_free(req);
@@ -276,7 +277,7 @@ TEST(virtq_event_index_suppresses_interrupts)
 TEST(iov_copies_stay_inside_buffers)
 {
 	char a[4] = "abcd", b[3] = "efg", out[16];
-	struct iovec iov[2] = { { a, 4 }, { b, 3 } };
+	struct iovec iov[2] = {{a, 4}, {b, 3}};
 
 	CHECK_INT(iov_copy_from(iov, 2, 2, out, 16), ==, 5);
 	CHECK(memcmp(out, "cdefg", 5) == 0);
@@ -305,7 +306,7 @@ static struct vm *fake_vm(void)
 
 static void free_vm(struct vm *vm)
 {
-	devices_destroy_all(vm);
+	devices_destroy_all(&vm->devices);
 	bus_destroy(&vm->mmio);
 	bus_destroy(&vm->pio);
 	guest_memory_destroy(&vm->mem);
@@ -339,7 +340,7 @@ static char *temp_image(size_t size, int fill)
 
 static struct virtio_dev *make_blk(struct vm *vm, const char *path, bool readonly)
 {
-	struct disk_config d = { .path = path, .readonly = readonly, .id = "serial-123" };
+	struct disk_config d = {.path = path, .readonly = readonly, .id = "serial-123"};
 	struct err *e = NULL;
 
 	CHECK_INT(virtio_blk_create(vm, &d, 0, &e), ==, 0);
@@ -363,8 +364,9 @@ static void drive_to_ok(struct virtio_dev *vd, uint64_t features)
 	wr(vd, VIRTIO_MMIO_QUEUE_AVAIL_LOW, (uint32_t)AVAIL);
 	wr(vd, VIRTIO_MMIO_QUEUE_USED_LOW, (uint32_t)USED);
 	wr(vd, VIRTIO_MMIO_QUEUE_READY, 1);
-	wr(vd, VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
-					   VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
+	wr(vd, VIRTIO_MMIO_STATUS,
+	   VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK |
+	       VIRTIO_CONFIG_S_DRIVER_OK);
 }
 
 #define F_VERSION_1 (1ULL << 32)
@@ -466,7 +468,7 @@ TEST(blk_reads_writes_and_checks_ranges)
 	struct vm *vm = fake_vm();
 	char *img = temp_image(1 << 20, 0x5a);
 	struct virtio_dev *vd = make_blk(vm, img, false);
-	struct drv d = { .mem = &vm->mem, .size = QSIZE };
+	struct drv d = {.mem = &vm->mem, .size = QSIZE};
 	uint8_t *data = guest_memory_ptr(&vm->mem, BUF + 0x1000, 4096);
 	char file[4096];
 	int fd;
@@ -503,13 +505,13 @@ TEST(blk_discard_and_write_zeroes)
 	struct vm *vm = fake_vm();
 	char *img = temp_image(1 << 20, 0x77);
 	struct virtio_dev *vd = make_blk(vm, img, false);
-	struct drv d = { .mem = &vm->mem, .size = QSIZE };
+	struct drv d = {.mem = &vm->mem, .size = QSIZE};
 	struct virtio_blk_discard_write_zeroes *r = guest_memory_ptr(&vm->mem, BUF + 0x1000, sizeof(*r));
 	char file[512];
 	int fd;
 
 	drive_to_ok(vd, F_VERSION_1 | F_FLUSH);
-	*r = (struct virtio_blk_discard_write_zeroes){ .sector = 100, .num_sectors = 8 };
+	*r = (struct virtio_blk_discard_write_zeroes){.sector = 100, .num_sectors = 8};
 	CHECK_INT(blk_request(vd, &d, VIRTIO_BLK_T_WRITE_ZEROES, 0, BUF + 0x1000, sizeof(*r), false), ==,
 		  VIRTIO_BLK_S_OK);
 	fd = open(img, O_RDONLY);
@@ -518,12 +520,11 @@ TEST(blk_discard_and_write_zeroes)
 	CHECK_INT(pread(fd, file, 512, 108 * 512), ==, 512);
 	CHECK_INT(file[0], ==, 0x77);
 	close(fd);
-	*r = (struct virtio_blk_discard_write_zeroes){ .sector = 2040, .num_sectors = 16 };
+	*r = (struct virtio_blk_discard_write_zeroes){.sector = 2040, .num_sectors = 16};
 	CHECK_INT(blk_request(vd, &d, VIRTIO_BLK_T_DISCARD, 0, BUF + 0x1000, sizeof(*r), false), ==,
 		  VIRTIO_BLK_S_IOERR); /* past the end */
-	*r = (struct virtio_blk_discard_write_zeroes){ .sector = 0, .num_sectors = 8 };
-	CHECK_INT(blk_request(vd, &d, VIRTIO_BLK_T_DISCARD, 0, BUF + 0x1000, sizeof(*r), false), ==,
-		  VIRTIO_BLK_S_OK);
+	*r = (struct virtio_blk_discard_write_zeroes){.sector = 0, .num_sectors = 8};
+	CHECK_INT(blk_request(vd, &d, VIRTIO_BLK_T_DISCARD, 0, BUF + 0x1000, sizeof(*r), false), ==, VIRTIO_BLK_S_OK);
 	free_vm(vm);
 	unlink(img);
 	free(img);
@@ -534,7 +535,7 @@ TEST(blk_readonly_refuses_writes)
 	struct vm *vm = fake_vm();
 	char *img = temp_image(1 << 20, 0x33);
 	struct virtio_dev *vd = make_blk(vm, img, true);
-	struct drv d = { .mem = &vm->mem, .size = QSIZE };
+	struct drv d = {.mem = &vm->mem, .size = QSIZE};
 	char file[512];
 	int fd;
 
@@ -558,7 +559,7 @@ TEST(blk_malformed_chain_needs_reset)
 	struct vm *vm = fake_vm();
 	char *img = temp_image(1 << 20, 0);
 	struct virtio_dev *vd = make_blk(vm, img, false);
-	struct drv d = { .mem = &vm->mem, .size = QSIZE };
+	struct drv d = {.mem = &vm->mem, .size = QSIZE};
 
 	drive_to_ok(vd, F_VERSION_1 | F_FLUSH);
 	/* A request with no writable byte for its status. */
@@ -575,10 +576,58 @@ TEST(blk_malformed_chain_needs_reset)
 	free(img);
 }
 
+/* Disks lock their images as QEMU does: two writers, or a writer and a
+ * reader, are refused with a message naming the disk; readers share;
+ * lock=off opts out.  The lock held by the test itself stands for another
+ * VMM: it is the same kind of lock (an OFD lock on the whole file). */
+TEST(blk_locks_its_image)
+{
+	struct vm *vm = fake_vm();
+	char *img = temp_image(1 << 20, 0);
+	struct disk_config rw = {.path = img, .lock = true}, ro = {.path = img, .readonly = true, .lock = true};
+	struct flock fl = {.l_type = F_RDLCK, .l_whence = SEEK_SET};
+	struct err *e = NULL;
+	char want[256];
+	int fd;
+
+	CHECK_INT(virtio_blk_create(vm, &rw, 0, &e), ==, 0);
+	CHECK_INT(virtio_blk_create(vm, &rw, 1, &e), <, 0);
+	snprintf(want, sizeof(want),
+		 "disk '%s': in use: another disk or process holds a lock on it (lock=off shares it anyway)", img);
+	CHECK_STR(e->msg, want);
+	err_free(&e);
+	CHECK_INT(virtio_blk_create(vm, &ro, 1, &e), <, 0);
+	CHECK_CONTAINS(e->msg, "holds a write lock on it");
+	err_free(&e);
+	rw.lock = false;
+	CHECK_INT(virtio_blk_create(vm, &rw, 1, &e), ==, 0);
+	free_vm(vm);
+
+	/* Readers share; a writer (another VMM's) is refused beside them. */
+	vm = fake_vm();
+	CHECK_INT(virtio_blk_create(vm, &ro, 0, &e), ==, 0);
+	CHECK_INT(virtio_blk_create(vm, &ro, 1, &e), ==, 0);
+	fd = open(img, O_RDWR | O_CLOEXEC);
+	fl.l_type = F_WRLCK;
+	CHECK_INT(fcntl(fd, F_OFD_SETLK, &fl), ==, -1);
+	free_vm(vm);
+	/* Closing the disks drops their locks. */
+	CHECK_INT(fcntl(fd, F_OFD_SETLK, &fl), ==, 0);
+	vm = fake_vm();
+	rw.lock = true;
+	CHECK_INT(virtio_blk_create(vm, &rw, 0, &e), <, 0);
+	CHECK_CONTAINS(e->msg, "in use");
+	err_free(&e);
+	free_vm(vm);
+	close(fd);
+	unlink(img);
+	free(img);
+}
+
 TEST(blk_refuses_bad_images)
 {
 	struct vm *vm = fake_vm();
-	struct disk_config d = { .path = "/nonexistent.img" };
+	struct disk_config d = {.path = "/nonexistent.img"};
 	struct err *e = NULL;
 	char *tiny = temp_image(100, 0);
 

@@ -91,7 +91,7 @@ static void fake_image(struct kernel_image *img, uint8_t *kernel, size_t len)
 	img->entry_kind = KERNEL_ENTRY_64BIT;
 	img->entry = 0x1000200;
 	img->nsegments = 1;
-	img->segments[0] = (struct kernel_segment){ 0, 0x1000000, len, len };
+	img->segments[0] = (struct kernel_segment){0, 0x1000000, len, len};
 	img->load_start = 0x1000000;
 	img->load_end = 0x1000000 + 4 * MiB;
 	img->initrd_addr_max = 0x7fffffff;
@@ -108,7 +108,7 @@ TEST(loader_places_initrd_high_and_fills_boot_params)
 	struct err *e = NULL;
 	static uint8_t kernel[8192], initrd[10000];
 	struct blob kblob = blob_from_buffer(kernel, sizeof(kernel)), iblob = blob_from_buffer(initrd, sizeof(initrd));
-	struct boot_config cfg = { "k", "i", "console=ttyS0", &iblob, LAYOUT_ACPI_ADDR };
+	struct boot_config cfg = {"k", "i", "console=ttyS0", &iblob, LAYOUT_ACPI_ADDR};
 	struct boot_params *bp;
 
 	CHECK_INT(guest_memory_create(&m, 128 * MiB, &e), ==, 0);
@@ -142,7 +142,7 @@ TEST(loader_rejects_what_does_not_fit)
 	uint8_t *big_initrd = malloc(40 * MiB);
 	char cmdline[3000];
 	struct blob kblob = blob_from_buffer(kernel, sizeof(kernel)), iblob = blob_from_buffer(big_initrd, 40 * MiB);
-	struct boot_config cfg = { "k", "i", "", &iblob, 0 };
+	struct boot_config cfg = {"k", "i", "", &iblob, 0};
 
 	CHECK_INT(guest_memory_create(&m, 48 * MiB, &e), ==, 0);
 	fake_image(&img, kernel, sizeof(kernel));
@@ -150,7 +150,7 @@ TEST(loader_rejects_what_does_not_fit)
 	CHECK_CONTAINS(e->msg, "initrd 'i': 40 MiB does not fit");
 	memset(cmdline, 'a', sizeof(cmdline) - 1);
 	cmdline[sizeof(cmdline) - 1] = '\0';
-	cfg = (struct boot_config){ "k", NULL, cmdline, NULL, 0 };
+	cfg = (struct boot_config){"k", NULL, cmdline, NULL, 0};
 	CHECK_INT(boot_load(&m, &img, &kblob, &cfg, &entry, &e), <, 0);
 	CHECK_CONTAINS(e->msg, "command line: 2999 bytes exceed the kernel's limit of 2047");
 	img.load_end = 60 * MiB;
@@ -170,7 +170,7 @@ TEST(loader_writes_pvh_start_info)
 	struct err *e = NULL;
 	static uint8_t kernel[4096], initrd[4096];
 	struct blob kblob = blob_from_buffer(kernel, sizeof(kernel)), iblob = blob_from_buffer(initrd, sizeof(initrd));
-	struct boot_config cfg = { "k", "i", "x", &iblob, 0xe0000 };
+	struct boot_config cfg = {"k", "i", "x", &iblob, 0xe0000};
 	struct hvm_start_info *si;
 	struct hvm_modlist_entry *mod;
 
@@ -237,7 +237,7 @@ TEST(acpi_tables_are_consistent)
 {
 	struct guest_memory m;
 	struct err *e = NULL;
-	struct acpi_config cfg = { .ncpus = 8, .describe_devices = describe_test_device };
+	struct acpi_config cfg = {.ncpus = 8, .describe_devices = describe_test_device};
 	const uint8_t *rsdp, *xsdt, *madt, *fadt, *dsdt;
 	uint64_t rsdp_addr;
 	unsigned lapics = 0;
@@ -345,17 +345,19 @@ static struct kvm_cpuid2 *fake_cpuid(const char *vendor)
 {
 	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + 8 * sizeof(c->entries[0]));
 	c->nent = 7;
-	c->entries[0] = (struct kvm_cpuid_entry2){ .function = 0, .eax = 0x1f };
+	c->entries[0] = (struct kvm_cpuid_entry2){.function = 0, .eax = 0x1f};
 	memcpy(&c->entries[0].ebx, vendor, 4);
 	memcpy(&c->entries[0].edx, vendor + 4, 4);
 	memcpy(&c->entries[0].ecx, vendor + 8, 4);
-	c->entries[1] = (struct kvm_cpuid_entry2){ .function = 1, .ebx = 0xff00ff00, .edx = 0 };
-	c->entries[2] = (struct kvm_cpuid_entry2){ .function = 0xb, .index = 0, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX };
-	c->entries[3] = (struct kvm_cpuid_entry2){ .function = 0xb, .index = 1, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX };
-	c->entries[4] = (struct kvm_cpuid_entry2){ .function = 0xa, .eax = 0x07300403 };
-	c->entries[5] = (struct kvm_cpuid_entry2){ .function = 0x80000008, .ecx = 0xffff };
-	c->entries[6] = (struct kvm_cpuid_entry2){ .function = 4, .index = 3, .eax = (3 << 5) | 0x3,
-						   .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX };
+	c->entries[1] = (struct kvm_cpuid_entry2){.function = 1, .ebx = 0xff00ff00, .edx = 0};
+	c->entries[2] =
+	    (struct kvm_cpuid_entry2){.function = 0xb, .index = 0, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX};
+	c->entries[3] =
+	    (struct kvm_cpuid_entry2){.function = 0xb, .index = 1, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX};
+	c->entries[4] = (struct kvm_cpuid_entry2){.function = 0xa, .eax = 0x07300403};
+	c->entries[5] = (struct kvm_cpuid_entry2){.function = 0x80000008, .ecx = 0xffff};
+	c->entries[6] = (struct kvm_cpuid_entry2){
+	    .function = 4, .index = 3, .eax = (3 << 5) | 0x3, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX};
 	return c;
 }
 
@@ -370,7 +372,7 @@ TEST(cpuid_topology_per_vcpu)
 	CHECK(ent->ecx & (1u << 31));
 	CHECK(ent->edx & (1u << 28));
 	ent = cpuid_find(c, 0xb, 1);
-	CHECK_INT(ent->eax, ==, 3);  /* 6 CPUs need 3 bits */
+	CHECK_INT(ent->eax, ==, 3); /* 6 CPUs need 3 bits */
 	CHECK_INT(ent->ebx, ==, 6);
 	CHECK_INT(ent->edx, ==, 5);
 	CHECK_INT((ent->ecx >> 8) & 0xff, ==, 2);
@@ -462,5 +464,116 @@ TEST(memory_is_huge_page_aligned)
 
 	CHECK_INT(guest_memory_create(&m, 34 * MiB, &e), ==, 0);
 	CHECK_INT((uintptr_t)m.base % GUEST_MEMORY_ALIGN, ==, 0);
+	guest_memory_destroy(&m);
+}
+
+/* --- multiboot --- */
+#include "vmm/boot/multiboot.h"
+
+TEST(loader_writes_multiboot_information)
+{
+	struct guest_memory m;
+	struct kernel_image img = {0};
+	struct boot_entry entry;
+	struct err *e = NULL;
+	static uint8_t kernel[8192], initrd[5000], mod1[100];
+	struct blob kblob = blob_from_buffer(kernel, sizeof(kernel)), iblob = blob_from_buffer(initrd, sizeof(initrd)),
+		    m1blob = blob_from_buffer(mod1, sizeof(mod1));
+	struct boot_module mods[] = {{"m1", "m1 arg=1", &m1blob}};
+	struct boot_config cfg = {"k", "initrd.img", "hello", &iblob, 0, mods, 1, "casulo-vmm test"};
+	const struct multiboot_info *info;
+	const struct multiboot_module *ml;
+	const struct multiboot_mmap_entry *mm;
+	struct e820_entry_desc map[E820_MAX];
+	unsigned n;
+
+	CHECK_INT(guest_memory_create(&m, 64 * MiB, &e), ==, 0);
+	memset(kernel, 0xcc, sizeof(kernel));
+	memset(initrd, 0x11, sizeof(initrd));
+	memset(mod1, 0x22, sizeof(mod1));
+	img.format = KERNEL_FORMAT_MULTIBOOT;
+	img.entry_kind = KERNEL_ENTRY_MULTIBOOT;
+	img.entry = 0x100010;
+	img.nsegments = 1;
+	img.segments[0] = (struct kernel_segment){
+	    .file_offset = 0, .paddr = 0x100000, .file_size = sizeof(kernel), .mem_size = 0x3001};
+	img.load_start = 0x100000;
+	img.load_end = 0x103001;
+	img.cmdline_max = 1000;
+	CHECK_INT(boot_load(&m, &img, &kblob, &cfg, &entry, &e), ==, 0);
+	CHECK_INT(entry.kind, ==, KERNEL_ENTRY_MULTIBOOT);
+	CHECK_INT(entry.entry, ==, 0x100010);
+	info = guest_memory_ptr(&m, entry.boot_info, sizeof(*info));
+	CHECK(info != NULL);
+	CHECK_INT(info->flags, ==,
+		  MULTIBOOT_INFO_MEMORY | MULTIBOOT_INFO_CMDLINE | MULTIBOOT_INFO_MODS | MULTIBOOT_INFO_MEM_MAP |
+		      MULTIBOOT_INFO_BOOT_LOADER_NAME);
+	CHECK_INT(info->mem_lower, ==, 639);
+	CHECK_INT(info->mem_upper, ==, 63 * 1024);
+	CHECK_STR((char *)guest_memory_ptr(&m, info->cmdline, 6), "hello");
+	CHECK_STR((char *)guest_memory_ptr(&m, info->boot_loader_name, 16), "casulo-vmm test");
+	/* The initrd is module 0 (its string the file name), then --module. */
+	CHECK_INT(info->mods_count, ==, 2);
+	ml = guest_memory_ptr(&m, info->mods_addr, 2 * sizeof(*ml));
+	CHECK_INT(ml[0].mod_start, ==, 0x104000); /* the page after the kernel's bss */
+	CHECK_INT(ml[0].mod_end - ml[0].mod_start, ==, sizeof(initrd));
+	CHECK_INT(entry.initrd_addr, ==, ml[0].mod_start);
+	CHECK_INT(ml[1].mod_start, ==, 0x106000);
+	CHECK_INT(ml[1].mod_end, ==, 0x106000 + sizeof(mod1));
+	CHECK_STR((char *)guest_memory_ptr(&m, ml[0].string, 11), "initrd.img");
+	CHECK_STR((char *)guest_memory_ptr(&m, ml[1].string, 9), "m1 arg=1");
+	CHECK_INT(*(uint8_t *)guest_memory_ptr(&m, ml[1].mod_start, 1), ==, 0x22);
+	CHECK_INT(*(uint8_t *)guest_memory_ptr(&m, 0x103000, 1), ==, 0); /* bss zeroed */
+	/* The memory map is the e820 map. */
+	n = e820_build(&m, map);
+	CHECK_INT(info->mmap_length, ==, n * sizeof(*mm));
+	mm = guest_memory_ptr(&m, info->mmap_addr, info->mmap_length);
+	for (unsigned i = 0; mm && i < n; i++) {
+		CHECK_INT(mm[i].size, ==, 20);
+		CHECK_INT(mm[i].addr, ==, map[i].addr);
+		CHECK_INT(mm[i].len, ==, map[i].size);
+		CHECK_INT(mm[i].type, ==, map[i].type);
+	}
+	guest_memory_destroy(&m);
+}
+
+TEST(loader_rejects_modules_that_do_not_fit)
+{
+	struct guest_memory m;
+	struct kernel_image img = {0};
+	struct boot_entry entry;
+	struct err *e = NULL;
+	static uint8_t kernel[4096];
+	uint8_t *big = calloc(1, 40 * MiB);
+	char *long_string = malloc(70000);
+	struct blob kblob = blob_from_buffer(kernel, sizeof(kernel)), bblob = blob_from_buffer(big, 40 * MiB),
+		    sblob = blob_from_buffer(kernel, 16);
+	struct boot_module mods[] = {{"big", "big", &bblob}};
+	struct boot_config cfg = {"k", NULL, "", NULL, 0, mods, 1, NULL};
+
+	CHECK_INT(guest_memory_create(&m, 32 * MiB, &e), ==, 0);
+	img.format = KERNEL_FORMAT_MULTIBOOT;
+	img.entry_kind = KERNEL_ENTRY_MULTIBOOT;
+	img.nsegments = 1;
+	img.segments[0] = (struct kernel_segment){0, 0x100000, sizeof(kernel), sizeof(kernel)};
+	img.load_end = 0x101000;
+	img.cmdline_max = 100;
+	CHECK_INT(boot_load(&m, &img, &kblob, &cfg, &entry, &e), <, 0);
+	CHECK_CONTAINS(e->msg, "module 'big': 40960 KiB do not fit in guest memory");
+	err_free(&e);
+	memset(long_string, 'x', 69999);
+	long_string[69999] = '\0';
+	mods[0] = (struct boot_module){"small", long_string, &sblob};
+	CHECK_INT(boot_load(&m, &img, &kblob, &cfg, &entry, &e), <, 0);
+	CHECK_CONTAINS(e->msg, "command lines take more than 64 KiB");
+	err_free(&e);
+	/* Other kernels take no modules. */
+	img.format = KERNEL_FORMAT_ELF;
+	img.entry_kind = KERNEL_ENTRY_64BIT;
+	CHECK_INT(boot_load(&m, &img, &kblob, &cfg, &entry, &e), <, 0);
+	CHECK_CONTAINS(e->msg, "take no modules");
+	err_free(&e);
+	free(big);
+	free(long_string);
 	guest_memory_destroy(&m);
 }

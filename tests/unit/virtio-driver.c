@@ -26,7 +26,7 @@ struct vm *vdrv_fake_vm(void)
 
 void vdrv_free_vm(struct vm *vm)
 {
-	devices_destroy_all(vm);
+	devices_destroy_all(&vm->devices);
 	bus_destroy(&vm->mmio);
 	bus_destroy(&vm->pio);
 	guest_memory_destroy(&vm->mem);
@@ -126,7 +126,8 @@ uint16_t vdrv_post(struct vdrv *d, unsigned qi, const struct vdrv_seg *segs, uns
 		q->busy[idx[k]] = 1;
 		x->addr = segs[k].gpa;
 		x->len = segs[k].len;
-		x->flags = (uint16_t)((segs[k].writable ? VRING_DESC_F_WRITE : 0) | (k + 1 < n ? VRING_DESC_F_NEXT : 0));
+		x->flags =
+		    (uint16_t)((segs[k].writable ? VRING_DESC_F_WRITE : 0) | (k + 1 < n ? VRING_DESC_F_NEXT : 0));
 		x->next = (uint16_t)(k + 1 < n ? idx[k + 1] : 0);
 	}
 	avail->ring[q->avail_idx % VDRV_QSIZE] = (uint16_t)idx[0];
@@ -136,7 +137,7 @@ uint16_t vdrv_post(struct vdrv *d, unsigned qi, const struct vdrv_seg *segs, uns
 
 uint16_t vdrv_post_one(struct vdrv *d, unsigned q, uint64_t gpa, uint32_t len, bool writable)
 {
-	struct vdrv_seg s = { gpa, len, writable };
+	struct vdrv_seg s = {gpa, len, writable};
 
 	return vdrv_post(d, q, &s, 1);
 }

@@ -1,6 +1,9 @@
 /* create: set a container up, its process waiting for start. */
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "common/parse.h"
@@ -101,15 +104,45 @@ int cli_parse_create(const char *verb, int argc, char **argv, bool run, struct o
 	return cli_one_id(verb, argc, argv, cli_getopt(verb, argc, argv, opts, handle, &a), id);
 }
 
+int cli_wants_vm(const struct oci_create_opts *o, bool *vm, struct err **e)
+{
+	char path[4096], buf[65536];
+	ssize_t n;
+	int fd;
+
+	*vm = false;
+	if (!cli_vm.default_vm) {
+		/* Most containers are plain: read config.json in full (and
+		 * parse it twice) only when it may hold the annotation. */
+		snprintf(path, sizeof(path), "%s/%s", o->bundle ? o->bundle : ".",
+			 o->config ? o->config : "config.json");
+		if (o->config && o->config[0] == '/')
+			snprintf(path, sizeof(path), "%s", o->config);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return 0; /* the create says why */
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n >= 0 && (size_t)n < sizeof(buf) - 1) {
+			buf[n] = '\0';
+			if (strstr(buf, "io.casulo.vm") == NULL)
+				return 0;
+		}
+	}
+	return vmc_wanted(&cli_vm, o->bundle, o->config, vm, e);
+}
+
 VERB(create)
 {
 	struct oci_create_opts o;
 	struct err *e = NULL;
 	const char *id;
 
+	bool vm;
+
 	if (cli_parse_create("create", argc, argv, false, &o, &id) < 0)
 		return 1;
-	if (oci_create(g, id, &o, &e) < 0)
+	if (cli_wants_vm(&o, &vm, &e) < 0 || (vm ? vmc_create(g, &cli_vm, id, &o, &e) : oci_create(g, id, &o, &e)) < 0)
 		return cli_fail(e);
 	return 0;
 }

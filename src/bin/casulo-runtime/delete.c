@@ -18,7 +18,7 @@ VERB(delete)
 
 	if (cli_one_id("delete", argc, argv, cli_getopt("delete", argc, argv, opts, handle, &force), &id) < 0)
 		return 1;
-	if (oci_delete(g, id, force, &e) < 0)
+	if ((vmc_is_vm(g, id) ? vmc_delete(g, id, force, &e) : oci_delete(g, id, force, &e)) < 0)
 		return cli_fail(e);
 	return 0;
 }

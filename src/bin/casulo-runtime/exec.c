@@ -61,8 +61,7 @@ static int handle(int c, const char *arg, void *data)
 		o->no_new_privs = cli_bool(arg);
 		break;
 	case OPT_CGROUP:
-		o->cgroup = arg;
-		break;
+		return push(&o->cgroups, &o->n_cgroups, arg);
 	case OPT_IGNORE_PAUSED:
 		o->ignore_paused = cli_bool(arg);
 		break;
@@ -134,16 +133,21 @@ VERB(exec)
 	}
 	o.args = argv + first + 1;
 	o.n_args = (size_t)(argc - first - 1);
-	r = oci_exec(g, argv[first], &o, &status, &e);
+	r = vmc_is_vm(g, argv[first]) ? vmc_exec(g, argv[first], &o, &status, &e)
+				      : oci_exec(g, argv[first], &o, &status, &e);
 	free(o.env);
 	free(o.additional_gids);
 	free(o.caps);
+	free(o.cgroups);
+	/* runc: whatever fails once the arguments are read is 255, so that a
+	 * caller tells it from the process's own status. */
 	if (r < 0)
-		return cli_fail(e);
+		return cli_fail_with(e, 255, "exec failed: ");
 	return status;
 fail:
 	free(o.env);
 	free(o.additional_gids);
 	free(o.caps);
+	free(o.cgroups);
 	return 1;
 }

@@ -1,5 +1,6 @@
 /* kill ID [SIGNAL]: signal the init (or, with --all, every process). */
 #include <signal.h>
+#include <string.h>
 
 #include "cli.h"
 #include "oci/spec.h"
@@ -24,11 +25,13 @@ VERB(kill)
 	if (first >= argc || argc - first > 2)
 		return cli_usage("kill", "usage: kill [--all] ID [SIGNAL]");
 	if (argc - first == 2) {
-		sig = spec_signal_from_name(argv[first + 1]);
+		/* 0 asks whether the container lives, as kill(2) does (runc takes it). */
+		sig = strcmp(argv[first + 1], "0") == 0 ? 0 : spec_signal_from_name(argv[first + 1]);
 		if (sig < 0)
 			return cli_usage("kill", "unknown signal '%s'", argv[first + 1]);
 	}
-	if (oci_kill(g, argv[first], sig, all, &e) < 0)
+	if ((vmc_is_vm(g, argv[first]) ? vmc_kill(g, argv[first], sig, all, &e)
+				       : oci_kill(g, argv[first], sig, all, &e)) < 0)
 		return cli_fail(e);
 	return 0;
 }

@@ -16,31 +16,25 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "casulo-config.h"
 #include "cli.h"
 #include "common/log.h"
 
 static bool log_to_file;
+struct vmc_options cli_vm;
 
 static const struct {
 	const char *name;
 	int (*fn)(const struct oci_global *g, int argc, char **argv);
-	const char *help;
 } verbs[] = {
-    {"create", cmd_create, "create a container"},
-    {"start", cmd_start, "run the user process of a created container"},
-    {"run", cmd_run, "create and start a container"},
-    {"state", cmd_state, "print the state of a container"},
-    {"kill", cmd_kill, "send a signal to the container's init (or all its processes)"},
-    {"delete", cmd_delete, "delete a container and what it holds"},
-    {"exec", cmd_exec, "run a new process inside a container"},
-    {"list", cmd_list, "list the containers"},
-    {"ps", cmd_ps, "list the processes of a container"},
-    {"pause", cmd_pause, "freeze every process of a container"},
-    {"resume", cmd_resume, "thaw a paused container"},
-    {"update", cmd_update, "change the resources of a running container"},
-    {"features", cmd_features, "print the features this runtime supports (JSON)"},
-    {"spec", cmd_spec, "write a default config.json"},
+    {"create", cmd_create},   {"start", cmd_start},
+    {"run", cmd_run},	      {"state", cmd_state},
+    {"kill", cmd_kill},	      {"delete", cmd_delete},
+    {"events", cmd_events},   {"exec", cmd_exec},
+    {"list", cmd_list},	      {"ps", cmd_ps},
+    {"pause", cmd_pause},     {"resume", cmd_resume},
+    {"update", cmd_update},   {"features", cmd_features},
+    {"spec", cmd_spec},	      {"checkpoint", cmd_checkpoint},
+    {"restore", cmd_restore},
 };
 
 bool cli_bool(const char *arg)
@@ -48,28 +42,45 @@ bool cli_bool(const char *arg)
 	return arg == NULL || strcmp(arg, "true") == 0 || strcmp(arg, "1") == 0 || strcmp(arg, "yes") == 0;
 }
 
-int cli_fail(struct err *e)
-{
-	const char *msg = e && e->msg ? e->msg : "unknown error";
+/* The longest error message printed: a longer one (a very long name in
+ * it) loses its middle, never its end, where the cause is. */
+#define CLI_MESSAGE_MAX 4096
 
+int cli_fail_with(struct err *e, int status, const char *prefix)
+{
+	static char msg[CLI_MESSAGE_MAX];
+	char *full = NULL;
+	const char *m = e && e->msg ? e->msg : "unknown error";
+
+	if (prefix && asprintf(&full, "%s%s", prefix, m) >= 0)
+		m = full;
+	err_fit(msg, sizeof(msg), m);
+	free(full);
 	log_error("%s", msg);
 	if (log_to_file)
 		fprintf(stderr, "%s\n", msg);
 	err_free(&e);
-	return 1;
+	return status;
+}
+
+int cli_fail(struct err *e)
+{
+	return cli_fail_with(e, 1, NULL);
 }
 
 int cli_usage(const char *verb, const char *fmt, ...)
 {
-	char msg[1024];
+	char *msg = NULL;
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
 	va_end(ap);
-	log_error("%s%s%s", verb ? verb : "", verb ? ": " : "", msg);
+	log_error("%s%s%s", verb ? verb : "", verb ? ": " : "", msg ? msg : fmt);
 	if (log_to_file)
-		fprintf(stderr, "%s%s%s\n", verb ? verb : "", verb ? ": " : "", msg);
+		fprintf(stderr, "%s%s%s\n", verb ? verb : "", verb ? ": " : "", msg ? msg : fmt);
+	free(msg);
 	return 1;
 }
 
@@ -88,17 +99,6 @@ int cli_getopt(const char *verb, int argc, char **argv, const struct option *opt
 		}
 	}
 	shortopts[n] = '\0';
-	/* --help (or -h) before the arguments: the verb's options, exit 0. */
-	for (int i = 1; i < argc && argv[i][0] == '-'; i++) {
-		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-			printf("Usage: casulo-runtime [global options] %s [options]%s\n\nOptions:\n", verb,
-			       strcmp(verb, "list") && strcmp(verb, "features") && strcmp(verb, "spec") ? " CONTAINER"
-													: "");
-			for (const struct option *o = opts; o->name; o++)
-				printf("  --%s%s\n", o->name, o->has_arg == required_argument ? " VALUE" : "");
-			exit(0);
-		}
-	}
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long_only(argc, argv, shortopts, opts, &idx)) != -1) {
@@ -116,14 +116,6 @@ int cli_getopt(const char *verb, int argc, char **argv, const struct option *opt
 	return optind;
 }
 
-static void usage(FILE *out)
-{
-	fprintf(out, "usage: casulo-runtime [--root DIR] [--log FILE] [--log-format text|json] [--debug]\n"
-		     "                      [--systemd-cgroup] COMMAND [options] [arguments]\n\ncommands:\n");
-	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
-		fprintf(out, "  %-9s %s\n", verbs[i].name, verbs[i].help);
-}
-
 int main(int argc, char **argv)
 {
 	enum {
@@ -136,7 +128,10 @@ int main(int argc, char **argv)
 		OPT_ROOTLESS,
 		OPT_VERSION,
 		OPT_HELP,
-		OPT_CGROUP_MANAGER
+		OPT_CGROUP_MANAGER,
+		OPT_VM,
+		OPT_VMM,
+		OPT_GUEST_DIR
 	};
 	static const struct option opts[] = {
 	    {"root", required_argument, NULL, OPT_ROOT},
@@ -147,6 +142,9 @@ int main(int argc, char **argv)
 	    {"criu", required_argument, NULL, OPT_CRIU},
 	    {"rootless", required_argument, NULL, OPT_ROOTLESS},
 	    {"cgroup-manager", required_argument, NULL, OPT_CGROUP_MANAGER}, /* crun's */
+	    {"vm", optional_argument, NULL, OPT_VM},
+	    {"vmm", required_argument, NULL, OPT_VMM},
+	    {"guest-dir", required_argument, NULL, OPT_GUEST_DIR},
 	    {"version", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
@@ -155,6 +153,11 @@ int main(int argc, char **argv)
 	const char *log_path = NULL, *log_format = "text";
 	int c, idx;
 
+	/* Started under the name that makes VM mode the default (a link). */
+	{
+		const char *base = strrchr(argv[0], '/');
+		cli_vm.default_vm = strcmp(base ? base + 1 : argv[0], "casulo-runtime-vm") == 0;
+	}
 	log_set_format(LOG_FORMAT_LOGFMT);
 	log_set_level(LOG_WARN);
 	opterr = 0;
@@ -175,7 +178,18 @@ int main(int argc, char **argv)
 		case OPT_SYSTEMD:
 			g.systemd_cgroup = cli_bool(optarg);
 			break;
+		case OPT_VM:
+			cli_vm.default_vm = cli_bool(optarg);
+			break;
+		case OPT_VMM:
+			cli_vm.vmm = optarg;
+			break;
+		case OPT_GUEST_DIR:
+			cli_vm.guest_dir = optarg;
+			break;
 		case OPT_CRIU:
+			g.criu = optarg;
+			break;
 		case OPT_ROOTLESS:
 			break; /* accepted for runc compatibility */
 		case OPT_CGROUP_MANAGER:
@@ -187,10 +201,10 @@ int main(int argc, char **argv)
 				return cli_usage(NULL, "--cgroup-manager '%s': cgroupfs, systemd or disabled", optarg);
 			break;
 		case 'v':
-			printf("casulo-runtime version %s\nspec: 1.1.0\n", CASULO_VERSION);
+			cli_version(stdout);
 			return 0;
 		case 'h':
-			usage(stdout);
+			cli_help(stdout);
 			return 0;
 		case ':':
 			return cli_usage(NULL, "option '%s' needs a value", argv[optind - 1]);
@@ -204,6 +218,13 @@ int main(int argc, char **argv)
 		return cli_usage(NULL, "--log-format: unknown format '%s' (text or json)", log_format);
 	if (g.debug)
 		log_set_level(LOG_DEBUG);
+	if (!log_path || !*log_path) {
+		/* The log stays on the runtime's stderr in the children too, after
+		 * a container process has made a pseudoterminal its stderr. */
+		int fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+		if (fd >= 0)
+			log_set_fd(fd);
+	}
 	if (log_path && *log_path) {
 		int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 		if (fd < 0) {
@@ -214,15 +235,24 @@ int main(int argc, char **argv)
 		log_to_file = true;
 	}
 	if (optind >= argc) {
-		usage(stderr);
+		cli_help(stderr);
 		return 1;
 	}
-	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
-		if (strcmp(argv[optind], verbs[i].name) == 0)
-			return verbs[i].fn(&g, argc - optind, argv + optind);
-	if (strcmp(argv[optind], "help") == 0) {
-		usage(stdout);
-		return 0;
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
+		if (strcmp(argv[optind], verbs[i].name) != 0)
+			continue;
+		/* --help (or -h) among the verb's options: its help, as urfave/cli. */
+		for (int a = optind + 1; a < argc && argv[a][0] == '-'; a++)
+			if (strcmp(argv[a], "--help") == 0 || strcmp(argv[a], "-h") == 0)
+				return cli_help_verb(verbs[i].name, stdout);
+		return verbs[i].fn(&g, argc - optind, argv + optind);
+	}
+	if (strcmp(argv[optind], "help") == 0 || strcmp(argv[optind], "h") == 0) {
+		if (optind + 1 >= argc) {
+			cli_help(stdout);
+			return 0;
+		}
+		return cli_help_verb(argv[optind + 1], stdout);
 	}
 	return cli_usage(NULL, "unknown command '%s'", argv[optind]);
 }

@@ -11,7 +11,9 @@
 
 #include "api/client.h"
 #include "casulo.h"
+#include "common/macro.h"
 #include "common/parse.h"
+#include "common/ratelimit-json.h"
 
 struct vm_opts {
 	const char *socket;
@@ -22,31 +24,41 @@ struct vm_opts {
 	bool json;
 	bool wait;
 	bool stats;
+	const char *device;
+	const char *rate, *rx_rate, *tx_rate;
+	json_object *pins; /* affinity: [{"id", "host_cpus"}] */
+	const char *vmm_cpus;
 };
 
 static void vm_usage(FILE *f)
 {
-	fprintf(f,
-		"Usage: casulo vm VERB --api-socket PATH [OPTIONS]\n"
-		"Control one VM through the API socket of its casulo-vmm.\n"
-		"\n"
-		"Verbs:\n"
-		"  info                    state, uptime and configuration\n"
-		"  pause, resume           stop or restart the vCPUs and devices\n"
-		"  shutdown                ask the guest to power off (ACPI power button)\n"
-		"  stop                    end the VM at once\n"
-		"  snapshot --path DIR     write the VM's state and memory to DIR\n"
-		"  restore --path DIR      load a snapshot into a VMM started with --wait\n"
-		"  migrate --to tcp:HOST:PORT [--downtime MS] [--no-wait]\n"
-		"                          live-migrate to a VMM started with --incoming\n"
-		"  balloon --target SIZE   set the balloon (memory taken from the guest)\n"
-		"  balloon --stats         the guest's memory statistics\n"
-		"  stats                   metrics: exits per vCPU, I/O per device, memory\n"
-		"\n"
-		"Options:\n"
-		"  --api-socket PATH       the VMM's --api-socket (required)\n"
-		"  --json                  print the API's JSON instead of text\n"
-		"  -h, --help              show this help\n");
+	fprintf(f, "Usage: casulo vm VERB --api-socket PATH [OPTIONS]\n"
+		   "Control one VM through the API socket of its casulo-vmm.\n"
+		   "\n"
+		   "Verbs:\n"
+		   "  info                    state, uptime and configuration\n"
+		   "  pause, resume           stop or restart the vCPUs and devices\n"
+		   "  shutdown                ask the guest to power off (ACPI power button)\n"
+		   "  stop                    end the VM at once\n"
+		   "  snapshot --path DIR     write the VM's state and memory to DIR\n"
+		   "  restore --path DIR      load a snapshot into a VMM started with --wait\n"
+		   "  migrate --to tcp:HOST:PORT [--downtime MS] [--no-wait]\n"
+		   "                          live-migrate to a VMM started with --incoming\n"
+		   "  balloon --target SIZE   set the balloon (memory taken from the guest)\n"
+		   "  balloon --stats         the guest's memory statistics\n"
+		   "  stats                   metrics: exits per vCPU, I/O per device, memory\n"
+		   "  rate-limit              the rate limits of every disk and network interface\n"
+		   "  rate-limit --device ID (--rate SPEC | [--rx-rate SPEC] [--tx-rate SPEC])\n"
+		   "                          change a disk's (--rate) or an interface's limits;\n"
+		   "                          SPEC as --disk rate= takes it (10M/s:500ops/s, off)\n"
+		   "  affinity [--vcpu N=CPUS]... [--vmm CPUS]\n"
+		   "                          the host CPUs of each vCPU thread and of the VMM's\n"
+		   "                          other threads; with options, pin them (CPUS: 0-3,8)\n"
+		   "\n"
+		   "Options:\n"
+		   "  --api-socket PATH       the VMM's --api-socket (required)\n"
+		   "  --json                  print the API's JSON instead of text\n"
+		   "  -h, --help              show this help\n");
 }
 
 /* Send one request; returns the parsed JSON body (or NULL for none) and
@@ -115,7 +127,8 @@ static void print_info(json_object *j)
 /* Print a flat JSON object as "key: value" lines, nested ones indented. */
 static void print_tree(json_object *j, int depth)
 {
-	json_object_object_foreach(j, key, val) {
+	json_object_object_foreach(j, key, val)
+	{
 		if (json_object_is_type(val, json_type_object)) {
 			printf("%*s%s:\n", depth * 2, "", key);
 			print_tree(val, depth + 1);
@@ -134,8 +147,7 @@ static void print_tree(json_object *j, int depth)
 	}
 }
 
-static int simple_put(const struct vm_opts *o, const char *verb, const char *path, const char *body,
-		      const char *done)
+static int simple_put(const struct vm_opts *o, const char *verb, const char *path, const char *body, const char *done)
 {
 	int rc;
 	json_object *j = call(o, verb, "PUT", path, body, &rc);
@@ -155,6 +167,140 @@ static char *json_body(const char *key, const char *value)
 	s = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(o);
 	return s;
+}
+
+/* One limit of the CLI's SPEC form into the API's JSON. */
+static int add_rate(json_object *body, const char *key, const char *spec)
+{
+	struct ratelimit_config c;
+	char why[160];
+
+	if (spec == NULL)
+		return 0;
+	if (ratelimit_config_parse(spec, &c, why, sizeof(why)) < 0)
+		return casulo_usage_error("vm rate-limit: --%s '%s': %s",
+					  strcmp(key, "rate") == 0 ? "rate"
+					  : key[0] == 'r'	   ? "rx-rate"
+								   : "tx-rate",
+					  spec, why);
+	json_object_object_add(body, key, ratelimit_config_to_json(&c));
+	return 0;
+}
+
+static void print_rate_limits(json_object *j)
+{
+	static const char *const names[] = {"rate", "rx_rate", "tx_rate"};
+	json_object *devs, *v;
+	char text[160];
+
+	if (!json_object_object_get_ex(j, "devices", &devs))
+		return;
+	for (size_t i = 0; i < json_object_array_length(devs); i++) {
+		json_object *d = json_object_array_get_idx(devs, i);
+		printf("%s (%s):", str(d, "device"), str(d, "kind"));
+		for (size_t k = 0; k < ARRAY_SIZE(names); k++) {
+			struct ratelimit_config c;
+			if (!json_object_object_get_ex(d, names[k], &v))
+				continue;
+			if (!ratelimit_config_from_json(v, &c, text, sizeof(text)))
+				snprintf(text, sizeof(text), "?");
+			else
+				ratelimit_config_format(&c, text, sizeof(text));
+			printf(" %s=%s", names[k], text);
+		}
+		printf("\n");
+	}
+}
+
+static int rate_limit(const struct vm_opts *o)
+{
+	json_object *body, *j;
+	int rc;
+
+	if (o->device == NULL) {
+		if (o->rate || o->rx_rate || o->tx_rate)
+			return casulo_usage_error("vm rate-limit: --device ID says which device the limits are for");
+		j = call(o, "rate-limit", "GET", "/rate-limits", NULL, &rc);
+		if (rc == 0 && !o->json)
+			print_rate_limits(j);
+		json_object_put(j);
+		return rc;
+	}
+	if (!o->rate && !o->rx_rate && !o->tx_rate)
+		return casulo_usage_error("vm rate-limit: give --rate SPEC (a disk), or --rx-rate/--tx-rate SPEC "
+					  "(a network interface)");
+	body = json_object_new_object();
+	json_object_object_add(body, "device", json_object_new_string(o->device));
+	if ((rc = add_rate(body, "rate", o->rate)) != 0 || (rc = add_rate(body, "rx_rate", o->rx_rate)) != 0 ||
+	    (rc = add_rate(body, "tx_rate", o->tx_rate)) != 0) {
+		json_object_put(body);
+		return rc;
+	}
+	rc = simple_put(o, "rate-limit", "/rate-limits", json_object_to_json_string(body), "rate limits set");
+	json_object_put(body);
+	return rc;
+}
+
+/* "N=CPUS" of --vcpu, added to o->pins. */
+static int add_pin(struct vm_opts *o, const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+	char id_text[16];
+	uint32_t id;
+	json_object *pin;
+
+	if (eq == NULL || eq == arg || (size_t)(eq - arg) >= sizeof(id_text) || eq[1] == '\0')
+		return casulo_usage_error("vm affinity: --vcpu '%s': expected N=CPUS (0=2-3)", arg);
+	memcpy(id_text, arg, (size_t)(eq - arg));
+	id_text[eq - arg] = '\0';
+	if (parse_u32(id_text, &id) < 0)
+		return casulo_usage_error("vm affinity: --vcpu '%s': '%s' is not a vCPU number", arg, id_text);
+	if (o->pins == NULL)
+		o->pins = json_object_new_array();
+	pin = json_object_new_object();
+	json_object_object_add(pin, "id", json_object_new_int64(id));
+	json_object_object_add(pin, "host_cpus", json_object_new_string(eq + 1));
+	json_object_array_add(o->pins, pin);
+	return 0;
+}
+
+static void print_affinity(json_object *j)
+{
+	json_object *vcpus, *vmm, *v;
+
+	printf("host CPUs: %s\n", str(j, "host_cpus"));
+	if (json_object_object_get_ex(j, "vcpus", &vcpus))
+		for (size_t i = 0; i < json_object_array_length(vcpus); i++) {
+			json_object *c = json_object_array_get_idx(vcpus, i);
+			bool pinned = json_object_object_get_ex(c, "pinned", &v) && json_object_get_boolean(v);
+			printf("vcpu %s (thread %s): %s%s\n", str(c, "id"), str(c, "thread_id"), str(c, "host_cpus"),
+			       pinned ? " (pinned)" : "");
+		}
+	if (json_object_object_get_ex(j, "vmm", &vmm)) {
+		bool pinned = json_object_object_get_ex(vmm, "pinned", &v) && json_object_get_boolean(v);
+		printf("vmm threads: %s%s\n", str(vmm, "host_cpus"), pinned ? " (pinned)" : "");
+	}
+}
+
+static int affinity(struct vm_opts *o)
+{
+	json_object *body = NULL, *j;
+	int rc;
+
+	if (o->pins || o->vmm_cpus) {
+		body = json_object_new_object();
+		if (o->pins)
+			json_object_object_add(body, "vcpus", json_object_get(o->pins));
+		if (o->vmm_cpus)
+			json_object_object_add(body, "vmm_host_cpus", json_object_new_string(o->vmm_cpus));
+	}
+	j = call(o, "affinity", body ? "PATCH" : "GET", "/vm/affinity", body ? json_object_to_json_string(body) : NULL,
+		 &rc);
+	json_object_put(body);
+	if (rc == 0 && !o->json)
+		print_affinity(j);
+	json_object_put(j);
+	return rc;
 }
 
 static int migrate(const struct vm_opts *o)
@@ -191,15 +337,41 @@ static int migrate(const struct vm_opts *o)
 
 int casulo_vm(int argc, char **argv)
 {
-	enum { O_SOCKET = 256, O_JSON, O_PATH, O_TO, O_DOWNTIME, O_NO_WAIT, O_TARGET, O_STATS };
-	static const struct option opts[] = {
-		{ "api-socket", required_argument, NULL, O_SOCKET }, { "json", no_argument, NULL, O_JSON },
-		{ "path", required_argument, NULL, O_PATH },         { "to", required_argument, NULL, O_TO },
-		{ "downtime", required_argument, NULL, O_DOWNTIME }, { "no-wait", no_argument, NULL, O_NO_WAIT },
-		{ "target", required_argument, NULL, O_TARGET },     { "stats", no_argument, NULL, O_STATS },
-		{ "help", no_argument, NULL, 'h' },                  { NULL, 0, NULL, 0 },
+	enum {
+		O_SOCKET = 256,
+		O_JSON,
+		O_PATH,
+		O_TO,
+		O_DOWNTIME,
+		O_NO_WAIT,
+		O_TARGET,
+		O_STATS,
+		O_VCPU,
+		O_VMM,
+		O_DEVICE,
+		O_RATE,
+		O_RX_RATE,
+		O_TX_RATE
 	};
-	struct vm_opts o = { .downtime_ms = 100, .wait = true };
+	static const struct option opts[] = {
+	    {"api-socket", required_argument, NULL, O_SOCKET},
+	    {"json", no_argument, NULL, O_JSON},
+	    {"path", required_argument, NULL, O_PATH},
+	    {"to", required_argument, NULL, O_TO},
+	    {"downtime", required_argument, NULL, O_DOWNTIME},
+	    {"no-wait", no_argument, NULL, O_NO_WAIT},
+	    {"target", required_argument, NULL, O_TARGET},
+	    {"stats", no_argument, NULL, O_STATS},
+	    {"device", required_argument, NULL, O_DEVICE},
+	    {"rate", required_argument, NULL, O_RATE},
+	    {"rx-rate", required_argument, NULL, O_RX_RATE},
+	    {"tx-rate", required_argument, NULL, O_TX_RATE},
+	    {"vcpu", required_argument, NULL, O_VCPU},
+	    {"vmm", required_argument, NULL, O_VMM},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct vm_opts o = {.downtime_ms = 100, .wait = true};
 	const char *verb;
 	json_object *j;
 	char *body;
@@ -213,25 +385,73 @@ int casulo_vm(int argc, char **argv)
 	optind = 2;
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (opt) {
-		case O_SOCKET: o.socket = optarg; break;
-		case O_JSON: o.json = true; break;
-		case O_PATH: o.path = optarg; break;
-		case O_TO: o.to = optarg; break;
+		case O_SOCKET:
+			o.socket = optarg;
+			break;
+		case O_JSON:
+			o.json = true;
+			break;
+		case O_PATH:
+			o.path = optarg;
+			break;
+		case O_TO:
+			o.to = optarg;
+			break;
 		case O_DOWNTIME:
 			if (parse_u32(optarg, &o.downtime_ms) < 0)
-				return casulo_usage_error("vm %s: --downtime '%s' is not a number of milliseconds", verb, optarg);
+				return casulo_usage_error("vm %s: --downtime '%s' is not a number of milliseconds",
+							  verb, optarg);
 			break;
-		case O_NO_WAIT: o.wait = false; break;
-		case O_TARGET: o.target = optarg; break;
-		case O_STATS: o.stats = true; break;
-		case 'h': vm_usage(stdout); return 0;
-		default: return 2;
+		case O_NO_WAIT:
+			o.wait = false;
+			break;
+		case O_TARGET:
+			o.target = optarg;
+			break;
+		case O_STATS:
+			o.stats = true;
+			break;
+		case O_DEVICE:
+			o.device = optarg;
+			break;
+		case O_RATE:
+			o.rate = optarg;
+			break;
+		case O_RX_RATE:
+			o.rx_rate = optarg;
+			break;
+		case O_TX_RATE:
+			o.tx_rate = optarg;
+			break;
+		case O_VCPU:
+			if (add_pin(&o, optarg) != 0) {
+				json_object_put(o.pins);
+				return 2;
+			}
+			break;
+		case O_VMM:
+			o.vmm_cpus = optarg;
+			break;
+		case 'h':
+			vm_usage(stdout);
+			return 0;
+		default:
+			return 2;
 		}
 	}
-	if (optind < argc)
-		return casulo_usage_error("vm %s: unexpected argument '%s'", verb, argv[optind]);
-	if (o.socket == NULL)
-		return casulo_usage_error("vm %s: --api-socket PATH is required", verb);
+	if (optind < argc || o.socket == NULL || ((o.pins || o.vmm_cpus) && strcmp(verb, "affinity") != 0)) {
+		json_object_put(o.pins);
+		if (optind < argc)
+			return casulo_usage_error("vm %s: unexpected argument '%s'", verb, argv[optind]);
+		if (o.socket == NULL)
+			return casulo_usage_error("vm %s: --api-socket PATH is required", verb);
+		return casulo_usage_error("vm %s: --vcpu and --vmm go with affinity", verb);
+	}
+	if (strcmp(verb, "affinity") == 0) {
+		rc = affinity(&o);
+		json_object_put(o.pins);
+		return rc;
+	}
 
 	if (strcmp(verb, "info") == 0) {
 		j = call(&o, verb, "GET", "/vm", NULL, &rc);
@@ -277,6 +497,8 @@ int casulo_vm(int argc, char **argv)
 		snprintf(num, sizeof(num), "{\"target_mib\":%" PRIu64 "}", size >> 20);
 		return simple_put(&o, verb, "/balloon", num, "balloon target set");
 	}
+	if (strcmp(verb, "rate-limit") == 0)
+		return rate_limit(&o);
 	if (strcmp(verb, "stats") == 0) {
 		j = call(&o, verb, "GET", "/metrics", NULL, &rc);
 		if (rc == 0 && !o.json)

@@ -17,12 +17,12 @@
 struct blob {
 	const uint8_t *data; /* whole contents, mapped or in memory */
 	size_t len;
-	int fd;              /* -1: copy from data */
+	int fd; /* -1: copy from data */
 };
 
 static inline struct blob blob_from_buffer(const void *data, size_t len)
 {
-	return (struct blob){ .data = data, .len = len, .fd = -1 };
+	return (struct blob){.data = data, .len = len, .fd = -1};
 }
 
 /* Copy [off, off+len) of the blob to dst; the caller checked the range. */

@@ -5,6 +5,7 @@
  * Documentation/arch/x86/boot.rst is the reference.
  */
 #include "vmm/boot/kernel-image.h"
+#include "vmm/boot/multiboot.h"
 
 #include <string.h>
 
@@ -82,7 +83,10 @@ int bzimage_parse(const uint8_t *buf, size_t len, struct kernel_image *img, stru
 	img->entry = load + STARTUP_64_OFFSET;
 	img->nsegments = 1;
 	img->segments[0] = (struct kernel_segment){
-		.file_offset = setup_size, .paddr = load, .file_size = payload_len, .mem_size = payload_len,
+	    .file_offset = setup_size,
+	    .paddr = load,
+	    .file_size = payload_len,
+	    .mem_size = payload_len,
 	};
 	img->load_start = load;
 	img->load_end = load + need;
@@ -94,18 +98,31 @@ int bzimage_parse(const uint8_t *buf, size_t len, struct kernel_image *img, stru
 
 const char *kernel_format_name(enum kernel_format f)
 {
-	return f == KERNEL_FORMAT_BZIMAGE ? "bzImage" : "ELF";
+	return f == KERNEL_FORMAT_BZIMAGE ? "bzImage" : f == KERNEL_FORMAT_MULTIBOOT ? "multiboot" : "ELF";
 }
 
 int kernel_image_parse(const uint8_t *buf, size_t len, struct kernel_image *img, struct err **e)
 {
-	if (len >= 4 && memcmp(buf, "\x7f" "ELF", 4) == 0)
-		return elf_kernel_parse(buf, len, img, e);
+	size_t mb_offset;
+
 	/* The "HdrS" magic sits at 0x202, ahead of the header's end: a
 	 * truncated bzImage is still recognised as one. */
-	if (len >= 0x206 && le32_at(buf + 0x202) == HDRS_MAGIC)
+	if (len >= 0x206 && le32_at(buf + 0x202) == HDRS_MAGIC &&
+	    memcmp(buf,
+		   "\x7f"
+		   "ELF",
+		   4) != 0)
 		return bzimage_parse(buf, len, img, e);
+	/* A multiboot header says how the kernel wants to be booted, even in
+	 * an ELF (a vmlinux never has one). */
+	if (multiboot_find_header(buf, len, &mb_offset) != 0)
+		return multiboot_parse(buf, len, img, e);
+	if (len >= 4 && memcmp(buf,
+			       "\x7f"
+			       "ELF",
+			       4) == 0)
+		return elf_kernel_parse(buf, len, img, e);
 	if (len < 4)
 		return err_setx(e, ENOEXEC, "truncated: %zu bytes is not a kernel image", len);
-	return err_setx(e, ENOEXEC, "bad magic: neither a bzImage ('HdrS') nor an ELF vmlinux");
+	return err_setx(e, ENOEXEC, "bad magic: neither a bzImage ('HdrS'), an ELF vmlinux nor a multiboot image");
 }

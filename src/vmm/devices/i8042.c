@@ -56,17 +56,28 @@ static void i8042_command(struct i8042 *k, uint8_t cmd)
 {
 	k->status |= STATUS_COMMAND;
 	switch (cmd) {
-	case CMD_READ_CONFIG: i8042_reply(k, k->config); break;
+	case CMD_READ_CONFIG:
+		i8042_reply(k, k->config);
+		break;
 	case CMD_WRITE_CONFIG:
-	case CMD_WRITE_OUTPUT_PORT: k->pending_cmd = cmd; break;
-	case CMD_SELF_TEST: i8042_reply(k, SELF_TEST_OK); break;
-	case CMD_KBD_TEST: i8042_reply(k, 0x00); break;
-	case CMD_READ_OUTPUT_PORT: i8042_reply(k, k->output_port); break;
+	case CMD_WRITE_OUTPUT_PORT:
+		k->pending_cmd = cmd;
+		break;
+	case CMD_SELF_TEST:
+		i8042_reply(k, SELF_TEST_OK);
+		break;
+	case CMD_KBD_TEST:
+		i8042_reply(k, 0x00);
+		break;
+	case CMD_READ_OUTPUT_PORT:
+		i8042_reply(k, k->output_port);
+		break;
 	case CMD_PULSE_RESET:
-		log_debug("i8042: reset pulse: guest reboots");
+		log_info("i8042: reset pulse: the guest reboots");
 		vm_request_exit(k->vm, VM_EXIT_REBOOT);
 		break;
-	default: break; /* enable/disable and the rest: nothing behind them */
+	default:
+		break; /* enable/disable and the rest: nothing behind them */
 	}
 }
 
@@ -80,7 +91,7 @@ static void i8042_data(struct i8042 *k, uint8_t v)
 	case CMD_WRITE_OUTPUT_PORT:
 		k->output_port = v;
 		if (!(v & OUTPUT_PORT_RESET_HIGH)) {
-			log_debug("i8042: output port reset line low: guest reboots");
+			log_info("i8042: output port reset line low: the guest reboots");
 			vm_request_exit(k->vm, VM_EXIT_REBOOT);
 		}
 		break;
@@ -125,7 +136,11 @@ static void i8042_save(struct device *dev, struct snap_writer *w)
 	uint8_t f[5];
 
 	pthread_mutex_lock(&k->lock);
-	f[0] = k->status; f[1] = k->config; f[2] = k->output_port; f[3] = k->out_byte; f[4] = k->pending_cmd;
+	f[0] = k->status;
+	f[1] = k->config;
+	f[2] = k->output_port;
+	f[3] = k->out_byte;
+	f[4] = k->pending_cmd;
 	pthread_mutex_unlock(&k->lock);
 	device_save_begin(dev, w, I8042_STATE_VERSION);
 	snap_put_bytes(w, f, sizeof(f));
@@ -145,7 +160,11 @@ static int i8042_restore(struct device *dev, const struct snap_reader *r, struct
 	if (!snap_section_ok(&s))
 		return snap_bad_section(&s, e);
 	pthread_mutex_lock(&k->lock);
-	k->status = f[0]; k->config = f[1]; k->output_port = f[2]; k->out_byte = f[3]; k->pending_cmd = f[4];
+	k->status = f[0];
+	k->config = f[1];
+	k->output_port = f[2];
+	k->out_byte = f[3];
+	k->pending_cmd = f[4];
 	pthread_mutex_unlock(&k->lock);
 	return 0;
 }
@@ -159,28 +178,29 @@ static void i8042_destroy(struct device *dev)
 }
 
 static const struct device_ops i8042_ops = {
-	.name = "i8042",
-	.destroy = i8042_destroy,
-	.save = i8042_save,
-	.restore = i8042_restore,
+    .name = "i8042",
+    .destroy = i8042_destroy,
+    .save = i8042_save,
+    .restore = i8042_restore,
 };
 
-static int i8042_create(struct vm *vm, struct err **e)
+static int i8042_create(struct vm *vm, const struct vm_config *cfg, struct err **e)
 {
 	struct i8042 *k = calloc(1, sizeof(*k));
 
+	(void)cfg; /* every VM has one */
 	if (k == NULL)
-		return err_set(e, ENOMEM, "i8042");
+		return err_set(e, ENOMEM, "i8042: allocate");
 	k->dev.ops = &i8042_ops;
 	k->vm = vm;
 	pthread_mutex_init(&k->lock, NULL);
 	k->status = STATUS_SYSTEM_FLAG;
 	k->output_port = OUTPUT_PORT_RESET_HIGH;
-	device_attach(vm, &k->dev);
+	vm_add_device(vm, &k->dev);
 	/* 0x60-0x64; KVM's in-kernel PIT answers 0x61 (the speaker port)
 	 * before an exit reaches us, and 0x62/0x63 read as ones. */
-	return bus_register(&vm->pio, I8042_DATA_PORT, I8042_COMMAND_PORT - I8042_DATA_PORT + 1, i8042_io, k,
-			    "i8042", e);
+	return bus_register(&vm->pio, I8042_DATA_PORT, I8042_COMMAND_PORT - I8042_DATA_PORT + 1, i8042_io, k, "i8042",
+			    e);
 }
 
-const struct device_type i8042_type = { .name = "i8042", .create = i8042_create };
+const struct device_type i8042_type = {.name = "i8042", .create = i8042_create};

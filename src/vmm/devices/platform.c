@@ -37,13 +37,16 @@ static void platform_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t l
 	}
 	if (port == PORT_ACPI_SLEEP_CONTROL && len >= 1) {
 		unsigned type = (data[0] & SLEEP_TYPE_MASK) >> SLEEP_TYPE_SHIFT;
-		if ((data[0] & SLEEP_ENABLE) && type == ACPI_S5_SLEEP_TYPE)
+		if ((data[0] & SLEEP_ENABLE) && type == ACPI_S5_SLEEP_TYPE) {
+			log_info("platform: ACPI sleep state S5: the guest powers off");
 			vm_request_exit(p->vm, VM_EXIT_POWEROFF);
-		else if (data[0] & SLEEP_ENABLE)
+		} else if (data[0] & SLEEP_ENABLE)
 			log_debug("platform: sleep type %u is not supported, ignoring", type);
 	} else if (port == PORT_ACPI_RESET && len >= 1) {
-		if (data[0] == ACPI_RESET_VALUE)
+		if (data[0] == ACPI_RESET_VALUE) {
+			log_info("platform: ACPI reset register: the guest reboots");
 			vm_request_exit(p->vm, VM_EXIT_REBOOT);
+		}
 	} else if (port == PORT_EXIT_STATUS) {
 		uint32_t status = 0;
 		memcpy(&status, data, MIN(len, 4u));
@@ -91,26 +94,27 @@ static void platform_destroy(struct device *dev)
 }
 
 static const struct device_ops platform_ops = {
-	.name = "platform",
-	.destroy = platform_destroy,
-	.save = platform_save,
-	.restore = platform_restore,
+    .name = "platform",
+    .destroy = platform_destroy,
+    .save = platform_save,
+    .restore = platform_restore,
 };
 
-static int platform_create(struct vm *vm, struct err **e)
+static int platform_create(struct vm *vm, const struct vm_config *cfg, struct err **e)
 {
 	struct platform *p = calloc(1, sizeof(*p));
 	int r;
 
+	(void)cfg; /* every VM has one */
 	if (p == NULL)
 		return err_set(e, ENOMEM, "platform device");
 	p->dev.ops = &platform_ops;
 	p->vm = vm;
-	device_attach(vm, &p->dev);
+	vm_add_device(vm, &p->dev);
 	r = bus_register(&vm->pio, PORT_ACPI_SLEEP_CONTROL, PLATFORM_PORTS, platform_io, p, "platform", e);
 	if (r < 0)
 		return r;
 	return bus_register(&vm->pio, POST_PORT, 1, post_port_io, p, "POST port", e);
 }
 
-const struct device_type platform_type = { .name = "platform", .create = platform_create };
+const struct device_type platform_type = {.name = "platform", .create = platform_create};

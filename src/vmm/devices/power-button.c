@@ -59,21 +59,22 @@ static void power_button_destroy(struct device *dev)
 }
 
 static const struct device_ops power_button_ops = {
-	.name = "power-button",
-	.describe_acpi = power_button_describe_acpi,
-	.destroy = power_button_destroy,
+    .name = "power-button",
+    .describe_acpi = power_button_describe_acpi,
+    .destroy = power_button_destroy,
 };
 
-static int power_button_create(struct vm *vm, struct err **e)
+static int power_button_create(struct vm *vm, const struct vm_config *cfg, struct err **e)
 {
 	struct power_button *p = calloc(1, sizeof(*p));
 
+	(void)cfg; /* every VM has one */
 	if (p == NULL)
 		return err_set(e, ENOMEM, "power button");
 	p->dev.ops = &power_button_ops;
 	p->vm = vm;
-	device_attach(vm, &p->dev);
+	vm_add_device(vm, &p->dev);
 	return 0;
 }
 
-const struct device_type power_button_type = { .name = "power-button", .create = power_button_create };
+const struct device_type power_button_type = {.name = "power-button", .create = power_button_create};

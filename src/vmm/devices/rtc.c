@@ -25,10 +25,21 @@
 #define CMOS_SIZE 128
 
 enum {
-	RTC_SECONDS = 0x00, RTC_SECONDS_ALARM = 0x01, RTC_MINUTES = 0x02, RTC_MINUTES_ALARM = 0x03,
-	RTC_HOURS = 0x04, RTC_HOURS_ALARM = 0x05, RTC_DAY_OF_WEEK = 0x06, RTC_DAY_OF_MONTH = 0x07,
-	RTC_MONTH = 0x08, RTC_YEAR = 0x09, RTC_REG_A = 0x0a, RTC_REG_B = 0x0b, RTC_REG_C = 0x0c,
-	RTC_REG_D = 0x0d, RTC_CENTURY = 0x32,
+	RTC_SECONDS = 0x00,
+	RTC_SECONDS_ALARM = 0x01,
+	RTC_MINUTES = 0x02,
+	RTC_MINUTES_ALARM = 0x03,
+	RTC_HOURS = 0x04,
+	RTC_HOURS_ALARM = 0x05,
+	RTC_DAY_OF_WEEK = 0x06,
+	RTC_DAY_OF_MONTH = 0x07,
+	RTC_MONTH = 0x08,
+	RTC_YEAR = 0x09,
+	RTC_REG_A = 0x0a,
+	RTC_REG_B = 0x0b,
+	RTC_REG_C = 0x0c,
+	RTC_REG_D = 0x0d,
+	RTC_CENTURY = 0x32,
 };
 
 #define REG_A_DEFAULT 0x26 /* 32.768 kHz time base, 1024 Hz rate */
@@ -56,8 +67,14 @@ struct rtc {
 	int irq_level;
 };
 
-static uint8_t to_bcd(unsigned v) { return (uint8_t)(((v / 10) << 4) | (v % 10)); }
-static unsigned from_bcd(uint8_t v) { return (unsigned)((v >> 4) * 10 + (v & 0xf)); }
+static uint8_t to_bcd(unsigned v)
+{
+	return (uint8_t)(((v / 10) << 4) | (v % 10));
+}
+static unsigned from_bcd(uint8_t v)
+{
+	return (unsigned)((v >> 4) * 10 + (v & 0xf));
+}
 
 static uint8_t encode(const struct rtc *r, unsigned v)
 {
@@ -103,15 +120,24 @@ static uint8_t clock_reg(const struct rtc *r, unsigned reg)
 
 	guest_time(r, &tm);
 	switch (reg) {
-	case RTC_SECONDS: return encode(r, (unsigned)tm.tm_sec);
-	case RTC_MINUTES: return encode(r, (unsigned)tm.tm_min);
-	case RTC_HOURS: return encode_hour(r, (unsigned)tm.tm_hour);
-	case RTC_DAY_OF_WEEK: return encode(r, (unsigned)tm.tm_wday + 1);
-	case RTC_DAY_OF_MONTH: return encode(r, (unsigned)tm.tm_mday);
-	case RTC_MONTH: return encode(r, (unsigned)tm.tm_mon + 1);
-	case RTC_YEAR: return encode(r, (unsigned)(tm.tm_year + 1900) % 100);
-	case RTC_CENTURY: return encode(r, (unsigned)(tm.tm_year + 1900) / 100);
-	default: return r->cmos[reg];
+	case RTC_SECONDS:
+		return encode(r, (unsigned)tm.tm_sec);
+	case RTC_MINUTES:
+		return encode(r, (unsigned)tm.tm_min);
+	case RTC_HOURS:
+		return encode_hour(r, (unsigned)tm.tm_hour);
+	case RTC_DAY_OF_WEEK:
+		return encode(r, (unsigned)tm.tm_wday + 1);
+	case RTC_DAY_OF_MONTH:
+		return encode(r, (unsigned)tm.tm_mday);
+	case RTC_MONTH:
+		return encode(r, (unsigned)tm.tm_mon + 1);
+	case RTC_YEAR:
+		return encode(r, (unsigned)(tm.tm_year + 1900) % 100);
+	case RTC_CENTURY:
+		return encode(r, (unsigned)(tm.tm_year + 1900) / 100);
+	default:
+		return r->cmos[reg];
 	}
 }
 
@@ -123,14 +149,29 @@ static void set_clock_reg(struct rtc *r, unsigned reg, uint8_t v)
 
 	guest_time(r, &tm);
 	switch (reg) {
-	case RTC_SECONDS: tm.tm_sec = (int)decode(r, v) % 60; break;
-	case RTC_MINUTES: tm.tm_min = (int)decode(r, v) % 60; break;
-	case RTC_HOURS: tm.tm_hour = (int)decode_hour(r, v); break;
-	case RTC_DAY_OF_MONTH: tm.tm_mday = (int)MAX(decode(r, v), 1u) ; break;
-	case RTC_MONTH: tm.tm_mon = (int)(MAX(decode(r, v), 1u) - 1) % 12; break;
-	case RTC_YEAR: tm.tm_year = (tm.tm_year + 1900) / 100 * 100 + (int)decode(r, v) % 100 - 1900; break;
-	case RTC_CENTURY: tm.tm_year = (int)decode(r, v) * 100 + (tm.tm_year + 1900) % 100 - 1900; break;
-	default: return; /* day of week follows from the date */
+	case RTC_SECONDS:
+		tm.tm_sec = (int)decode(r, v) % 60;
+		break;
+	case RTC_MINUTES:
+		tm.tm_min = (int)decode(r, v) % 60;
+		break;
+	case RTC_HOURS:
+		tm.tm_hour = (int)decode_hour(r, v);
+		break;
+	case RTC_DAY_OF_MONTH:
+		tm.tm_mday = (int)MAX(decode(r, v), 1u);
+		break;
+	case RTC_MONTH:
+		tm.tm_mon = (int)(MAX(decode(r, v), 1u) - 1) % 12;
+		break;
+	case RTC_YEAR:
+		tm.tm_year = (tm.tm_year + 1900) / 100 * 100 + (int)decode(r, v) % 100 - 1900;
+		break;
+	case RTC_CENTURY:
+		tm.tm_year = (int)decode(r, v) * 100 + (tm.tm_year + 1900) % 100 - 1900;
+		break;
+	default:
+		return; /* day of week follows from the date */
 	}
 	t = timegm(&tm);
 	if (t != (time_t)-1)
@@ -154,7 +195,7 @@ static void rtc_update_irq(struct rtc *r)
 static void rtc_arm_timer(struct rtc *r)
 {
 	int want = (r->cmos[RTC_REG_B] & (REG_B_AIE | REG_B_UIE)) != 0;
-	struct itimerspec its = { 0 };
+	struct itimerspec its = {0};
 
 	if (want == r->timer_armed || r->timer_fd < 0)
 		return;
@@ -218,8 +259,14 @@ static void rtc_write_data(struct rtc *r, uint8_t v)
 	unsigned reg = r->index;
 
 	switch (reg) {
-	case RTC_SECONDS: case RTC_MINUTES: case RTC_HOURS: case RTC_DAY_OF_WEEK:
-	case RTC_DAY_OF_MONTH: case RTC_MONTH: case RTC_YEAR: case RTC_CENTURY:
+	case RTC_SECONDS:
+	case RTC_MINUTES:
+	case RTC_HOURS:
+	case RTC_DAY_OF_WEEK:
+	case RTC_DAY_OF_MONTH:
+	case RTC_MONTH:
+	case RTC_YEAR:
+	case RTC_CENTURY:
 		set_clock_reg(r, reg, v);
 		break;
 	case RTC_REG_A:
@@ -320,27 +367,28 @@ static void rtc_destroy(struct device *dev)
 }
 
 static const struct device_ops rtc_ops = {
-	.name = "rtc",
-	.describe_acpi = rtc_describe_acpi,
-	.destroy = rtc_destroy,
-	.save = rtc_save,
-	.restore = rtc_restore,
+    .name = "rtc",
+    .describe_acpi = rtc_describe_acpi,
+    .destroy = rtc_destroy,
+    .save = rtc_save,
+    .restore = rtc_restore,
 };
 
-static int rtc_create(struct vm *vm, struct err **e)
+static int rtc_create(struct vm *vm, const struct vm_config *cfg, struct err **e)
 {
 	struct rtc *r = calloc(1, sizeof(*r));
 	int ret;
 
+	(void)cfg; /* every VM has one */
 	if (r == NULL)
-		return err_set(e, ENOMEM, "rtc");
+		return err_set(e, ENOMEM, "rtc: allocate");
 	r->dev.ops = &rtc_ops;
 	r->vm = vm;
 	pthread_mutex_init(&r->lock, NULL);
 	r->cmos[RTC_REG_A] = REG_A_DEFAULT;
 	r->cmos[RTC_REG_B] = REG_B_24H;
 	r->timer_fd = -1;
-	device_attach(vm, &r->dev);
+	vm_add_device(vm, &r->dev);
 	r->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (r->timer_fd < 0)
 		return err_set(e, errno, "rtc: timerfd_create");
@@ -350,4 +398,4 @@ static int rtc_create(struct vm *vm, struct err **e)
 	return bus_register(&vm->pio, RTC_BASE, 2, rtc_io, r, "rtc", e);
 }
 
-const struct device_type rtc_type = { .name = "rtc", .create = rtc_create };
+const struct device_type rtc_type = {.name = "rtc", .create = rtc_create};

@@ -176,7 +176,7 @@ static void serial_write_reg(struct serial *s, unsigned reg, uint8_t v)
 			v |= FCR_CLEAR_RX | FCR_CLEAR_TX;
 		if (v & FCR_CLEAR_RX) {
 			s->rx_head = s->rx_count = 0;
-			s->lsr &= (uint8_t)~(LSR_DR | LSR_OE);
+			s->lsr &= (uint8_t) ~(LSR_DR | LSR_OE);
 		}
 		s->fcr = v & 0xc9; /* keep enable, DMA mode and trigger level */
 		break;
@@ -237,7 +237,7 @@ static uint8_t serial_read_reg(struct serial *s, unsigned reg)
 		break;
 	case REG_LSR:
 		v = s->lsr;
-		s->lsr &= (uint8_t)~(LSR_OE | LSR_BI);
+		s->lsr &= (uint8_t) ~(LSR_OE | LSR_BI);
 		break;
 	case REG_MSR:
 		v = s->msr;
@@ -307,7 +307,7 @@ static void serial_describe_acpi(struct device *dev, struct aml *aml)
 static void serial_save(struct device *dev, struct snap_writer *w)
 {
 	struct serial *s = (struct serial *)dev;
-	const uint8_t regs[] = { s->dll, s->dlm, s->ier, s->iir, s->fcr, s->lcr, s->mcr, s->lsr, s->msr, s->scr };
+	const uint8_t regs[] = {s->dll, s->dlm, s->ier, s->iir, s->fcr, s->lcr, s->mcr, s->lsr, s->msr, s->scr};
 
 	pthread_mutex_lock(&s->lock);
 	device_save_begin(dev, w, SERIAL_STATE_VERSION);
@@ -333,8 +333,16 @@ static int serial_restore(struct device *dev, const struct snap_reader *r, struc
 		return ret;
 	snap_get_bytes(&sec, regs, sizeof(regs));
 	pthread_mutex_lock(&s->lock);
-	s->dll = regs[0]; s->dlm = regs[1]; s->ier = regs[2]; s->iir = regs[3]; s->fcr = regs[4];
-	s->lcr = regs[5]; s->mcr = regs[6]; s->lsr = regs[7]; s->msr = regs[8]; s->scr = regs[9];
+	s->dll = regs[0];
+	s->dlm = regs[1];
+	s->ier = regs[2];
+	s->iir = regs[3];
+	s->fcr = regs[4];
+	s->lcr = regs[5];
+	s->mcr = regs[6];
+	s->lsr = regs[7];
+	s->msr = regs[8];
+	s->scr = regs[9];
 	s->thr_pending = snap_get_u8(&sec);
 	s->irq_level = snap_get_u8(&sec);
 	/* KVM keeps the line's level outside the irqchip state it saves:
@@ -360,21 +368,22 @@ static void serial_destroy(struct device *dev)
 }
 
 static const struct device_ops serial_ops = {
-	.name = "serial",
-	.describe_acpi = serial_describe_acpi,
-	.destroy = serial_destroy,
-	.save = serial_save,
-	.restore = serial_restore,
+    .name = "serial",
+    .describe_acpi = serial_describe_acpi,
+    .destroy = serial_destroy,
+    .save = serial_save,
+    .restore = serial_restore,
 };
 
-static int serial_create(struct vm *vm, struct err **e)
+static int serial_create(struct vm *vm, const struct vm_config *cfg, struct err **e)
 {
 	struct serial *s = calloc(1, sizeof(*s));
 	struct console_sink sink;
 	int r;
 
+	(void)cfg; /* every VM has one */
 	if (s == NULL)
-		return err_set(e, ENOMEM, "serial");
+		return err_set(e, ENOMEM, "serial COM1: allocate");
 	s->dev.ops = &serial_ops;
 	s->vm = vm;
 	s->console = vm->console;
@@ -383,12 +392,12 @@ static int serial_create(struct vm *vm, struct err **e)
 	s->lsr = LSR_THRE | LSR_TEMT;
 	s->msr = MSR_DCD | MSR_DSR | MSR_CTS;
 	s->iir = IIR_NO_INT;
-	device_attach(vm, &s->dev);
+	vm_add_device(vm, &s->dev);
 	r = bus_register(&vm->pio, COM1_BASE, SERIAL_PORTS, serial_io, s, "serial COM1", e);
 	if (r < 0)
 		return r;
-	sink = (struct console_sink){ .space = serial_rx_space, .push = serial_rx_push, .opaque = s };
+	sink = (struct console_sink){.space = serial_rx_space, .push = serial_rx_push, .opaque = s};
 	return console_attach_input(vm->console, &sink, e);
 }
 
-const struct device_type serial_type = { .name = "serial", .create = serial_create };
+const struct device_type serial_type = {.name = "serial", .create = serial_create};

@@ -17,8 +17,10 @@
 #include "casulo-config.h"
 #include "common/log.h"
 #include "common/thread.h"
-#include "vmm/actions.h"
+#include "vmm/devices/device.h"
 #include "vmm/migrate/stream.h"
+#include "vmm/machine.h"
+#include "vmm/seccomp.h"
 #include "vmm/snapshot/snapshot.h"
 #include "vmm/vm.h"
 
@@ -28,23 +30,23 @@
 #define MAX_CONFIG_LEN (64 * 1024)
 #define MAX_STATE_LEN (256ULL << 20)
 
-enum migration_state { MIGRATION_NONE, MIGRATION_RUNNING, MIGRATION_COMPLETED, MIGRATION_FAILED };
-
-static const char *const state_names[] = { "none", "running", "completed", "failed" };
-
 struct migration {
 	struct vm *vm;
 	pthread_t thread;
 	bool thread_started;
-	char destination[256];
 	uint32_t downtime_target_ms;
-	pthread_mutex_t lock; /* everything below */
-	enum migration_state state;
-	uint32_t rounds;
-	uint64_t bytes_sent, pages_sent, remaining_pages;
-	double total_ms, downtime_ms;
-	char error[512];
+	void (*done)(void *opaque, const struct migration_progress *final);
+	void *done_opaque;
+	pthread_mutex_t lock; /* progress */
+	struct migration_progress progress;
 };
+
+const char *migration_state_name(enum migration_state state)
+{
+	static const char *const names[] = {"none", "running", "completed", "failed"};
+
+	return (unsigned)state < ARRAY_SIZE(names) ? names[state] : "unknown";
+}
 
 static double now_ms(void)
 {
@@ -54,16 +56,6 @@ static double now_ms(void)
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-static bool page_is_zero(const uint8_t *p)
-{
-	const uint64_t *w = (const uint64_t *)p;
-
-	for (size_t i = 0; i < PAGE / 8; i++)
-		if (w[i])
-			return false;
-	return true;
-}
-
 /* --- dirty pages --- */
 
 static int set_dirty_logging(struct vm *vm, bool on)
@@ -71,11 +63,11 @@ static int set_dirty_logging(struct vm *vm, bool on)
 	for (unsigned i = 0; i < vm->mem.nregions; i++) {
 		const struct guest_region *reg = &vm->mem.regions[i];
 		struct kvm_userspace_memory_region region = {
-			.slot = i,
-			.flags = on ? KVM_MEM_LOG_DIRTY_PAGES : 0,
-			.guest_phys_addr = reg->gpa,
-			.memory_size = reg->size,
-			.userspace_addr = (uint64_t)(uintptr_t)reg->hva,
+		    .slot = i,
+		    .flags = on ? KVM_MEM_LOG_DIRTY_PAGES : 0,
+		    .guest_phys_addr = reg->gpa,
+		    .memory_size = reg->size,
+		    .userspace_addr = (uint64_t)(uintptr_t)reg->hva,
 		};
 		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0)
 			return -errno;
@@ -91,7 +83,7 @@ static int collect_dirty(struct vm *vm, uint64_t *bits, uint64_t *scratch)
 
 	for (unsigned i = 0; i < vm->mem.nregions; i++) {
 		uint64_t pages = vm->mem.regions[i].size / PAGE;
-		struct kvm_dirty_log log = { .slot = i, .dirty_bitmap = scratch };
+		struct kvm_dirty_log log = {.slot = i, .dirty_bitmap = scratch};
 
 		memset(scratch, 0, (size_t)((pages + 63) / 64) * 8);
 		if (ioctl(vm->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0)
@@ -117,34 +109,44 @@ static uint64_t count_bits(const uint64_t *bits, uint64_t words)
 /* --- the source --- */
 
 static void set_failed(struct migration *m, const char *fmt, ...) PRINTF_FMT(2, 3);
+/* The migration fails; its state says so once the VM runs here again. */
 static void set_failed(struct migration *m, const char *fmt, ...)
 {
 	va_list ap;
 
 	pthread_mutex_lock(&m->lock);
 	va_start(ap, fmt);
-	vsnprintf(m->error, sizeof(m->error), fmt, ap);
+	vsnprintf(m->progress.error, sizeof(m->progress.error), fmt, ap);
 	va_end(ap);
-	m->state = MIGRATION_FAILED;
 	pthread_mutex_unlock(&m->lock);
-	log_warn("migration to %s failed: %s; the VM keeps running here", m->destination, m->error);
+	log_warn("migration to %s failed: %s; the VM keeps running here", m->progress.destination, m->progress.error);
+}
+
+/* Tell the owner the progress is final. */
+static void report_done(struct migration *m)
+{
+	struct migration_progress final;
+
+	if (m->done == NULL)
+		return;
+	migrate_progress(m, &final);
+	m->done(m->done_opaque, &final);
 }
 
 static void progress(struct migration *m, struct stream *s, uint64_t pages, uint64_t remaining)
 {
 	pthread_mutex_lock(&m->lock);
-	m->bytes_sent = s->bytes;
-	m->pages_sent += pages;
-	m->remaining_pages = remaining;
+	m->progress.bytes_sent = s->bytes;
+	m->progress.pages_sent += pages;
+	m->progress.remaining_pages = remaining;
 	pthread_mutex_unlock(&m->lock);
 }
 
-static void send_page(struct stream *s, const struct guest_memory *mem, uint64_t page, bool skip_zero,
-		      uint64_t *sent)
+static void send_page(struct stream *s, const struct guest_memory *mem, uint64_t page, bool skip_zero, uint64_t *sent)
 {
 	const uint8_t *p = mem->base + page * PAGE;
 
-	if (page_is_zero(p)) {
+	if (guest_page_is_zero(p)) {
 		if (skip_zero)
 			return;
 		stream_put_u32(s, REC_ZERO);
@@ -172,17 +174,18 @@ static uint64_t send_dirty(struct stream *s, const struct guest_memory *mem, uin
 	return sent;
 }
 
-/* Ask the VMM thread to pause or resume the VM for us. */
-static int vm_control(struct vm *vm, enum vm_action_kind kind)
+/* VMM thread (vm_call()): pause the VM for the last pages, if it still
+ * runs (the guest may have powered off during the rounds). */
+static int pause_running_vm(struct vm *vm, void *arg)
 {
-	struct vm_action a;
-	int status;
+	(void)arg;
+	return vm->state == VM_STATE_RUNNING ? vm_pause(vm) : -EINVAL;
+}
 
-	vm_action_init(&a, kind);
-	vm_action_run(vm, &a);
-	status = a.http_status;
-	vm_action_release(&a);
-	return status == 204 ? 0 : -EIO;
+static int resume_vm(struct vm *vm, void *arg)
+{
+	(void)arg;
+	return vm->state == VM_STATE_RUNNING || vm->state == VM_STATE_PAUSED ? vm_resume(vm) : -EINVAL;
 }
 
 static int read_answer(struct stream *s, char *msg, size_t len)
@@ -210,7 +213,7 @@ static void *send_thread(void *arg)
 	double start = now_ms(), round_start, paused_at = 0, bytes_per_ms = 0;
 	bool logging = false, paused = false;
 	struct snap_writer w;
-	struct stream s = { .fd = -1 };
+	struct stream s = {.fd = -1};
 	struct err *e = NULL;
 	char why[512] = "";
 	json_object *cfg;
@@ -219,11 +222,15 @@ static void *send_thread(void *arg)
 
 	pthread_setname_np(pthread_self(), "migration");
 	snap_writer_init(&w, "casulo-vmm " CASULO_VERSION);
+	if (vmm_seccomp_install(VMM_THREAD_MIGRATION, &e) < 0) {
+		set_failed(m, "%s", e->msg);
+		goto out;
+	}
 	if (bits == NULL || scratch == NULL || stream_init(&s, -1) < 0) {
 		set_failed(m, "out of memory");
 		goto out;
 	}
-	fd = stream_connect(m->destination, IO_TIMEOUT_S, why, sizeof(why));
+	fd = stream_connect(m->progress.destination, IO_TIMEOUT_S, why, sizeof(why));
 	if (fd < 0) {
 		set_failed(m, "%s", why);
 		goto out;
@@ -271,8 +278,8 @@ static void *send_thread(void *arg)
 		}
 		dirty = count_bits(bits, words);
 		pthread_mutex_lock(&m->lock);
-		m->rounds = round;
-		m->remaining_pages = dirty;
+		m->progress.rounds = round;
+		m->progress.remaining_pages = dirty;
 		pthread_mutex_unlock(&m->lock);
 		if ((double)(dirty * PAGE) <= bytes_per_ms * m->downtime_target_ms || round >= MAX_ROUNDS)
 			break;
@@ -291,9 +298,10 @@ static void *send_thread(void *arg)
 	/* Stop and copy: the last pages and the state, with the VM paused. */
 	/* Downtime counts from here: the vCPUs stop as the pause goes on. */
 	paused_at = now_ms();
-	if (vm_control(vm, VM_ACTION_MIGRATION_PAUSE) < 0) {
+	if (vm_call(vm, pause_running_vm, NULL) < 0) {
 		/* Typically the guest powered off or reset during the rounds. */
-		set_failed(m, "could not pause the VM (it is %s)", vm_state_name(__atomic_load_n(&vm->state, __ATOMIC_ACQUIRE)));
+		set_failed(m, "could not pause the VM (it is %s)",
+			   vm_state_name(__atomic_load_n(&vm->state, __ATOMIC_ACQUIRE)));
 		goto out;
 	}
 	paused = true;
@@ -323,26 +331,30 @@ static void *send_thread(void *arg)
 	}
 	double ended = now_ms();
 	log_debug("migration: downtime: pause %.1f ms, last %" PRIu64 " pages %.1f ms, state %zu bytes %.1f ms, "
-		  "destination %.1f ms", t_paused - paused_at, sent, t_pages - t_paused, w.len, t_state - t_pages,
-		  ended - t_state);
+		  "destination %.1f ms",
+		  t_paused - paused_at, sent, t_pages - t_paused, w.len, t_state - t_pages, ended - t_state);
 	pthread_mutex_lock(&m->lock);
-	m->state = MIGRATION_COMPLETED;
-	m->downtime_ms = ended - paused_at;
-	m->total_ms = ended - start;
+	m->progress.state = MIGRATION_COMPLETED;
+	m->progress.downtime_ms = ended - paused_at;
+	m->progress.total_ms = ended - start;
 	pthread_mutex_unlock(&m->lock);
-	log_info("migration to %s completed: %u rounds, %.1f MiB, downtime %.1f ms, total %.0f ms", m->destination,
-		 m->rounds, (double)s.bytes / (1 << 20), m->downtime_ms, m->total_ms);
+	log_info("migration to %s completed: %u rounds, %.1f MiB, downtime %.1f ms, total %.0f ms",
+		 m->progress.destination, m->progress.rounds, (double)s.bytes / (1 << 20), m->progress.downtime_ms,
+		 m->progress.total_ms);
+	report_done(m);
 	vm_request_exit(vm, VM_EXIT_MIGRATED);
 	goto done;
 out:
 	/* Failed before the destination took over: carry on here. */
 	if (logging)
 		set_dirty_logging(vm, false);
-	if (paused)
-		vm_control(vm, VM_ACTION_MIGRATION_RESUME);
+	if (paused && vm_call(vm, resume_vm, NULL) < 0)
+		log_warn("migration to %s: the VM stopped before it could run again here", m->progress.destination);
 	pthread_mutex_lock(&m->lock);
-	m->total_ms = now_ms() - start;
+	m->progress.state = MIGRATION_FAILED;
+	m->progress.total_ms = now_ms() - start;
 	pthread_mutex_unlock(&m->lock);
+	report_done(m);
 done:
 	if (s.fd >= 0)
 		close(s.fd);
@@ -354,86 +366,49 @@ done:
 	return NULL;
 }
 
-int migrate_send_start(struct vm *vm, const char *destination, uint32_t downtime_ms, struct err **e)
+int migrate_send_start(struct vm *vm, const struct migrate_send_params *params, struct migration **ret, struct err **e)
 {
-	struct migration *m = vm->migration;
+	struct migration *m;
 	int r;
 
-	if (m && m->state == MIGRATION_RUNNING)
-		return err_setx(e, EBUSY, "a migration is already running");
-	if (m) {
-		if (m->thread_started)
-			pthread_join(m->thread, NULL);
-		pthread_mutex_destroy(&m->lock);
-		free(m);
-	}
+	if (devices_check_movable(vm->devices, e) < 0)
+		return err_wrap(e, "migration");
 	m = calloc(1, sizeof(*m));
 	if (m == NULL)
-		return err_set(e, ENOMEM, "migration");
+		return err_set(e, ENOMEM, "migration to %s", params->destination);
 	m->vm = vm;
-	snprintf(m->destination, sizeof(m->destination), "%s", destination);
-	m->downtime_target_ms = downtime_ms ? downtime_ms : MIGRATE_DEFAULT_DOWNTIME_MS;
+	snprintf(m->progress.destination, sizeof(m->progress.destination), "%s", params->destination);
+	m->downtime_target_ms = params->downtime_ms ? params->downtime_ms : MIGRATE_DEFAULT_DOWNTIME_MS;
+	m->done = params->done;
+	m->done_opaque = params->done_opaque;
 	pthread_mutex_init(&m->lock, NULL);
-	m->state = MIGRATION_RUNNING;
-	vm->migration = m;
+	m->progress.state = MIGRATION_RUNNING;
 	r = thread_start(&m->thread, send_thread, m);
 	if (r != 0) {
-		m->state = MIGRATION_FAILED;
-		return err_set(e, r, "migration: start thread");
+		pthread_mutex_destroy(&m->lock);
+		free(m);
+		return err_set(e, r, "migration to %s: start thread", params->destination);
 	}
 	m->thread_started = true;
+	*ret = m;
 	return 0;
 }
 
-bool migrate_running(struct vm *vm)
+void migrate_progress(struct migration *m, struct migration_progress *p)
 {
-	struct migration *m = vm->migration;
-	bool running;
-
-	if (m == NULL)
-		return false;
 	pthread_mutex_lock(&m->lock);
-	running = m->state == MIGRATION_RUNNING;
+	*p = m->progress;
 	pthread_mutex_unlock(&m->lock);
-	return running;
 }
 
-json_object *migrate_info(struct vm *vm)
+void migrate_free(struct migration *m)
 {
-	struct migration *m = vm->migration;
-	json_object *o = json_object_new_object();
-
-	if (m == NULL) {
-		json_object_object_add(o, "state", json_object_new_string("none"));
-		return o;
-	}
-	pthread_mutex_lock(&m->lock);
-	json_object_object_add(o, "state", json_object_new_string(state_names[m->state]));
-	json_object_object_add(o, "destination", json_object_new_string(m->destination));
-	json_object_object_add(o, "rounds", json_object_new_int((int)m->rounds));
-	json_object_object_add(o, "bytes_sent", json_object_new_int64((int64_t)m->bytes_sent));
-	json_object_object_add(o, "pages_sent", json_object_new_int64((int64_t)m->pages_sent));
-	json_object_object_add(o, "remaining_pages", json_object_new_int64((int64_t)m->remaining_pages));
-	json_object_object_add(o, "total_ms", json_object_new_double(m->total_ms));
-	if (m->state == MIGRATION_COMPLETED)
-		json_object_object_add(o, "downtime_ms", json_object_new_double(m->downtime_ms));
-	if (m->state == MIGRATION_FAILED)
-		json_object_object_add(o, "error", json_object_new_string(m->error));
-	pthread_mutex_unlock(&m->lock);
-	return o;
-}
-
-void migrate_cleanup(struct vm *vm)
-{
-	struct migration *m = vm->migration;
-
 	if (m == NULL)
 		return;
 	if (m->thread_started)
 		pthread_join(m->thread, NULL);
 	pthread_mutex_destroy(&m->lock);
 	free(m);
-	vm->migration = NULL;
 }
 
 /* --- the destination --- */
@@ -449,7 +424,7 @@ static void answer(struct stream *s, int code, const char *msg)
 /* Wait for the source, giving up on SIGINT/SIGTERM. */
 static int accept_source(struct vm *vm, int lfd, const char *spec, struct err **e)
 {
-	struct pollfd pfd[2] = { { lfd, POLLIN, 0 }, { vm->signal_fd, POLLIN, 0 } };
+	struct pollfd pfd[2] = {{lfd, POLLIN, 0}, {vm->signal_fd, POLLIN, 0}};
 
 	log_info("migration: waiting on %s", spec);
 	for (;;) {
@@ -499,15 +474,15 @@ static int receive_hello(struct vm *vm, struct stream *s, const struct vm_config
 	if (r == 0 && vm->cfg.memory != size)
 		r = err_setx(e, EPROTO, "the source's memory size does not match its configuration");
 	if (r == 0)
-		r = vm_build(vm, -1, e);
+		r = machine_build(vm, -1, e);
 	answer(s, r == 0 ? 0 : 1, r == 0 ? "ok" : (*e)->msg);
 	return r;
 }
 
 int migrate_receive(struct vm *vm, const char *spec, const struct vm_config *host, struct err **e)
 {
-	struct stream s = { .fd = -1 };
-	struct snap_reader reader = { 0 };
+	struct stream s = {.fd = -1};
+	struct snap_reader reader = {0};
 	uint8_t *state = NULL;
 	uint64_t state_len = 0, pages = 0;
 	char why[512];
@@ -523,7 +498,7 @@ int migrate_receive(struct vm *vm, const char *spec, const struct vm_config *hos
 	stream_set_timeout(fd, IO_TIMEOUT_S);
 	if (stream_init(&s, fd) < 0) {
 		close(fd);
-		return err_set(e, ENOMEM, "migration");
+		return err_set(e, ENOMEM, "migration from %s", spec);
 	}
 	r = receive_hello(vm, &s, host, e);
 	while (r == 0) {

@@ -59,7 +59,7 @@ void stream_put(struct stream *s, const void *p, size_t n)
 
 void stream_put_u32(struct stream *s, uint32_t v)
 {
-	uint8_t b[4] = { (uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24) };
+	uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
 
 	stream_put(s, b, 4);
 }
@@ -123,7 +123,7 @@ int stream_get_u64(struct stream *s, uint64_t *v)
 
 void stream_set_timeout(int fd, int seconds)
 {
-	struct timeval tv = { .tv_sec = seconds };
+	struct timeval tv = {.tv_sec = seconds};
 
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
@@ -150,7 +150,8 @@ static int split_spec(const char *spec, char *host, size_t hlen, char *port, siz
 
 static int resolve(const char *spec, int passive, struct addrinfo **res, char *why, size_t why_len)
 {
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = passive ? AI_PASSIVE : 0 };
+	struct addrinfo hints = {
+	    .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = passive ? AI_PASSIVE : 0};
 	char host[256], port[16];
 	int r;
 
@@ -189,7 +190,7 @@ int stream_connect(const char *spec, int timeout_s, char *why, size_t why_len)
 		snprintf(why, why_len, "'%s': connect: %s", spec, strerror(err));
 		return -err;
 	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
 	return fd;
 }
 
@@ -204,7 +205,7 @@ int stream_listen(const char *spec, char *why, size_t why_len)
 		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
 		if (fd < 0)
 			continue;
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &(int){ 1 }, sizeof(int));
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &(int){1}, sizeof(int));
 		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 1) == 0)
 			break;
 		err = errno;

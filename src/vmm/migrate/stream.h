@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/macro.h"
+
 #define STREAM_BUF (1 << 20)
 
 enum migrate_record {
@@ -16,15 +18,15 @@ enum migrate_record {
 
 struct stream {
 	int fd;
-	uint8_t *buf;     /* outgoing bytes not yet sent */
+	uint8_t *buf; /* outgoing bytes not yet sent */
 	size_t len;
-	uint8_t *in;      /* incoming bytes read ahead */
+	uint8_t *in; /* incoming bytes read ahead */
 	size_t in_pos, in_len;
 	uint64_t bytes; /* moved so far */
-	int error;      /* first -errno; sticky */
+	int error;	/* first -errno; sticky */
 };
 
-int stream_init(struct stream *s, int fd);
+int stream_init(struct stream *s, int fd) MUST_CHECK;
 void stream_free(struct stream *s);
 void stream_put(struct stream *s, const void *p, size_t n);
 void stream_put_u32(struct stream *s, uint32_t v);
@@ -37,8 +39,8 @@ int stream_get_u32(struct stream *s, uint32_t *v);
 int stream_get_u64(struct stream *s, uint64_t *v);
 
 /* "tcp:HOST:PORT" to a connected (or listening) socket. */
-int stream_connect(const char *spec, int timeout_s, char *why, size_t why_len);
-int stream_listen(const char *spec, char *why, size_t why_len);
+int stream_connect(const char *spec, int timeout_s, char *why, size_t why_len) MUST_CHECK;
+int stream_listen(const char *spec, char *why, size_t why_len) MUST_CHECK;
 /* Give blocking reads and writes on fd a timeout. */
 void stream_set_timeout(int fd, int seconds);
 

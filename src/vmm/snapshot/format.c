@@ -39,10 +39,22 @@ static void put_le(struct snap_writer *w, uint64_t v, unsigned n)
 		w->buf[w->len++] = (uint8_t)(v >> (8 * i));
 }
 
-void snap_put_u8(struct snap_writer *w, uint8_t v) { put_le(w, v, 1); }
-void snap_put_u16(struct snap_writer *w, uint16_t v) { put_le(w, v, 2); }
-void snap_put_u32(struct snap_writer *w, uint32_t v) { put_le(w, v, 4); }
-void snap_put_u64(struct snap_writer *w, uint64_t v) { put_le(w, v, 8); }
+void snap_put_u8(struct snap_writer *w, uint8_t v)
+{
+	put_le(w, v, 1);
+}
+void snap_put_u16(struct snap_writer *w, uint16_t v)
+{
+	put_le(w, v, 2);
+}
+void snap_put_u32(struct snap_writer *w, uint32_t v)
+{
+	put_le(w, v, 4);
+}
+void snap_put_u64(struct snap_writer *w, uint64_t v)
+{
+	put_le(w, v, 8);
+}
 
 void snap_put_bytes(struct snap_writer *w, const void *p, size_t n)
 {
@@ -63,7 +75,7 @@ void snap_put_str(struct snap_writer *w, const char *s)
 
 static void put_fixed_str(struct snap_writer *w, const char *s, size_t field)
 {
-	char buf[64] = { 0 };
+	char buf[64] = {0};
 
 	snprintf(buf, sizeof(buf), "%s", s);
 	snap_put_bytes(w, buf, field);
@@ -175,7 +187,8 @@ int snap_reader_parse(struct snap_reader *r, const uint8_t *buf, size_t len, str
 	memcpy(r->writer, buf + 16, SNAP_WRITER_MAX);
 	r->writer[SNAP_WRITER_MAX] = '\0';
 	if (r->major != SNAP_FORMAT_MAJOR)
-		return err_setx(e, EINVAL, "format version %u.%u (written by '%s') is not readable by this version (%u.x)",
+		return err_setx(e, EINVAL,
+				"format version %u.%u (written by '%s') is not readable by this version (%u.x)",
 				r->major, r->minor, r->writer, SNAP_FORMAT_MAJOR);
 	if (get_le(buf + 12, 4) != SNAP_ARCH_X86_64)
 		return err_setx(e, EINVAL, "written for another architecture (%u)", (unsigned)get_le(buf + 12, 4));
@@ -191,7 +204,7 @@ int snap_reader_parse(struct snap_reader *r, const uint8_t *buf, size_t len, str
 	r->sections = calloc(r->nsections ? r->nsections : 1, sizeof(*r->sections));
 	if (r->buf == NULL || r->sections == NULL) {
 		snap_reader_free(r);
-		return err_set(e, ENOMEM, "snapshot");
+		return err_set(e, ENOMEM, "snapshot state: %zu bytes", len);
 	}
 	memcpy(r->buf, buf, len);
 	r->len = len;
@@ -223,7 +236,8 @@ int snap_reader_parse(struct snap_reader *r, const uint8_t *buf, size_t len, str
 	}
 	if (off != len - TRAILER_LEN) {
 		snap_reader_free(r);
-		return err_setx(e, EINVAL, "corrupted: %zu unexplained bytes before the trailer", len - TRAILER_LEN - off);
+		return err_setx(e, EINVAL, "corrupted: %zu unexplained bytes before the trailer",
+				len - TRAILER_LEN - off);
 	}
 	return 0;
 }
@@ -291,10 +305,26 @@ static const uint8_t *take(struct snap_section *s, size_t n)
 	return p;
 }
 
-uint8_t snap_get_u8(struct snap_section *s) { const uint8_t *p = take(s, 1); return p ? p[0] : 0; }
-uint16_t snap_get_u16(struct snap_section *s) { const uint8_t *p = take(s, 2); return p ? (uint16_t)get_le(p, 2) : 0; }
-uint32_t snap_get_u32(struct snap_section *s) { const uint8_t *p = take(s, 4); return p ? (uint32_t)get_le(p, 4) : 0; }
-uint64_t snap_get_u64(struct snap_section *s) { const uint8_t *p = take(s, 8); return p ? get_le(p, 8) : 0; }
+uint8_t snap_get_u8(struct snap_section *s)
+{
+	const uint8_t *p = take(s, 1);
+	return p ? p[0] : 0;
+}
+uint16_t snap_get_u16(struct snap_section *s)
+{
+	const uint8_t *p = take(s, 2);
+	return p ? (uint16_t)get_le(p, 2) : 0;
+}
+uint32_t snap_get_u32(struct snap_section *s)
+{
+	const uint8_t *p = take(s, 4);
+	return p ? (uint32_t)get_le(p, 4) : 0;
+}
+uint64_t snap_get_u64(struct snap_section *s)
+{
+	const uint8_t *p = take(s, 8);
+	return p ? get_le(p, 8) : 0;
+}
 
 void snap_get_bytes(struct snap_section *s, void *out, size_t n)
 {

@@ -33,7 +33,7 @@ struct snap_writer {
 	size_t len, cap;
 	size_t section_start; /* offset of the open section's data */
 	uint32_t nsections;
-	bool failed;          /* out of memory */
+	bool failed; /* out of memory */
 };
 
 void snap_writer_init(struct snap_writer *w, const char *writer_version);
@@ -47,9 +47,9 @@ void snap_put_bytes(struct snap_writer *w, const void *p, size_t n);
 void snap_put_str(struct snap_writer *w, const char *s);
 void snap_section_end(struct snap_writer *w);
 /* Add the trailer: buf/len then hold the whole file (for sending). */
-int snap_writer_finish(struct snap_writer *w);
+int snap_writer_finish(struct snap_writer *w) MUST_CHECK;
 /* Add the trailer and write the file (fsync'ed; atomically renamed in). */
-int snap_writer_save(struct snap_writer *w, const char *path, struct err **e);
+int snap_writer_save(struct snap_writer *w, const char *path, struct err **e) MUST_CHECK;
 void snap_writer_free(struct snap_writer *w);
 
 /* --- reading --- */
@@ -73,9 +73,9 @@ struct snap_reader {
 };
 
 /* Read and check the whole file; on error *e says what is wrong with it. */
-int snap_reader_open(struct snap_reader *r, const char *path, struct err **e);
+int snap_reader_open(struct snap_reader *r, const char *path, struct err **e) MUST_CHECK;
 /* The same from memory (tests, fuzzers, migration). buf is copied. */
-int snap_reader_parse(struct snap_reader *r, const uint8_t *buf, size_t len, struct err **e);
+int snap_reader_parse(struct snap_reader *r, const uint8_t *buf, size_t len, struct err **e) MUST_CHECK;
 void snap_reader_free(struct snap_reader *r);
 /* A fresh cursor on the named section, or NULL. */
 bool snap_find(const struct snap_reader *r, const char *name, struct snap_section *s);
@@ -91,6 +91,6 @@ void snap_get_str(struct snap_section *s, char *out, size_t cap);
 bool snap_section_ok(const struct snap_section *s);
 
 /* Standard error for a section that does not parse. */
-int snap_bad_section(const struct snap_section *s, struct err **e);
+int snap_bad_section(const struct snap_section *s, struct err **e) MUST_CHECK;
 
 #endif

@@ -13,12 +13,12 @@
 /* --- field tables: explicit offsets, never a struct copy --- */
 
 static const size_t regs_fields[] = {
-	offsetof(struct kvm_regs, rax), offsetof(struct kvm_regs, rbx), offsetof(struct kvm_regs, rcx),
-	offsetof(struct kvm_regs, rdx), offsetof(struct kvm_regs, rsi), offsetof(struct kvm_regs, rdi),
-	offsetof(struct kvm_regs, rsp), offsetof(struct kvm_regs, rbp), offsetof(struct kvm_regs, r8),
-	offsetof(struct kvm_regs, r9),  offsetof(struct kvm_regs, r10), offsetof(struct kvm_regs, r11),
-	offsetof(struct kvm_regs, r12), offsetof(struct kvm_regs, r13), offsetof(struct kvm_regs, r14),
-	offsetof(struct kvm_regs, r15), offsetof(struct kvm_regs, rip), offsetof(struct kvm_regs, rflags),
+    offsetof(struct kvm_regs, rax), offsetof(struct kvm_regs, rbx), offsetof(struct kvm_regs, rcx),
+    offsetof(struct kvm_regs, rdx), offsetof(struct kvm_regs, rsi), offsetof(struct kvm_regs, rdi),
+    offsetof(struct kvm_regs, rsp), offsetof(struct kvm_regs, rbp), offsetof(struct kvm_regs, r8),
+    offsetof(struct kvm_regs, r9),  offsetof(struct kvm_regs, r10), offsetof(struct kvm_regs, r11),
+    offsetof(struct kvm_regs, r12), offsetof(struct kvm_regs, r13), offsetof(struct kvm_regs, r14),
+    offsetof(struct kvm_regs, r15), offsetof(struct kvm_regs, rip), offsetof(struct kvm_regs, rflags),
 };
 
 static void put_u64_fields(struct snap_writer *w, const void *base, const size_t *offs, size_t n)
@@ -72,7 +72,7 @@ static void get_segment(struct snap_section *s, struct kvm_segment *g)
 
 static void put_sregs(struct snap_writer *w, const struct kvm_sregs *r)
 {
-	const struct kvm_segment *segs[] = { &r->cs, &r->ds, &r->es, &r->fs, &r->gs, &r->ss, &r->tr, &r->ldt };
+	const struct kvm_segment *segs[] = {&r->cs, &r->ds, &r->es, &r->fs, &r->gs, &r->ss, &r->tr, &r->ldt};
 
 	for (size_t i = 0; i < ARRAY_SIZE(segs); i++)
 		put_segment(w, segs[i]);
@@ -93,7 +93,7 @@ static void put_sregs(struct snap_writer *w, const struct kvm_sregs *r)
 
 static void get_sregs(struct snap_section *s, struct kvm_sregs *r)
 {
-	struct kvm_segment *segs[] = { &r->cs, &r->ds, &r->es, &r->fs, &r->gs, &r->ss, &r->tr, &r->ldt };
+	struct kvm_segment *segs[] = {&r->cs, &r->ds, &r->es, &r->fs, &r->gs, &r->ss, &r->tr, &r->ldt};
 
 	for (size_t i = 0; i < ARRAY_SIZE(segs); i++)
 		get_segment(s, segs[i]);
@@ -200,12 +200,12 @@ int kvm_state_prepare(struct vm *vm, struct err **e)
 
 	vm->xsave_size = n > (int)sizeof(struct kvm_xsave) ? n : (int)sizeof(struct kvm_xsave);
 	if (list == NULL)
-		return err_set(e, ENOMEM, "MSR list");
+		return err_set(e, ENOMEM, "/dev/kvm: MSR list");
 	list->nmsrs = MAX_MSRS;
 	if (ioctl(vm->kvm_fd, KVM_GET_MSR_INDEX_LIST, list) < 0) {
 		int saved = errno;
 		free(list);
-		return err_set(e, saved, "KVM_GET_MSR_INDEX_LIST");
+		return err_set(e, saved, "/dev/kvm: KVM_GET_MSR_INDEX_LIST");
 	}
 	msrs = msrs_alloc(list->nmsrs);
 	part = msrs_alloc(list->nmsrs);
@@ -214,7 +214,7 @@ int kvm_state_prepare(struct vm *vm, struct err **e)
 		free(list);
 		free(msrs);
 		free(part);
-		return err_set(e, ENOMEM, "MSR list");
+		return err_set(e, ENOMEM, "/dev/kvm: MSR list");
 	}
 	msrs->nmsrs = list->nmsrs;
 	for (unsigned i = 0; i < list->nmsrs; i++)
@@ -239,7 +239,7 @@ static int read_msrs(struct vcpu *vcpu, struct kvm_msrs **ret, struct err **e)
 		return err_set(e, ENOMEM, "vcpu %u: MSRs", vcpu->id);
 	msrs->nmsrs = vm->nmsrs;
 	for (unsigned i = 0; i < vm->nmsrs; i++)
-		msrs->entries[i] = (struct kvm_msr_entry){ .index = vm->msr_indices[i] };
+		msrs->entries[i] = (struct kvm_msr_entry){.index = vm->msr_indices[i]};
 	/* One ioctl for the lot: the list holds only MSRs known to read back. */
 	got = ioctl(vcpu->fd, KVM_GET_MSRS, msrs);
 	if (got < 0 || (unsigned)got != msrs->nmsrs) {
@@ -250,7 +250,7 @@ static int read_msrs(struct vcpu *vcpu, struct kvm_msrs **ret, struct err **e)
 		}
 		msrs->nmsrs = vm->nmsrs;
 		for (unsigned i = 0; i < vm->nmsrs; i++)
-			msrs->entries[i] = (struct kvm_msr_entry){ .index = vm->msr_indices[i] };
+			msrs->entries[i] = (struct kvm_msr_entry){.index = vm->msr_indices[i]};
 		msrs_ioctl_all(vcpu->fd, KVM_GET_MSRS, msrs, part);
 		free(part);
 	}
@@ -350,10 +350,10 @@ int kvm_state_save_vcpu(struct vcpu *vcpu, struct snap_writer *w, struct err **e
 		return err_set(e, ENOMEM, "vcpu %u", vcpu->id);
 	}
 	cpuid->nent = 256;
-#define GET(req, arg, what)                                                   \
-	if (ioctl(vcpu->fd, req, arg) < 0) {                                  \
-		r = err_set(e, errno, "vcpu %u: " what, vcpu->id);            \
-		goto out;                                                     \
+#define GET(req, arg, what)                                                                                            \
+	if (ioctl(vcpu->fd, req, arg) < 0) {                                                                           \
+		r = err_set(e, errno, "vcpu %u: " what, vcpu->id);                                                     \
+		goto out;                                                                                              \
 	}
 	GET(KVM_GET_REGS, &regs, "KVM_GET_REGS");
 	GET(KVM_GET_SREGS, &sregs, "KVM_GET_SREGS");
@@ -517,10 +517,10 @@ int kvm_state_restore_vcpu(struct vcpu *vcpu, struct snap_section *s, struct err
 	if (tsc_khz && ioctl(vcpu->fd, KVM_GET_TSC_KHZ, 0) != (int)tsc_khz &&
 	    ioctl(vcpu->fd, KVM_SET_TSC_KHZ, (unsigned long)tsc_khz) < 0)
 		log_warn("vcpu %u: cannot set the guest's TSC to %u kHz: its clock may drift", vcpu->id, tsc_khz);
-#define SET(req, arg, what)                                                   \
-	if (ioctl(vcpu->fd, req, arg) < 0) {                                  \
-		r = err_set(e, errno, "vcpu %u: " what, vcpu->id);            \
-		goto out;                                                     \
+#define SET(req, arg, what)                                                                                            \
+	if (ioctl(vcpu->fd, req, arg) < 0) {                                                                           \
+		r = err_set(e, errno, "vcpu %u: " what, vcpu->id);                                                     \
+		goto out;                                                                                              \
 	}
 	SET(KVM_SET_MP_STATE, &mp, "KVM_SET_MP_STATE");
 	SET(KVM_SET_REGS, &regs, "KVM_SET_REGS");
@@ -544,9 +544,22 @@ out:
 
 static void put_pic(struct snap_writer *w, const struct kvm_pic_state *p)
 {
-	const uint8_t f[] = { p->last_irr, p->irr, p->imr, p->isr, p->priority_add, p->irq_base,
-			      p->read_reg_select, p->poll, p->special_mask, p->init_state, p->auto_eoi,
-			      p->rotate_on_auto_eoi, p->special_fully_nested_mode, p->init4, p->elcr, p->elcr_mask };
+	const uint8_t f[] = {p->last_irr,
+			     p->irr,
+			     p->imr,
+			     p->isr,
+			     p->priority_add,
+			     p->irq_base,
+			     p->read_reg_select,
+			     p->poll,
+			     p->special_mask,
+			     p->init_state,
+			     p->auto_eoi,
+			     p->rotate_on_auto_eoi,
+			     p->special_fully_nested_mode,
+			     p->init4,
+			     p->elcr,
+			     p->elcr_mask};
 
 	snap_put_bytes(w, f, sizeof(f));
 }
@@ -556,26 +569,38 @@ static void get_pic(struct snap_section *s, struct kvm_pic_state *p)
 	uint8_t f[16];
 
 	snap_get_bytes(s, f, sizeof(f));
-	p->last_irr = f[0]; p->irr = f[1]; p->imr = f[2]; p->isr = f[3];
-	p->priority_add = f[4]; p->irq_base = f[5]; p->read_reg_select = f[6]; p->poll = f[7];
-	p->special_mask = f[8]; p->init_state = f[9]; p->auto_eoi = f[10]; p->rotate_on_auto_eoi = f[11];
-	p->special_fully_nested_mode = f[12]; p->init4 = f[13]; p->elcr = f[14]; p->elcr_mask = f[15];
+	p->last_irr = f[0];
+	p->irr = f[1];
+	p->imr = f[2];
+	p->isr = f[3];
+	p->priority_add = f[4];
+	p->irq_base = f[5];
+	p->read_reg_select = f[6];
+	p->poll = f[7];
+	p->special_mask = f[8];
+	p->init_state = f[9];
+	p->auto_eoi = f[10];
+	p->rotate_on_auto_eoi = f[11];
+	p->special_fully_nested_mode = f[12];
+	p->init4 = f[13];
+	p->elcr = f[14];
+	p->elcr_mask = f[15];
 }
 
 int kvm_state_save_vm(struct vm *vm, struct snap_writer *w, struct err **e)
 {
-	struct kvm_irqchip chips[3] = { { .chip_id = KVM_IRQCHIP_PIC_MASTER }, { .chip_id = KVM_IRQCHIP_PIC_SLAVE },
-					{ .chip_id = KVM_IRQCHIP_IOAPIC } };
+	struct kvm_irqchip chips[3] = {
+	    {.chip_id = KVM_IRQCHIP_PIC_MASTER}, {.chip_id = KVM_IRQCHIP_PIC_SLAVE}, {.chip_id = KVM_IRQCHIP_IOAPIC}};
 	struct kvm_pit_state2 pit;
-	struct kvm_clock_data clock = { 0 };
+	struct kvm_clock_data clock = {0};
 
 	for (int i = 0; i < 3; i++)
 		if (ioctl(vm->vm_fd, KVM_GET_IRQCHIP, &chips[i]) < 0)
-			return err_set(e, errno, "KVM_GET_IRQCHIP %d", i);
+			return err_set(e, errno, "irqchip %d: KVM_GET_IRQCHIP", i);
 	if (ioctl(vm->vm_fd, KVM_GET_PIT2, &pit) < 0)
-		return err_set(e, errno, "KVM_GET_PIT2");
+		return err_set(e, errno, "PIT: KVM_GET_PIT2");
 	if (ioctl(vm->vm_fd, KVM_GET_CLOCK, &clock) < 0)
-		return err_set(e, errno, "KVM_GET_CLOCK");
+		return err_set(e, errno, "kvmclock: KVM_GET_CLOCK");
 
 	snap_section_begin(w, "irqchip", SNAP_IRQCHIP_VERSION);
 	put_pic(w, &chips[0].chip.pic);
@@ -615,12 +640,79 @@ int kvm_state_save_vm(struct vm *vm, struct snap_writer *w, struct err **e)
 	return 0;
 }
 
-int kvm_state_restore_vm(struct vm *vm, const struct snap_reader *r, struct err **e)
+#define PIT_MODE_UNPROGRAMMED 0xff
+
+/* A field of a section outside the range KVM itself ever gives it: a
+ * snapshot with valid checksums may still hold anything. */
+static int field_in_range(const char *section, int unit, const char *field, uint64_t v, uint64_t max, struct err **e)
 {
-	struct kvm_irqchip chips[3] = { { .chip_id = KVM_IRQCHIP_PIC_MASTER }, { .chip_id = KVM_IRQCHIP_PIC_SLAVE },
-					{ .chip_id = KVM_IRQCHIP_IOAPIC } };
-	struct kvm_pit_state2 pit;
-	struct kvm_clock_data clock = { 0 };
+	if (v <= max)
+		return 0;
+	if (unit >= 0)
+		return err_setx(e, EINVAL, "section '%s': %s %d: %s %llu is out of range (at most %llu)", section,
+				strcmp(section, "pit") == 0 ? "channel" : "pic", unit, field, (unsigned long long)v,
+				(unsigned long long)max);
+	return err_setx(e, EINVAL, "section '%s': %s %llu is out of range (at most %llu)", section, field,
+			(unsigned long long)v, (unsigned long long)max);
+}
+
+/* The PIC's flags are bits and its init state one of four steps, as
+ * KVM's i8259 keeps them. */
+static int check_pic(const struct kvm_pic_state *p, int unit, struct err **e)
+{
+	const struct {
+		const char *name;
+		uint8_t v, max;
+	} f[] = {
+	    {"priority_add", p->priority_add, 7},
+	    {"read_reg_select", p->read_reg_select, 1},
+	    {"poll", p->poll, 1},
+	    {"special_mask", p->special_mask, 1},
+	    {"init_state", p->init_state, 3},
+	    {"auto_eoi", p->auto_eoi, 1},
+	    {"rotate_on_auto_eoi", p->rotate_on_auto_eoi, 1},
+	    {"special_fully_nested_mode", p->special_fully_nested_mode, 1},
+	    {"init4", p->init4, 1},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(f); i++)
+		if (field_in_range("irqchip", unit, f[i].name, f[i].v, f[i].max, e) < 0)
+			return -EINVAL;
+	return 0;
+}
+
+/* A PIT channel as KVM's i8254 keeps it: a count of at most 0x10000, the
+ * read/write states of the 8254's byte sequencing (1-4), mode 0-5, or
+ * 0xff for a channel never programmed since reset. */
+static int check_pit_channel(const struct kvm_pit_channel_state *c, int ch, struct err **e)
+{
+	const struct {
+		const char *name;
+		uint64_t v, max;
+	} f[] = {
+	    {"count", c->count, 0x10000},
+	    {"count_latched", c->count_latched, 3},
+	    {"status_latched", c->status_latched, 1},
+	    {"read_state", c->read_state, 4},
+	    {"write_state", c->write_state, 4},
+	    {"rw_mode", c->rw_mode, 3},
+	    {"mode", c->mode == PIT_MODE_UNPROGRAMMED ? 0 : c->mode, 5},
+	    {"bcd", c->bcd, 1},
+	    {"gate", c->gate, 1},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(f); i++)
+		if (field_in_range("pit", ch, f[i].name, f[i].v, f[i].max, e) < 0)
+			return -EINVAL;
+	return 0;
+}
+
+#define IOAPIC_BASE 0xfec00000ULL
+#define PIT_KNOWN_FLAGS (KVM_PIT_FLAGS_HPET_LEGACY | KVM_PIT_FLAGS_SPEAKER_DATA_ON)
+#define CLOCK_MAX_NS (1ULL << 62) /* 146 years of guest time */
+
+static int read_irqchip(const struct snap_reader *r, struct kvm_irqchip chips[3], struct err **e)
+{
 	struct snap_section s;
 
 	if (!snap_find(r, "irqchip", &s) || s.version != SNAP_IRQCHIP_VERSION)
@@ -637,12 +729,23 @@ int kvm_state_restore_vm(struct vm *vm, const struct snap_reader *r, struct err 
 		chips[2].chip.ioapic.redirtbl[i].bits = snap_get_u64(&s);
 	if (!snap_section_ok(&s))
 		return snap_bad_section(&s, e);
+	if (check_pic(&chips[0].chip.pic, 0, e) < 0 || check_pic(&chips[1].chip.pic, 1, e) < 0)
+		return -EINVAL;
+	if (chips[2].chip.ioapic.base_address != IOAPIC_BASE)
+		return err_setx(e, EINVAL, "section 'irqchip': ioapic base_address 0x%llx is not the IOAPIC's (0x%llx)",
+				(unsigned long long)chips[2].chip.ioapic.base_address, IOAPIC_BASE);
+	return field_in_range("irqchip", -1, "ioapic id", chips[2].chip.ioapic.id, 15, e);
+}
+
+static int read_pit(const struct snap_reader *r, struct kvm_pit_state2 *pit, struct err **e)
+{
+	struct snap_section s;
 
 	if (!snap_find(r, "pit", &s) || s.version != SNAP_PIT_VERSION)
 		return err_setx(e, EINVAL, "section 'pit' is missing or of an unknown version");
-	memset(&pit, 0, sizeof(pit));
+	memset(pit, 0, sizeof(*pit));
 	for (int i = 0; i < 3; i++) {
-		struct kvm_pit_channel_state *c = &pit.channels[i];
+		struct kvm_pit_channel_state *c = &pit->channels[i];
 		c->count = snap_get_u32(&s);
 		c->latched_count = snap_get_u16(&s);
 		c->count_latched = snap_get_u8(&s);
@@ -657,22 +760,68 @@ int kvm_state_restore_vm(struct vm *vm, const struct snap_reader *r, struct err 
 		c->gate = snap_get_u8(&s);
 		c->count_load_time = (int64_t)snap_get_u64(&s);
 	}
-	pit.flags = snap_get_u32(&s);
+	pit->flags = snap_get_u32(&s);
 	if (!snap_section_ok(&s))
 		return snap_bad_section(&s, e);
+	for (int i = 0; i < 3; i++)
+		if (check_pit_channel(&pit->channels[i], i, e) < 0)
+			return -EINVAL;
+	if (pit->flags & ~(uint32_t)PIT_KNOWN_FLAGS)
+		return err_setx(e, EINVAL, "section 'pit': flags 0x%x hold bits KVM does not know (0x%x)", pit->flags,
+				pit->flags & ~(uint32_t)PIT_KNOWN_FLAGS);
+	return 0;
+}
+
+static int read_clock(const struct snap_reader *r, struct kvm_clock_data *clock, struct err **e)
+{
+	struct snap_section s;
 
 	if (!snap_find(r, "clock", &s) || s.version != SNAP_CLOCK_VERSION)
 		return err_setx(e, EINVAL, "section 'clock' is missing or of an unknown version");
-	clock.clock = snap_get_u64(&s);
+	memset(clock, 0, sizeof(*clock));
+	clock->clock = snap_get_u64(&s);
 	if (!snap_section_ok(&s))
 		return snap_bad_section(&s, e);
+	if (clock->clock > CLOCK_MAX_NS)
+		return err_setx(e, EINVAL,
+				"section 'clock': clock %llu ns is more than any guest has run (at most 2^62 ns)",
+				(unsigned long long)clock->clock);
+	return 0;
+}
 
+static int read_vm_state(const struct snap_reader *r, struct kvm_irqchip chips[3], struct kvm_pit_state2 *pit,
+			 struct kvm_clock_data *clock, struct err **e)
+{
+	if (read_irqchip(r, chips, e) < 0 || read_pit(r, pit, e) < 0 || read_clock(r, clock, e) < 0)
+		return -EINVAL;
+	return 0;
+}
+
+int kvm_state_check_vm(const struct snap_reader *r, struct err **e)
+{
+	struct kvm_irqchip chips[3];
+	struct kvm_pit_state2 pit;
+	struct kvm_clock_data clock;
+
+	memset(chips, 0, sizeof(chips));
+	return read_vm_state(r, chips, &pit, &clock, e);
+}
+
+int kvm_state_restore_vm(struct vm *vm, const struct snap_reader *r, struct err **e)
+{
+	struct kvm_irqchip chips[3] = {
+	    {.chip_id = KVM_IRQCHIP_PIC_MASTER}, {.chip_id = KVM_IRQCHIP_PIC_SLAVE}, {.chip_id = KVM_IRQCHIP_IOAPIC}};
+	struct kvm_pit_state2 pit;
+	struct kvm_clock_data clock;
+
+	if (read_vm_state(r, chips, &pit, &clock, e) < 0)
+		return -EINVAL;
 	for (int i = 0; i < 3; i++)
 		if (ioctl(vm->vm_fd, KVM_SET_IRQCHIP, &chips[i]) < 0)
-			return err_set(e, errno, "KVM_SET_IRQCHIP %d", i);
+			return err_set(e, errno, "irqchip %d: KVM_SET_IRQCHIP", i);
 	if (ioctl(vm->vm_fd, KVM_SET_PIT2, &pit) < 0)
-		return err_set(e, errno, "KVM_SET_PIT2");
+		return err_set(e, errno, "PIT: KVM_SET_PIT2");
 	if (ioctl(vm->vm_fd, KVM_SET_CLOCK, &clock) < 0)
-		return err_set(e, errno, "KVM_SET_CLOCK");
+		return err_set(e, errno, "kvmclock: KVM_SET_CLOCK");
 	return 0;
 }

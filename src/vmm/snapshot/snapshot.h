@@ -17,13 +17,16 @@ struct vm_config;
 
 #define SNAP_STATE_FILE "state"
 #define SNAP_MEMORY_FILE "memory"
-#define SNAP_CONFIG_VERSION 1
+/* 2: vm.config has "memory" (--memory's backend); 1, read as anonymous memory. */
+#define SNAP_CONFIG_VERSION 2
+#define SNAP_CONFIG_VERSION_ANON 1
+#define SNAP_MEMORY_FILE_VERSION 1
 
 /* VMM thread.  A running VM is paused for it and resumed after. */
-int vm_snapshot_create(struct vm *vm, const char *dir, struct err **e);
+int vm_snapshot_create(struct vm *vm, const char *dir, struct err **e) MUST_CHECK;
 
 /* Serialize the state (not memory) of a paused VM into w. */
-int vm_snapshot_write_state(struct vm *vm, struct snap_writer *w, struct err **e);
+int vm_snapshot_write_state(struct vm *vm, struct snap_writer *w, struct err **e) MUST_CHECK;
 
 /*
  * Turn a waiting VM (vm_create_waiting) into the one in the snapshot:
@@ -36,16 +39,28 @@ int vm_snapshot_write_state(struct vm *vm, struct snap_writer *w, struct err **e
  * the VM can wait for another); a failure after that leaves *built true
  * and the VM unusable.
  */
-int vm_snapshot_load(struct vm *vm, const char *dir, const struct vm_config *host, bool *built, struct err **e);
+int vm_snapshot_load(struct vm *vm, const char *dir, const struct vm_config *host, bool *built,
+		     struct err **e) MUST_CHECK;
 
+/*
+ * Check what can be checked of a snapshot's state without a VM: each
+ * section once, vm.config a JSON object whose values keep the command
+ * line's limits (its strings without NULs), one vcpu.N section per vCPU
+ * and no more, the irqchip, pit and clock fields within what KVM holds.
+ * Fills cfg (the caller's to vm_config_free()) on success.  Messages name
+ * the section and the field.
+ */
+int vm_snapshot_check(const struct snap_reader *r, struct vm_config *cfg, struct err **e) MUST_CHECK;
+/* The configuration of the snapshot in DIR, read and checked as
+ * vm_snapshot_load() does (cfg the caller's to vm_config_free()): what a
+ * confinement set before the load must allow. */
+int vm_snapshot_read_config(const char *dir, struct vm_config *cfg, struct err **e) MUST_CHECK;
 /* Set vm->cfg from a configuration in JSON (as in section vm.config),
  * host-local resources from host when it names them. */
-int vm_snapshot_config_from_json(struct vm *vm, const char *json, const struct vm_config *host, struct err **e);
+int vm_snapshot_config_from_json(struct vm *vm, const char *json, const struct vm_config *host,
+				 struct err **e) MUST_CHECK;
 /* Load the KVM and device state into a built VM whose memory is in place,
  * and start its device threads. */
-int vm_snapshot_restore_state(struct vm *vm, const struct snap_reader *r, struct err **e);
-/* Configuration, build and state in one, with memory mapped from memory_fd. */
-int vm_snapshot_read_state(struct vm *vm, const struct snap_reader *r, const struct vm_config *host,
-			   int memory_fd, struct err **e);
+int vm_snapshot_restore_state(struct vm *vm, const struct snap_reader *r, struct err **e) MUST_CHECK;
 
 #endif

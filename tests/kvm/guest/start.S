@@ -2,9 +2,34 @@
  *   start64:    64-bit entry (ELF e_entry, or bzImage offset 0x200),
  *               long mode on the VMM's page tables, %rsi = boot_params.
  *   pvh_start:  PVH entry (32-bit protected mode, paging off),
- *               %ebx = hvm_start_info; builds its own page tables. */
+ *               %ebx = hvm_start_info; builds its own page tables.
+ *   mb_start:   multiboot entry (32-bit protected mode, paging off),
+ *               %eax = 0x2BADB002, %ebx = the multiboot information; it
+ *               keeps the entry state for test=mb-entry, then as PVH.
+ * Built with -DMULTIBOOT_HEADER=1 (an ELF: flags 0 and 1) or =2 (the
+ * a.out kludge's address fields too, for the flat binary), the .head
+ * padding starts with a multiboot header; otherwise it holds none, so
+ * that the other images do not boot as multiboot. */
+#define MB_MAGIC 0x1BADB002
+#define MB_FLAGS_ELF 0x00000003 /* page-aligned modules, memory information */
+#define MB_FLAGS_AOUT 0x00010003
+
 	.section .head, "a"
-	.fill 0x200, 1, 0
+head_start:
+#if MULTIBOOT_HEADER == 1
+	.align 4
+	.long MB_MAGIC, MB_FLAGS_ELF, -(MB_MAGIC + MB_FLAGS_ELF)
+#elif MULTIBOOT_HEADER == 2
+	.align 4
+mb_header:
+	.long MB_MAGIC, MB_FLAGS_AOUT, -(MB_MAGIC + MB_FLAGS_AOUT)
+	.long mb_header     /* header_addr */
+	.long head_start    /* load_addr: the image starts here */
+	.long _load_end     /* load_end_addr: the end of the file */
+	.long _bss_end      /* bss_end_addr */
+	.long mb_start      /* entry_addr */
+#endif
+	.fill 0x200 - (. - head_start), 1, 0
 
 	.section .text.start64, "ax"
 	.code64
@@ -20,9 +45,25 @@ start64:
 
 	.section .text.pvh, "ax"
 	.code32
+	.globl mb_start
+mb_start:
+	/* No stack yet: multiboot leaves %esp undefined. */
+	mov %eax, mb_entry_eax
+	mov %ebx, mb_entry_ebx
+	mov %cr0, %ecx
+	mov %ecx, mb_entry_cr0
+	lea stack_top, %esp
+	pushfl
+	popl mb_entry_eflags
+	mov %ebx, %esi
+	mov $2, %ebp            /* boot kind 2: multiboot */
+	jmp to_long_mode
+
 	.globl pvh_start
 pvh_start:
 	mov %ebx, %esi
+	mov $1, %ebp            /* boot kind 1: hvm_start_info */
+to_long_mode:
 	/* Identity-map 4 GiB with 2 MiB pages (four page directories). */
 	lea pvh_pd, %edi
 	xor %eax, %eax
@@ -68,7 +109,7 @@ pvh_long:
 	mov %ax, %ss
 	lea stack_top(%rip), %rsp
 	mov %esi, %edi
-	mov $1, %esi            /* boot kind 1: hvm_start_info */
+	mov %ebp, %esi          /* boot kind */
 	call guest_main
 3:	cli
 	hlt
@@ -85,6 +126,12 @@ pvh_gdt_desc:
 	.long pvh_gdt
 
 	.section .bss
+	.globl mb_entry_eax, mb_entry_ebx, mb_entry_cr0, mb_entry_eflags
+	.align 4
+mb_entry_eax: .long 0
+mb_entry_ebx: .long 0
+mb_entry_cr0: .long 0
+mb_entry_eflags: .long 0
 	.align 4096
 pvh_pml4: .fill 4096, 1, 0
 pvh_pdpt: .fill 4096, 1, 0

@@ -35,8 +35,15 @@ struct table_buf {
 	size_t cap;
 };
 
-static void put8(uint8_t *p, size_t off, uint8_t v) { p[off] = v; }
-static void put16(uint8_t *p, size_t off, uint16_t v) { p[off] = (uint8_t)v; p[off + 1] = (uint8_t)(v >> 8); }
+static void put8(uint8_t *p, size_t off, uint8_t v)
+{
+	p[off] = v;
+}
+static void put16(uint8_t *p, size_t off, uint16_t v)
+{
+	p[off] = (uint8_t)v;
+	p[off + 1] = (uint8_t)(v >> 8);
+}
 static void put32(uint8_t *p, size_t off, uint32_t v)
 {
 	for (int i = 0; i < 4; i++)
@@ -121,7 +128,7 @@ static void build_madt(uint8_t *t, unsigned ncpus)
 		put8(t, off + 1, 8);
 		put8(t, off + 2, (uint8_t)i); /* ACPI processor UID */
 		put8(t, off + 3, (uint8_t)i); /* APIC ID, as CPUID reports it */
-		put32(t, off + 4, 1);         /* enabled */
+		put32(t, off + 4, 1);	      /* enabled */
 		off += 8;
 	}
 	put8(t, off, MADT_TYPE_IOAPIC);

@@ -22,7 +22,8 @@ struct acpi_config {
 };
 
 /* Build every table into guest memory; *ret_rsdp gets the RSDP address. */
-int acpi_build(const struct guest_memory *mem, const struct acpi_config *cfg, uint64_t *ret_rsdp, struct err **e);
+int acpi_build(const struct guest_memory *mem, const struct acpi_config *cfg, uint64_t *ret_rsdp,
+	       struct err **e) MUST_CHECK;
 
 /* Sum of bytes, as ACPI checksums are defined (the table sums to 0). */
 uint8_t acpi_checksum(const uint8_t *p, size_t len);

@@ -61,7 +61,7 @@ void aml_byte(struct aml *a, uint8_t b)
 
 static void name_seg(struct aml *a, const char *seg, size_t n)
 {
-	char s[4] = { '_', '_', '_', '_' };
+	char s[4] = {'_', '_', '_', '_'};
 
 	memcpy(s, seg, n > 4 ? 4 : n);
 	aml_bytes(a, s, 4);
@@ -251,20 +251,20 @@ void aml_crs_begin(struct aml *a)
 
 void aml_crs_io(struct aml *a, uint16_t base, uint8_t len)
 {
-	uint8_t d[8] = { 0x47, 0x01, (uint8_t)base, (uint8_t)(base >> 8), (uint8_t)base, (uint8_t)(base >> 8), 1, len };
+	uint8_t d[8] = {0x47, 0x01, (uint8_t)base, (uint8_t)(base >> 8), (uint8_t)base, (uint8_t)(base >> 8), 1, len};
 	aml_bytes(a, d, sizeof(d));
 }
 
 void aml_crs_irq(struct aml *a, uint8_t irq)
 {
 	uint16_t mask = (uint16_t)(1u << (irq & 15));
-	uint8_t d[3] = { 0x22, (uint8_t)mask, (uint8_t)(mask >> 8) };
+	uint8_t d[3] = {0x22, (uint8_t)mask, (uint8_t)(mask >> 8)};
 	aml_bytes(a, d, sizeof(d));
 }
 
 void aml_crs_mem32(struct aml *a, uint32_t base, uint32_t len)
 {
-	uint8_t d[12] = { 0x86, 9, 0, 1 /* read-write */ };
+	uint8_t d[12] = {0x86, 9, 0, 1 /* read-write */};
 	for (int i = 0; i < 4; i++) {
 		d[4 + i] = (uint8_t)(base >> (8 * i));
 		d[8 + i] = (uint8_t)(len >> (8 * i));
@@ -275,7 +275,7 @@ void aml_crs_mem32(struct aml *a, uint32_t base, uint32_t len)
 void aml_crs_ext_irq(struct aml *a, uint32_t gsi, int edge)
 {
 	/* Flags: bit0 consumer, bit1 edge, bit2 active-low, bit3 shared. */
-	uint8_t d[9] = { 0x89, 6, 0, (uint8_t)(0x01 | (edge ? 0x02 : 0)), 1 };
+	uint8_t d[9] = {0x89, 6, 0, (uint8_t)(0x01 | (edge ? 0x02 : 0)), 1};
 	for (int i = 0; i < 4; i++)
 		d[5 + i] = (uint8_t)(gsi >> (8 * i));
 	aml_bytes(a, d, sizeof(d));
@@ -284,7 +284,7 @@ void aml_crs_ext_irq(struct aml *a, uint32_t gsi, int edge)
 void aml_crs_end(struct aml *a)
 {
 	size_t start, size;
-	uint8_t end_tag[2] = { 0x79, 0x00 };
+	uint8_t end_tag[2] = {0x79, 0x00};
 
 	aml_bytes(a, end_tag, sizeof(end_tag));
 	if (a->failed || a->depth == 0)

@@ -15,12 +15,12 @@ int cpuid_get_supported(int kvm_fd, struct kvm_cpuid2 **ret, struct err **e)
 	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + CPUID_MAX_ENTRIES * sizeof(c->entries[0]));
 
 	if (c == NULL)
-		return err_set(e, ENOMEM, "KVM_GET_SUPPORTED_CPUID");
+		return err_set(e, ENOMEM, "/dev/kvm: KVM_GET_SUPPORTED_CPUID");
 	c->nent = CPUID_MAX_ENTRIES;
 	if (ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, c) < 0) {
 		int saved = errno;
 		free(c);
-		return err_set(e, saved, "KVM_GET_SUPPORTED_CPUID");
+		return err_set(e, saved, "/dev/kvm: KVM_GET_SUPPORTED_CPUID");
 	}
 	*ret = c;
 	return 0;
@@ -144,7 +144,7 @@ struct kvm_cpuid2 *cpuid_for_vcpu(const struct kvm_cpuid2 *src, unsigned vcpu_id
 		case 0x8000001e:
 			ent->eax = apic_id;
 			ent->ebx = apic_id & 0xff; /* core id; one thread per core */
-			ent->ecx = 0;              /* node 0, one node */
+			ent->ecx = 0;		   /* node 0, one node */
 			break;
 		default:
 			break;

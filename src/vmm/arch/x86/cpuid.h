@@ -14,7 +14,7 @@
 #define CPUID_MAX_ENTRIES 256
 
 /* Ask KVM what it supports; free() the result. */
-int cpuid_get_supported(int kvm_fd, struct kvm_cpuid2 **ret, struct err **e);
+int cpuid_get_supported(int kvm_fd, struct kvm_cpuid2 **ret, struct err **e) MUST_CHECK;
 
 /* Copy src and complete it for vCPU vcpu_id of ncpus; free() the result. */
 struct kvm_cpuid2 *cpuid_for_vcpu(const struct kvm_cpuid2 *src, unsigned vcpu_id, unsigned ncpus);

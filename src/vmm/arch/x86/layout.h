@@ -5,8 +5,10 @@
  *   0x007000  boot_params (zero page)  0x008ff0  initial stack (grows down)
  *   0x009000  PML4, 0x00a000 PDPT, 0x00b000-0x00efff four PDs (2 MiB pages
  *             identity-mapping the first 4 GiB)
+ *   0x010000  multiboot information, memory map, modules and their strings
  *   0x020000  kernel command line
  *   0x09fc00  EBDA (reserved)          0x0e0000  ACPI tables, RSDP first
+ *   0x0ffff0  the reset vector (reset-vector.h)
  *   0x100000  RAM continues; kernels load at their preferred address
  *   3 GiB .. 4 GiB  the MMIO hole: virtio-mmio devices, IOAPIC, LAPIC,
  *             KVM's TSS and identity-map pages
@@ -26,16 +28,19 @@
 #define LAYOUT_PML4_ADDR 0x9000ULL
 #define LAYOUT_PDPT_ADDR 0xa000ULL
 #define LAYOUT_PD_ADDR 0xb000ULL /* four pages: 0xb000-0xefff */
+#define LAYOUT_MULTIBOOT_INFO_ADDR 0x10000ULL
+#define LAYOUT_MULTIBOOT_INFO_SIZE 0x10000ULL /* up to the command line */
 #define LAYOUT_CMDLINE_ADDR 0x20000ULL
 #define LAYOUT_CMDLINE_MAX 0x10000ULL /* up to the next fixed object */
 #define LAYOUT_EBDA_ADDR 0x9fc00ULL
-#define LAYOUT_ACPI_ADDR 0xe0000ULL /* RSDP here; the BIOS area Linux scans */
-#define LAYOUT_ACPI_SIZE 0x20000ULL
+#define LAYOUT_ACPI_ADDR 0xe0000ULL    /* RSDP here; the BIOS area Linux scans */
+#define LAYOUT_ACPI_SIZE 0x1f000ULL    /* up to the reset vector's page */
+#define LAYOUT_RESET_VECTOR 0xffff0ULL /* f000:fff0 */
 #define LAYOUT_HIGH_MEM_START 0x100000ULL
 #define LAYOUT_KERNEL_DEFAULT_LOAD 0x1000000ULL
 
-#define LAYOUT_MMIO_HOLE_START 0xc0000000ULL /* 3 GiB */
-#define LAYOUT_MMIO_HOLE_END 0x100000000ULL  /* 4 GiB */
+#define LAYOUT_MMIO_HOLE_START 0xc0000000ULL   /* 3 GiB */
+#define LAYOUT_MMIO_HOLE_END 0x100000000ULL    /* 4 GiB */
 #define LAYOUT_DEVICE_MMIO_START 0xd0000000ULL /* virtio-mmio windows */
 #define LAYOUT_DEVICE_MMIO_SIZE 0x10000000ULL
 #define LAYOUT_IOAPIC_ADDR 0xfec00000ULL

@@ -8,6 +8,7 @@
 
 #include "common/log.h"
 #include "vmm/arch/x86/layout.h"
+#include "vmm/boot/multiboot.h"
 
 #define X86_CR0_PE (1ULL << 0)
 #define X86_CR0_ET (1ULL << 4)
@@ -39,16 +40,16 @@ static uint64_t gdt_entry(uint16_t flags, uint32_t base, uint32_t limit)
 static struct kvm_segment segment_from_gdt(uint64_t entry, uint16_t selector)
 {
 	struct kvm_segment s = {
-		.base = (uint32_t)(((entry >> 16) & 0xffffff) | ((entry >> 32) & 0xff000000u)),
-		.limit = (uint32_t)((entry & 0xffff) | ((entry >> 32) & 0xf0000)),
-		.selector = selector,
-		.type = (uint8_t)((entry >> 40) & 0xf),
-		.present = (uint8_t)((entry >> 47) & 1),
-		.dpl = (uint8_t)((entry >> 45) & 3),
-		.db = (uint8_t)((entry >> 54) & 1),
-		.s = (uint8_t)((entry >> 44) & 1),
-		.l = (uint8_t)((entry >> 53) & 1),
-		.g = (uint8_t)((entry >> 55) & 1),
+	    .base = (uint32_t)(((entry >> 16) & 0xffffff) | ((entry >> 32) & 0xff000000u)),
+	    .limit = (uint32_t)((entry & 0xffff) | ((entry >> 32) & 0xf0000)),
+	    .selector = selector,
+	    .type = (uint8_t)((entry >> 40) & 0xf),
+	    .present = (uint8_t)((entry >> 47) & 1),
+	    .dpl = (uint8_t)((entry >> 45) & 3),
+	    .db = (uint8_t)((entry >> 54) & 1),
+	    .s = (uint8_t)((entry >> 44) & 1),
+	    .l = (uint8_t)((entry >> 53) & 1),
+	    .g = (uint8_t)((entry >> 55) & 1),
 	};
 	if (s.g)
 		s.limit = (s.limit << 12) | 0xfff;
@@ -78,8 +79,8 @@ int regs_setup_boot_tables(const struct guest_memory *mem, struct err **e)
 static void gdt_for(enum kernel_entry kind, uint64_t gdt[GDT_ENTRIES])
 {
 	gdt[0] = 0;
-	/* 0x08: code (64-bit for the 64-bit entry, 32-bit flat for PVH) */
-	gdt[1] = kind == KERNEL_ENTRY_PVH ? gdt_entry(0xc09b, 0, 0xfffff) : gdt_entry(0xa09b, 0, 0xfffff);
+	/* 0x08: code (64-bit for the 64-bit entry, 32-bit flat for PVH and multiboot) */
+	gdt[1] = kind != KERNEL_ENTRY_64BIT ? gdt_entry(0xc09b, 0, 0xfffff) : gdt_entry(0xa09b, 0, 0xfffff);
 	gdt[2] = gdt_entry(0xc093, 0, 0xfffff); /* 0x10: flat data */
 	gdt[3] = gdt_entry(0x808b, 0, 0xfffff); /* 0x18: TSS */
 }
@@ -108,12 +109,16 @@ int regs_setup_boot_cpu(int vcpu_fd, const struct boot_entry *entry, struct err 
 	memset(&regs, 0, sizeof(regs));
 	regs.rflags = 0x2;
 	regs.rip = entry->entry;
-	if (entry->kind == KERNEL_ENTRY_PVH) {
-		/* PVH: 32-bit protected mode, paging off, %ebx -> hvm_start_info. */
+	if (entry->kind != KERNEL_ENTRY_64BIT) {
+		/* PVH and multiboot: 32-bit protected mode, paging off, interrupts
+		 * off, %ebx -> hvm_start_info or the multiboot information;
+		 * multiboot's %eax says who loaded the kernel. */
 		sregs.cr0 = X86_CR0_PE | X86_CR0_ET;
 		sregs.cr4 = 0;
 		sregs.efer = 0;
 		regs.rbx = entry->boot_info;
+		if (entry->kind == KERNEL_ENTRY_MULTIBOOT)
+			regs.rax = MULTIBOOT_BOOTLOADER_MAGIC;
 	} else {
 		/* 64-bit entry: long mode on our identity map, %rsi -> boot_params. */
 		sregs.cr0 = X86_CR0_PE | X86_CR0_ET | X86_CR0_NE | X86_CR0_PG;
@@ -161,12 +166,18 @@ static const struct {
 	uint32_t index;
 	uint64_t value;
 } boot_msrs[] = {
-	{ MSR_IA32_SYSENTER_CS, 0 }, { MSR_IA32_SYSENTER_ESP, 0 }, { MSR_IA32_SYSENTER_EIP, 0 },
-	{ MSR_STAR, 0 },  { MSR_LSTAR, 0 }, { MSR_CSTAR, 0 }, { MSR_SYSCALL_MASK, 0 }, { MSR_KERNEL_GS_BASE, 0 },
-	{ MSR_IA32_TSC, 0 },
-	{ MSR_IA32_MISC_ENABLE, MISC_ENABLE_FAST_STRING },
-	/* Without MTRRs enabled, Linux would treat all RAM as uncached. */
-	{ MSR_MTRR_DEF_TYPE, MTRR_ENABLE | MTRR_TYPE_WRBACK },
+    {MSR_IA32_SYSENTER_CS, 0},
+    {MSR_IA32_SYSENTER_ESP, 0},
+    {MSR_IA32_SYSENTER_EIP, 0},
+    {MSR_STAR, 0},
+    {MSR_LSTAR, 0},
+    {MSR_CSTAR, 0},
+    {MSR_SYSCALL_MASK, 0},
+    {MSR_KERNEL_GS_BASE, 0},
+    {MSR_IA32_TSC, 0},
+    {MSR_IA32_MISC_ENABLE, MISC_ENABLE_FAST_STRING},
+    /* Without MTRRs enabled, Linux would treat all RAM as uncached. */
+    {MSR_MTRR_DEF_TYPE, MTRR_ENABLE | MTRR_TYPE_WRBACK},
 };
 
 int regs_setup_msrs(int vcpu_fd, unsigned vcpu_id, struct err **e)
@@ -194,14 +205,15 @@ int regs_setup_msrs(int vcpu_fd, unsigned vcpu_id, struct err **e)
 			return err_set(e, saved, "vcpu %u: KVM_SET_MSRS", vcpu_id);
 		}
 		if ((unsigned)set < n - start)
-			log_debug("vcpu %u: KVM refused MSR 0x%x, ignoring", vcpu_id, boot_msrs[start + (unsigned)set].index);
+			log_debug("vcpu %u: KVM refused MSR 0x%x, ignoring", vcpu_id,
+				  boot_msrs[start + (unsigned)set].index);
 		start += (unsigned)set + 1;
 	}
 	free(msrs);
 	return 0;
 }
 
-int regs_setup_fpu(int vcpu_fd, struct err **e)
+int regs_setup_fpu(int vcpu_fd, unsigned vcpu_id, struct err **e)
 {
 	struct kvm_fpu fpu;
 
@@ -209,7 +221,7 @@ int regs_setup_fpu(int vcpu_fd, struct err **e)
 	fpu.fcw = 0x37f;
 	fpu.mxcsr = 0x1f80;
 	if (ioctl(vcpu_fd, KVM_SET_FPU, &fpu) < 0)
-		return err_set(e, errno, "KVM_SET_FPU");
+		return err_set(e, errno, "vcpu %u: KVM_SET_FPU", vcpu_id);
 	return 0;
 }
 
@@ -227,16 +239,16 @@ static void lapic_set_lvt_mode(struct kvm_lapic_state *lapic, unsigned reg, uint
 	memcpy(lapic->regs + reg, &v, 4);
 }
 
-int regs_setup_lapic(int vcpu_fd, struct err **e)
+int regs_setup_lapic(int vcpu_fd, unsigned vcpu_id, struct err **e)
 {
 	struct kvm_lapic_state lapic;
 
 	if (ioctl(vcpu_fd, KVM_GET_LAPIC, &lapic) < 0)
-		return err_set(e, errno, "KVM_GET_LAPIC");
+		return err_set(e, errno, "vcpu %u: KVM_GET_LAPIC", vcpu_id);
 	lapic_set_lvt_mode(&lapic, APIC_LVT0, APIC_MODE_EXTINT);
 	lapic_set_lvt_mode(&lapic, APIC_LVT1, APIC_MODE_NMI);
 	if (ioctl(vcpu_fd, KVM_SET_LAPIC, &lapic) < 0)
-		return err_set(e, errno, "KVM_SET_LAPIC");
+		return err_set(e, errno, "vcpu %u: KVM_SET_LAPIC", vcpu_id);
 	return 0;
 }
 

@@ -40,7 +40,7 @@
 
 #define BALLOON_QUEUE_SIZE 128
 #define BALLOON_NQUEUES 4
-#define BALLOON_REQ_SEGS 64   /* Linux reports at most 32 ranges at once */
+#define BALLOON_REQ_SEGS 64 /* Linux reports at most 32 ranges at once */
 #define BALLOON_PAGE 4096ULL
 #define BALLOON_PFN_CHUNK 512
 /* Linux sends at most 256 PFNs per request; anything far beyond is not a driver. */
@@ -53,7 +53,7 @@ enum balloon_queue { BQ_NONE, BQ_INFLATE, BQ_DEFLATE, BQ_STATS, BQ_REPORT };
 struct balloon {
 	struct virtio_dev *vd;
 	uint64_t memory;
-	int timer_fd;   /* stats=SECONDS, or -1 */
+	int timer_fd;	/* stats=SECONDS, or -1 */
 	int refresh_fd; /* other threads ask for fresh statistics */
 
 	/* Device thread. */
@@ -72,9 +72,9 @@ struct balloon {
 };
 
 static const char *const stat_names[BALLOON_STATS_MAX] = {
-	"swap-in", "swap-out", "major-faults", "minor-faults", "free-memory", "total-memory",
-	"available-memory", "disk-caches", "hugetlb-allocations", "hugetlb-failures", "oom-kills",
-	"alloc-stalls", "async-scans", "direct-scans", "async-reclaims", "direct-reclaims",
+    "swap-in",		"swap-out",	"major-faults",	       "minor-faults",	   "free-memory", "total-memory",
+    "available-memory", "disk-caches",	"hugetlb-allocations", "hugetlb-failures", "oom-kills",	  "alloc-stalls",
+    "async-scans",	"direct-scans", "async-reclaims",      "direct-reclaims",
 };
 
 const char *virtio_balloon_stat_name(unsigned tag)
@@ -145,7 +145,8 @@ static int balloon_report(struct balloon *b, const struct virtq_req *req)
 		return -EINVAL;
 	for (unsigned i = 0; i < req->n_in; i++) {
 		uintptr_t start = ALIGN_UP((uintptr_t)req->in[i].iov_base, (uintptr_t)BALLOON_PAGE);
-		uintptr_t end = ALIGN_DOWN((uintptr_t)req->in[i].iov_base + req->in[i].iov_len, (uintptr_t)BALLOON_PAGE);
+		uintptr_t end =
+		    ALIGN_DOWN((uintptr_t)req->in[i].iov_base + req->in[i].iov_len, (uintptr_t)BALLOON_PAGE);
 
 		/* Only whole pages inside the range: never a byte beyond it. */
 		if (end > start && madvise((void *)start, end - start, MADV_DONTNEED) == 0)
@@ -186,8 +187,7 @@ static int balloon_stats(struct balloon *b, const struct virtq_req *req)
 	return 0;
 }
 
-static enum virtio_served balloon_serve(struct virtio_dev *vd, unsigned q, struct virtq_req *req,
-					uint32_t *written)
+static enum virtio_served balloon_serve(struct virtio_dev *vd, unsigned q, struct virtq_req *req, uint32_t *written)
 {
 	struct balloon *b = vd->priv;
 	enum balloon_queue role = b->role[q];
@@ -357,18 +357,18 @@ static void balloon_metrics(struct virtio_dev *vd, json_object *o)
 }
 
 static const struct virtio_dev_ops balloon_ops = {
-	.name = "virtio-balloon",
-	.device_id = VIRTIO_ID_BALLOON,
-	.nqueues = BALLOON_NQUEUES,
-	.queue_size = BALLOON_QUEUE_SIZE,
-	.activate = balloon_activate,
-	.reset = balloon_reset,
-	.queue_notify = balloon_queue_notify,
-	.config_write = balloon_config_write,
-	.destroy = balloon_destroy,
-	.save = balloon_save,
-	.restore = balloon_restore,
-	.metrics = balloon_metrics,
+    .name = "virtio-balloon",
+    .device_id = VIRTIO_ID_BALLOON,
+    .nqueues = BALLOON_NQUEUES,
+    .queue_size = BALLOON_QUEUE_SIZE,
+    .activate = balloon_activate,
+    .reset = balloon_reset,
+    .queue_notify = balloon_queue_notify,
+    .config_write = balloon_config_write,
+    .destroy = balloon_destroy,
+    .save = balloon_save,
+    .restore = balloon_restore,
+    .metrics = balloon_metrics,
 };
 
 int virtio_balloon_set_target(struct virtio_dev *vd, uint64_t target, struct err **e)
@@ -427,7 +427,7 @@ int virtio_balloon_create(struct vm *vm, const struct balloon_config *c, struct 
 	b->timer_fd = b->refresh_fd = -1;
 	b->memory = vm->mem.size;
 	if (c->target > b->memory) {
-		balloon_destroy(&(struct virtio_dev){ .priv = b });
+		balloon_destroy(&(struct virtio_dev){.priv = b});
 		return err_setx(e, EINVAL, "balloon: target of %llu MiB is more than guest memory (%llu MiB)",
 				(unsigned long long)(c->target >> 20), (unsigned long long)(vm->mem.size >> 20));
 	}
@@ -435,7 +435,7 @@ int virtio_balloon_create(struct vm *vm, const struct balloon_config *c, struct 
 	b->refresh_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (b->req == NULL || b->refresh_fd < 0) {
 		int err = b->req == NULL ? ENOMEM : errno;
-		balloon_destroy(&(struct virtio_dev){ .priv = b });
+		balloon_destroy(&(struct virtio_dev){.priv = b});
 		return err_set(e, err, "virtio-balloon 'balloon0'");
 	}
 	if (c->deflate_on_oom)
@@ -453,8 +453,8 @@ int virtio_balloon_create(struct vm *vm, const struct balloon_config *c, struct 
 	if (r < 0)
 		return r;
 	if (c->stats_interval > 0) {
-		struct itimerspec every = { .it_interval = { .tv_sec = c->stats_interval },
-					    .it_value = { .tv_sec = c->stats_interval } };
+		struct itimerspec every = {.it_interval = {.tv_sec = c->stats_interval},
+					   .it_value = {.tv_sec = c->stats_interval}};
 		b->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 		if (b->timer_fd < 0 || timerfd_settime(b->timer_fd, 0, &every, NULL) < 0)
 			return err_set(e, errno, "virtio-balloon 'balloon0': timerfd");
@@ -465,4 +465,16 @@ int virtio_balloon_create(struct vm *vm, const struct balloon_config *c, struct 
 	if (ret)
 		*ret = vd;
 	return 0;
+}
+
+static int virtio_balloon_create_from(struct vm *vm, const struct vm_config *cfg, struct err **e)
+{
+	return cfg->balloon.enabled ? virtio_balloon_create(vm, &cfg->balloon, NULL, e) : 0;
+}
+
+const struct device_type virtio_balloon_type = {.name = "virtio-balloon", .create = virtio_balloon_create_from};
+
+struct virtio_dev *virtio_balloon_find(struct vm *vm)
+{
+	return virtio_dev_find(vm, &balloon_ops);
 }

@@ -35,6 +35,7 @@
 #include "common/log.h"
 #include "vmm/devices/virtio/blk.h"
 #include "vmm/devices/virtio/coalesce.h"
+#include "vmm/devices/virtio/throttle.h"
 #include "vmm/devices/virtio/virtio.h"
 #include "vmm/vm.h"
 
@@ -55,8 +56,8 @@ struct blk_req {
 	uint32_t written; /* bytes the device wrote into the request */
 	uint32_t type;
 	uint64_t sector;
-	int pending;      /* io_uring operations still running */
-	int error;        /* first error, positive errno */
+	int pending; /* io_uring operations still running */
+	int error;   /* first error, positive errno */
 	struct virtio_blk_discard_write_zeroes range;
 	struct blk_req *next_free;
 };
@@ -64,7 +65,7 @@ struct blk_req {
 struct blk {
 	struct virtio_dev *vd;
 	char *path;
-	int fd;        /* buffered (and the fallback for unaligned buffers) */
+	int fd;	       /* buffered (and the fallback for unaligned buffers) */
 	int direct_fd; /* O_DIRECT for cache=none, else -1 */
 	bool readonly;
 	uint64_t sectors;
@@ -80,11 +81,14 @@ struct blk {
 	struct blk_req *free_reqs;
 	unsigned inflight;
 	bool need_notify;
-	unsigned unjudged;    /* completions coalescing has not seen yet */
+	unsigned unjudged; /* completions coalescing has not seen yet */
 
 	struct coalesce coalesce; /* enabled only once timer_fd is watched */
-	int timer_fd;             /* ends a hold; -1 when coalescing is off */
+	int timer_fd;		  /* ends a hold; -1 when coalescing is off */
 	bool timer_pending;
+
+	struct throttle rate; /* rate=: the request queue waits while it is throttled */
+	bool rate_ready;      /* throttle_init() ran: rate is for destroy to release */
 };
 
 static uint64_t now_ns(void)
@@ -107,7 +111,7 @@ static void blk_signal(struct blk *b)
 static void arm_hold_timer(struct blk *b)
 {
 	uint64_t at = coalesce_deadline(&b->coalesce);
-	struct itimerspec its = { .it_value = { (time_t)(at / 1000000000ULL), (long)(at % 1000000000ULL) } };
+	struct itimerspec its = {.it_value = {(time_t)(at / 1000000000ULL), (long)(at % 1000000000ULL)}};
 
 	if (timerfd_settime(b->timer_fd, TFD_TIMER_ABSTIME, &its, NULL) < 0) {
 		/* Cannot wait: signal now rather than strand the completions. */
@@ -226,7 +230,7 @@ static bool req_frame(struct blk_req *r, struct virtio_blk_outhdr *hdr, bool *hd
 		for (unsigned i = 0; i < last; i++) {
 			size_t len = vq->in[i].iov_len - (i == last - 1 ? 1 : 0);
 			if (len)
-				r->data[r->ndata++] = (struct iovec){ vq->in[i].iov_base, len };
+				r->data[r->ndata++] = (struct iovec){vq->in[i].iov_base, len};
 			r->data_len += len;
 		}
 	} else {
@@ -238,7 +242,7 @@ static bool req_frame(struct blk_req *r, struct virtio_blk_outhdr *hdr, bool *hd
 				skip -= len;
 				continue;
 			}
-			r->data[r->ndata++] = (struct iovec){ (char *)vq->out[i].iov_base + skip, len - skip };
+			r->data[r->ndata++] = (struct iovec){(char *)vq->out[i].iov_base + skip, len - skip};
 			r->data_len += len - skip;
 			skip = 0;
 		}
@@ -289,13 +293,14 @@ static int exec_sync(struct blk *b, struct blk_req *r)
 	case VIRTIO_BLK_T_DISCARD:
 	case VIRTIO_BLK_T_WRITE_ZEROES: {
 		int mode = FALLOC_FL_KEEP_SIZE;
-		if (r->type == VIRTIO_BLK_T_DISCARD ||
-		    (r->range.flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP))
+		if (r->type == VIRTIO_BLK_T_DISCARD || (r->range.flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP))
 			mode |= FALLOC_FL_PUNCH_HOLE;
 		else
 			mode |= FALLOC_FL_ZERO_RANGE;
 		return fallocate(b->fd, mode, (off_t)(r->range.sector * BLK_SECTOR),
-				 (off_t)((uint64_t)r->range.num_sectors * BLK_SECTOR)) < 0 ? errno : 0;
+				 (off_t)((uint64_t)r->range.num_sectors * BLK_SECTOR)) < 0
+			   ? errno
+			   : 0;
 	}
 	default:
 		return EOPNOTSUPP;
@@ -452,12 +457,27 @@ static void blk_reap(struct blk *b)
 			continue;
 		if (res < 0 && r->error == 0)
 			r->error = -res;
-		else if (res >= 0 && (r->type == VIRTIO_BLK_T_IN || r->type == VIRTIO_BLK_T_OUT) &&
-			 res != 0 && (uint64_t)res != r->data_len && r->error == 0)
+		else if (res >= 0 && (r->type == VIRTIO_BLK_T_IN || r->type == VIRTIO_BLK_T_OUT) && res != 0 &&
+			 (uint64_t)res != r->data_len && r->error == 0)
 			r->error = EIO; /* short transfer: the image shrank under us */
 		if (--r->pending == 0)
 			req_complete(b, r, status_for(r));
 	}
+}
+
+/* What a request costs the rate limiter: the bytes it reads or writes
+ * (flushes, discards and identification cost one operation only). */
+static uint64_t request_bytes(const struct virtq_req *vq)
+{
+	struct virtio_blk_outhdr hdr;
+
+	if (iov_copy_from(vq->out, vq->n_out, 0, &hdr, sizeof(hdr)) != sizeof(hdr))
+		return 0;
+	if (hdr.type == VIRTIO_BLK_T_IN)
+		return vq->in_len > 0 ? vq->in_len - 1 : 0;
+	if (hdr.type == VIRTIO_BLK_T_OUT)
+		return vq->out_len > sizeof(hdr) ? vq->out_len - sizeof(hdr) : 0;
+	return 0;
 }
 
 static void blk_queue_notify(struct virtio_dev *vd, unsigned qi)
@@ -465,6 +485,7 @@ static void blk_queue_notify(struct virtio_dev *vd, unsigned qi)
 	struct blk *b = vd->priv;
 	struct virtq *q = &vd->queues[qi];
 
+	throttle_round(&b->rate);
 	for (;;) {
 		virtq_disable_kicks(q);
 		while (b->inflight < BLK_QUEUE_SIZE) {
@@ -482,6 +503,12 @@ static void blk_queue_notify(struct virtio_dev *vd, unsigned qi)
 				}
 				break;
 			}
+			if (b->rate_ready && !throttle_admit(&b->rate, request_bytes(r->vq))) {
+				/* Left in the ring, kicks off: the timer serves it. */
+				virtq_unpop(q);
+				req_put(b, r);
+				goto throttled;
+			}
 			b->inflight++;
 			coalesce_arrival(&b->coalesce, now_ns);
 			blk_start(b, r);
@@ -491,6 +518,7 @@ static void blk_queue_notify(struct virtio_dev *vd, unsigned qi)
 		if (!virtq_enable_kicks(q) || b->inflight >= BLK_QUEUE_SIZE)
 			break;
 	}
+throttled:
 	if (b->ring_ok && vd->thread_started)
 		io_uring_submit(&b->ring);
 	blk_completions_ready(b);
@@ -506,8 +534,15 @@ static void blk_on_completion(struct virtio_dev *vd, int fd, uint32_t events)
 	blk_reap(b);
 	blk_completions_ready(b);
 	/* Slots freed up: take requests that waited for them. */
-	if (virtq_has_work(&vd->queues[0]))
+	if (virtq_has_work(&vd->queues[0]) && !(b->rate_ready && throttle_waiting(&b->rate)))
 		blk_queue_notify(vd, 0);
+}
+
+/* The rate limiter has tokens again: serve the requests that waited. */
+static void blk_on_rate_timer(struct virtio_dev *vd, struct throttle *t)
+{
+	(void)t;
+	blk_queue_notify(vd, 0);
 }
 
 static int blk_activate(struct virtio_dev *vd)
@@ -568,6 +603,8 @@ static void blk_destroy(struct virtio_dev *vd)
 		close(b->ring_efd);
 	if (b->timer_fd >= 0)
 		close(b->timer_fd);
+	if (b->rate_ready)
+		throttle_destroy(&b->rate);
 	while (b->free_reqs) {
 		struct blk_req *r = b->free_reqs;
 		b->free_reqs = r->next_free;
@@ -585,42 +622,71 @@ static void blk_destroy(struct virtio_dev *vd)
 static void blk_metrics(struct virtio_dev *vd, json_object *c)
 {
 	struct blk *b = vd->priv;
-	const struct { const char *name; uint64_t *v; } fields[] = {
-		{ "reads", &b->reads }, { "writes", &b->writes }, { "flushes", &b->flushes },
-		{ "discards", &b->discards }, { "read_bytes", &b->read_bytes }, { "write_bytes", &b->write_bytes },
-		{ "errors", &b->errors }, { "coalesced_holds", &b->coalesce.holds },
-		{ "coalesced_holds_wasted", &b->coalesce.holds_wasted },
+	const struct device_counter counters[] = {
+	    {"reads", &b->reads},
+	    {"writes", &b->writes},
+	    {"flushes", &b->flushes},
+	    {"discards", &b->discards},
+	    {"read_bytes", &b->read_bytes},
+	    {"write_bytes", &b->write_bytes},
+	    {"errors", &b->errors},
+	    {"coalesced_holds", &b->coalesce.holds},
+	    {"coalesced_holds_wasted", &b->coalesce.holds_wasted},
+	    {"throttled", &b->rate.throttled},
 	};
 
-	for (size_t i = 0; i < ARRAY_SIZE(fields); i++)
-		json_object_object_add(c, fields[i].name,
-				       json_object_new_int64((int64_t)__atomic_load_n(fields[i].v, __ATOMIC_RELAXED)));
+	device_counters_add(c, counters, ARRAY_SIZE(counters));
 }
 
 static const struct virtio_dev_ops blk_ops = {
-	.metrics = blk_metrics,
-	.name = "virtio-blk",
-	.device_id = VIRTIO_ID_BLOCK,
-	.nqueues = 1,
-	.queue_size = BLK_QUEUE_SIZE,
-	.activate = blk_activate,
-	.reset = blk_reset,
-	.quiesce = blk_quiesce,
-	.queue_notify = blk_queue_notify,
-	.destroy = blk_destroy,
+    .thread_kind = VMM_THREAD_BLK,
+    .metrics = blk_metrics,
+    .name = "virtio-blk",
+    .device_id = VIRTIO_ID_BLOCK,
+    .nqueues = 1,
+    .queue_size = BLK_QUEUE_SIZE,
+    .activate = blk_activate,
+    .reset = blk_reset,
+    .quiesce = blk_quiesce,
+    .queue_notify = blk_queue_notify,
+    .destroy = blk_destroy,
 };
+
+/*
+ * An open file description lock on the whole image, as QEMU takes one:
+ * shared for a read-only disk, exclusive otherwise, so that two writers
+ * (two --disk on one image, or two VMMs) cannot corrupt it.  It lives as
+ * long as the descriptor; the O_DIRECT descriptor opened later is the same
+ * VMM's and takes none.
+ */
+static int lock_image(int fd, const struct disk_config *d, struct err **e)
+{
+	struct flock fl = {.l_type = d->readonly ? F_RDLCK : F_WRLCK, .l_whence = SEEK_SET};
+
+	if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
+		return 0;
+	if (errno == EAGAIN || errno == EACCES)
+		return err_setx(e, EBUSY,
+				"disk '%s': in use: another disk or process holds %s lock on it "
+				"(lock=off shares it anyway)",
+				d->path, d->readonly ? "a write" : "a");
+	return err_set(e, errno, "disk '%s': lock", d->path);
+}
 
 static int open_image(struct blk *b, const struct disk_config *d, struct err **e)
 {
 	int flags = (d->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC;
 	struct stat st;
 	uint64_t bytes;
+	int r;
 
 	b->fd = open(d->path, flags);
 	if (b->fd < 0)
 		return err_set(e, errno, "disk '%s': open", d->path);
 	if (fstat(b->fd, &st) < 0)
 		return err_set(e, errno, "disk '%s': stat", d->path);
+	if (d->lock && (r = lock_image(b->fd, d, e)) < 0)
+		return r;
 	if (S_ISBLK(st.st_mode)) {
 		if (ioctl(b->fd, BLKGETSIZE64, &bytes) < 0)
 			return err_set(e, errno, "disk '%s': BLKGETSIZE64", d->path);
@@ -649,19 +715,19 @@ int virtio_blk_create(struct vm *vm, const struct disk_config *d, unsigned index
 	struct virtio_blk_config cfg;
 	struct virtio_dev *vd;
 	struct blk *b = calloc(1, sizeof(*b));
-	char id[32];
+	char id[32], what[320];
 	uint64_t features;
 	int r;
 
 	if (b == NULL)
 		return err_set(e, ENOMEM, "disk '%s'", d->path);
-	b->fd = b->direct_fd = b->ring_efd = b->timer_fd = -1;
+	b->fd = b->direct_fd = b->ring_efd = b->timer_fd = b->rate.timer_fd = -1;
 	coalesce_init(&b->coalesce, false);
 	b->readonly = d->readonly;
 	b->path = strdup(d->path);
 	r = open_image(b, d, e);
 	if (r < 0) {
-		blk_destroy(&(struct virtio_dev){ .priv = b });
+		blk_destroy(&(struct virtio_dev){.priv = b});
 		return r;
 	}
 	snprintf(id, sizeof(id), "disk%u", index);
@@ -713,5 +779,20 @@ int virtio_blk_create(struct vm *vm, const struct disk_config *d, unsigned index
 	} else {
 		log_info("disk '%s': io_uring unavailable, serving requests synchronously", d->path);
 	}
+	snprintf(what, sizeof(what), "disk '%s'", d->path);
+	r = throttle_init(&b->rate, vd, &d->rate, blk_on_rate_timer, "rate", what, e);
+	b->rate_ready = true; /* destroy releases it, set up or not */
+	return r;
+}
+
+static int virtio_blk_create_all(struct vm *vm, const struct vm_config *cfg, struct err **e)
+{
+	for (unsigned i = 0; i < cfg->ndisks; i++) {
+		int r = virtio_blk_create(vm, &cfg->disks[i], i, e);
+		if (r < 0)
+			return r;
+	}
 	return 0;
 }
+
+const struct device_type virtio_blk_type = {.name = "virtio-blk", .create = virtio_blk_create_all};

@@ -32,7 +32,7 @@
 
 typedef uint64_t (*coalesce_clock_fn)(void);
 
-#define COALESCE_GAP_MAX_NS 1000000ULL     /* slower streams are never held */
+#define COALESCE_GAP_MAX_NS 1000000ULL /* slower streams are never held */
 #define COALESCE_QUIET_MIN_NS 10000ULL
 #define COALESCE_QUIET_MAX_NS 500000ULL
 #define COALESCE_HOLD_MAX_NS 1000000ULL
@@ -47,11 +47,11 @@ struct coalesce {
 
 	bool holding;
 	uint64_t hold_start, hold_quiet_until;
-	unsigned held;         /* completions waiting for the interrupt */
+	unsigned held; /* completions waiting for the interrupt */
 	bool arrived_in_hold;
 
 	unsigned signal_at_once; /* completions still to signal without holding */
-	unsigned backoff;        /* signal_at_once after the next hold that did not pay */
+	unsigned backoff;	 /* signal_at_once after the next hold that did not pay */
 
 	/* Counters for GET /metrics. */
 	uint64_t holds, holds_wasted;

@@ -53,12 +53,12 @@ struct vcon {
 	struct virtio_dev *vd;
 	enum console2_kind kind;
 	char *path;
-	int epfd;       /* the backend's fds */
-	int listen_fd;  /* socket: the listening socket */
-	int io_fd;      /* socket client, pty master or file; -1 if none */
-	int pty_slave;  /* held open so the master never hangs up */
-	bool in_ready;  /* io_fd may have input */
-	bool out_ready; /* io_fd may take output */
+	int epfd;	    /* the backend's fds */
+	int listen_fd;	    /* socket: the listening socket */
+	int io_fd;	    /* socket client, pty master or file; -1 if none */
+	int pty_slave;	    /* held open so the master never hangs up */
+	bool in_ready;	    /* io_fd may have input */
+	bool out_ready;	    /* io_fd may take output */
 	bool writes_failed; /* the reader went away: discard until it is replaced */
 	uint8_t pending[VCON_PENDING_MAX];
 	size_t pending_len;
@@ -78,7 +78,7 @@ static void vcon_close_client(struct vcon *c);
  * embedders may not ignore it as casulo-vmm does). */
 static ssize_t vcon_writev(struct vcon *c, const struct iovec *iov, unsigned n)
 {
-	struct msghdr msg = { .msg_iov = (struct iovec *)iov, .msg_iovlen = MIN(n, (unsigned)IOV_MAX) };
+	struct msghdr msg = {.msg_iov = (struct iovec *)iov, .msg_iovlen = MIN(n, (unsigned)IOV_MAX)};
 
 	if (c->kind == CONSOLE2_SOCKET)
 		return sendmsg(c->io_fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -89,7 +89,7 @@ static ssize_t vcon_writev(struct vcon *c, const struct iovec *iov, unsigned n)
 static void vcon_flush(struct vcon *c)
 {
 	while (c->pending_len > 0 && c->out_ready) {
-		ssize_t n = vcon_writev(c, &(struct iovec){ c->pending, c->pending_len }, 1);
+		ssize_t n = vcon_writev(c, &(struct iovec){c->pending, c->pending_len}, 1);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -137,8 +137,7 @@ static void vcon_output(struct vcon *c, const struct virtq_req *req)
 					(size_t)MIN(req->out_len - off, (uint64_t)room));
 }
 
-static enum virtio_served vcon_serve_tx(struct virtio_dev *vd, unsigned q, struct virtq_req *req,
-					uint32_t *written)
+static enum virtio_served vcon_serve_tx(struct virtio_dev *vd, unsigned q, struct virtq_req *req, uint32_t *written)
 {
 	struct vcon *c = vd->priv;
 
@@ -180,7 +179,8 @@ static void vcon_rx(struct vcon *c)
 				if (virtq_enable_kicks(q))
 					continue;
 				/* A client that left with nothing unread is let go now, so the next can come. */
-				if (c->kind == CONSOLE2_SOCKET && recv(c->io_fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT) == 0)
+				if (c->kind == CONSOLE2_SOCKET &&
+				    recv(c->io_fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT) == 0)
 					eof = true;
 				break;
 			}
@@ -226,7 +226,7 @@ static void vcon_on_io(struct vcon *c, uint32_t events)
 
 static int vcon_watch(struct vcon *c, int fd, uint32_t events, enum vcon_tag tag)
 {
-	struct epoll_event ev = { .events = events, .data.u32 = tag };
+	struct epoll_event ev = {.events = events, .data.u32 = tag};
 
 	return epoll_ctl(c->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
 }
@@ -299,18 +299,16 @@ void virtio_console_poll_backend(struct virtio_dev *vd)
 	vcon_on_backend(vd, c->epfd, EPOLLIN);
 }
 
-static void vcon_metric(json_object *o, const char *name, uint64_t *counter)
-{
-	json_object_object_add(o, name, json_object_new_int64((int64_t)__atomic_load_n(counter, __ATOMIC_RELAXED)));
-}
-
 static void vcon_metrics(struct virtio_dev *vd, json_object *o)
 {
 	struct vcon *c = vd->priv;
+	const struct device_counter counters[] = {
+	    {"output_bytes", &c->out_bytes},
+	    {"output_dropped", &c->dropped},
+	    {"input_bytes", &c->in_bytes},
+	};
 
-	vcon_metric(o, "output_bytes", &c->out_bytes);
-	vcon_metric(o, "output_dropped", &c->dropped);
-	vcon_metric(o, "input_bytes", &c->in_bytes);
+	device_counters_add(o, counters, ARRAY_SIZE(counters));
 }
 
 static void vcon_destroy(struct virtio_dev *vd)
@@ -320,8 +318,8 @@ static void vcon_destroy(struct virtio_dev *vd)
 	if (c == NULL)
 		return;
 	if (c->dropped)
-		log_info("virtio-console '%s': %llu output bytes dropped (no room in the backend)", c->path ? c->path : "pty",
-			 (unsigned long long)c->dropped);
+		log_info("virtio-console '%s': %llu output bytes dropped (no room in the backend)",
+			 c->path ? c->path : "pty", (unsigned long long)c->dropped);
 	if (c->io_fd >= 0)
 		close(c->io_fd);
 	if (c->pty_slave >= 0)
@@ -338,13 +336,13 @@ static void vcon_destroy(struct virtio_dev *vd)
 }
 
 static const struct virtio_dev_ops vcon_ops = {
-	.name = "virtio-console",
-	.device_id = VIRTIO_ID_CONSOLE,
-	.nqueues = 2,
-	.queue_size = VCON_QUEUE_SIZE,
-	.queue_notify = vcon_queue_notify,
-	.destroy = vcon_destroy,
-	.metrics = vcon_metrics,
+    .name = "virtio-console",
+    .device_id = VIRTIO_ID_CONSOLE,
+    .nqueues = 2,
+    .queue_size = VCON_QUEUE_SIZE,
+    .queue_notify = vcon_queue_notify,
+    .destroy = vcon_destroy,
+    .metrics = vcon_metrics,
 };
 
 /* A pty in raw mode whose slave we hold, so that it never reads as hung up. */
@@ -395,7 +393,7 @@ static int vcon_open_backend(struct vcon *c, const struct console2_config *cfg, 
 
 int virtio_console_create(struct vm *vm, const struct console2_config *cfg, struct err **e)
 {
-	struct virtio_console_config config = { .max_nr_ports = 1 };
+	struct virtio_console_config config = {.max_nr_ports = 1};
 	struct virtio_dev *vd;
 	struct vcon *c = calloc(1, sizeof(*c));
 	int r;
@@ -418,7 +416,7 @@ int virtio_console_create(struct vm *vm, const struct console2_config *cfg, stru
 			r = err_set(e, -w, "virtio-console: epoll");
 	}
 	if (r < 0) {
-		vcon_destroy(&(struct virtio_dev){ .priv = c });
+		vcon_destroy(&(struct virtio_dev){.priv = c});
 		return r;
 	}
 	/* From here on the VM owns c. */
@@ -430,3 +428,10 @@ int virtio_console_create(struct vm *vm, const struct console2_config *cfg, stru
 		c->in_ready = c->out_ready = true;
 	return virtio_dev_watch(vd, c->epfd, EPOLLIN, vcon_on_backend, e);
 }
+
+static int virtio_console_create_from(struct vm *vm, const struct vm_config *cfg, struct err **e)
+{
+	return cfg->console2.kind != CONSOLE2_NONE ? virtio_console_create(vm, &cfg->console2, e) : 0;
+}
+
+const struct device_type virtio_console_type = {.name = "virtio-console", .create = virtio_console_create_from};

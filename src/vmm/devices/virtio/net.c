@@ -31,6 +31,7 @@
 
 #include "common/log.h"
 #include "vmm/devices/virtio/net.h"
+#include "vmm/devices/virtio/throttle.h"
 #include "vmm/devices/virtio/virtio.h"
 #include "vmm/vm.h"
 
@@ -52,13 +53,19 @@ struct net {
 	bool tap_watched;
 	uint32_t tap_events;
 
-	uint8_t *frame;       /* receive buffer */
-	size_t frame_len;     /* a frame waiting for guest buffers, or 0 */
+	uint8_t *frame;	  /* receive buffer */
+	size_t frame_len; /* a frame waiting for guest buffers, or 0 */
+	bool frame_paid;  /* the receive limiter let the waiting frame through */
 	struct virtq_req *req;
 	struct virtq_req *rx_reqs[NET_RX_BATCH];
-	bool tx_blocked;      /* the TAP refused a write: wait for EPOLLOUT */
+	bool tx_blocked; /* the TAP refused a write: wait for EPOLLOUT */
 	/* Counters for GET /metrics: written by the device thread only. */
 	uint64_t tx_packets, tx_bytes, rx_packets, rx_bytes, rx_dropped;
+
+	/* rx-rate=, tx-rate=: a throttled direction stops; a received frame
+	 * waits in `frame` with the TAP unwatched, a sent one in the ring. */
+	struct throttle rx_rate, tx_rate;
+	bool rates_ready;
 };
 
 static void count(uint64_t *counter, uint64_t n)
@@ -88,6 +95,7 @@ static void net_tx(struct net *n)
 	bool pushed = false;
 
 	n->tx_blocked = false;
+	throttle_round(&n->tx_rate);
 	for (;;) {
 		virtq_disable_kicks(q);
 		for (;;) {
@@ -105,6 +113,11 @@ static void net_tx(struct net *n)
 				virtq_complete(q, n->req, 0);
 				pushed = true;
 				continue;
+			}
+			if (n->rates_ready && !throttle_admit(&n->tx_rate, n->req->out_len - NET_HDR_LEN)) {
+				/* Kicks stay off: the limiter's timer sends it. */
+				virtq_unpop(q);
+				goto out;
 			}
 			w = writev(n->tap_fd, n->req->out, (int)n->req->n_out);
 			if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -171,8 +184,8 @@ static bool deliver_frame(struct net *n, bool *pushed)
 	/* Everything fits: record how many buffers the frame took, then publish. */
 	{
 		uint16_t nbufs = (uint16_t)used;
-		iov_copy_to(n->rx_reqs[0]->in, n->rx_reqs[0]->n_in, offsetof(struct virtio_net_hdr_mrg_rxbuf, num_buffers),
-			    &nbufs, sizeof(nbufs));
+		iov_copy_to(n->rx_reqs[0]->in, n->rx_reqs[0]->n_in,
+			    offsetof(struct virtio_net_hdr_mrg_rxbuf, num_buffers), &nbufs, sizeof(nbufs));
 		off = 0;
 		for (unsigned i = 0; i < used; i++) {
 			uint32_t len = (uint32_t)MIN(n->rx_reqs[i]->in_len, n->frame_len - off);
@@ -197,6 +210,7 @@ static void net_rx(struct net *n)
 	struct virtq *q = &vd->queues[NET_RXQ];
 	bool pushed = false;
 
+	throttle_round(&n->rx_rate);
 	for (unsigned frames = 0; frames < 256 && !vd->broken; frames++) {
 		if (n->frame_len == 0) {
 			ssize_t got = read(n->tap_fd, n->frame, NET_MAX_FRAME);
@@ -205,6 +219,12 @@ static void net_rx(struct net *n)
 			if (got <= (ssize_t)NET_HDR_LEN)
 				continue; /* an error or a runt: nothing to deliver */
 			n->frame_len = (size_t)got;
+			n->frame_paid = false;
+		}
+		if (!n->frame_paid) {
+			if (n->rates_ready && !throttle_admit(&n->rx_rate, n->frame_len - NET_HDR_LEN))
+				break; /* the frame waits, the TAP unwatched, for the timer */
+			n->frame_paid = true;
 		}
 		if (!deliver_frame(n, &pushed)) {
 			/* Ask for a kick when buffers come, then check once more. */
@@ -217,6 +237,17 @@ static void net_rx(struct net *n)
 	if (pushed)
 		virtio_dev_notify_queue(vd, NET_RXQ);
 	tap_watch(n, wanted_events(n));
+}
+
+/* A limiter has tokens again (or new limits): serve its direction. */
+static void net_on_rate_timer(struct virtio_dev *vd, struct throttle *t)
+{
+	struct net *n = vd->priv;
+
+	if (t == &n->tx_rate)
+		net_tx(n);
+	else
+		net_rx(n);
 }
 
 static void net_queue_notify(struct virtio_dev *vd, unsigned q)
@@ -302,6 +333,10 @@ static void net_destroy(struct virtio_dev *vd)
 		return;
 	if (n->tap_fd >= 0)
 		close(n->tap_fd);
+	if (n->rates_ready) {
+		throttle_destroy(&n->rx_rate);
+		throttle_destroy(&n->tx_rate);
+	}
 	virtq_req_free(n->req);
 	for (unsigned i = 0; i < NET_RX_BATCH; i++)
 		virtq_req_free(n->rx_reqs[i]);
@@ -312,26 +347,27 @@ static void net_destroy(struct virtio_dev *vd)
 static void net_metrics(struct virtio_dev *vd, json_object *c)
 {
 	struct net *n = vd->priv;
-	const struct { const char *name; uint64_t *v; } fields[] = {
-		{ "tx_packets", &n->tx_packets }, { "tx_bytes", &n->tx_bytes }, { "rx_packets", &n->rx_packets },
-		{ "rx_bytes", &n->rx_bytes },     { "rx_dropped", &n->rx_dropped },
+	const struct device_counter counters[] = {
+	    {"tx_packets", &n->tx_packets},	     {"tx_bytes", &n->tx_bytes},
+	    {"rx_packets", &n->rx_packets},	     {"rx_bytes", &n->rx_bytes},
+	    {"rx_dropped", &n->rx_dropped},	     {"rx_throttled", &n->rx_rate.throttled},
+	    {"tx_throttled", &n->tx_rate.throttled},
 	};
 
-	for (size_t i = 0; i < ARRAY_SIZE(fields); i++)
-		json_object_object_add(c, fields[i].name,
-				       json_object_new_int64((int64_t)__atomic_load_n(fields[i].v, __ATOMIC_RELAXED)));
+	device_counters_add(c, counters, ARRAY_SIZE(counters));
 }
 
 static const struct virtio_dev_ops net_ops = {
-	.metrics = net_metrics,
-	.name = "virtio-net",
-	.device_id = VIRTIO_ID_NET,
-	.nqueues = 2,
-	.queue_size = NET_QUEUE_SIZE,
-	.activate = net_activate,
-	.reset = net_reset,
-	.queue_notify = net_queue_notify,
-	.destroy = net_destroy,
+    .thread_kind = VMM_THREAD_NET,
+    .metrics = net_metrics,
+    .name = "virtio-net",
+    .device_id = VIRTIO_ID_NET,
+    .nqueues = 2,
+    .queue_size = NET_QUEUE_SIZE,
+    .activate = net_activate,
+    .reset = net_reset,
+    .queue_notify = net_queue_notify,
+    .destroy = net_destroy,
 };
 
 static int open_tap(struct net *n, const struct net_config *c, struct err **e)
@@ -358,8 +394,9 @@ static int open_tap(struct net *n, const struct net_config *c, struct err **e)
 		if (ioctl(n->tap_fd, TUNGETIFF, &ifr) < 0)
 			return err_set(e, errno, "net fd %d: not a TAP device (TUNGETIFF)", c->fd);
 		if (!(ifr.ifr_flags & IFF_TAP) || !(ifr.ifr_flags & IFF_VNET_HDR) || !(ifr.ifr_flags & IFF_NO_PI))
-			return err_setx(e, EINVAL, "net fd %d: TAP '%s' must be opened with IFF_TAP|IFF_NO_PI|IFF_VNET_HDR",
-					c->fd, ifr.ifr_name);
+			return err_setx(e, EINVAL,
+					"net fd %d: TAP '%s' must be opened with IFF_TAP|IFF_NO_PI|IFF_VNET_HDR", c->fd,
+					ifr.ifr_name);
 		if (fcntl(n->tap_fd, F_SETFL, fcntl(n->tap_fd, F_GETFL) | O_NONBLOCK) < 0)
 			return err_set(e, errno, "net fd %d: O_NONBLOCK", c->fd);
 	}
@@ -383,23 +420,23 @@ int virtio_net_create(struct vm *vm, const struct net_config *c, unsigned index,
 	struct virtio_dev *vd;
 	struct net *n = calloc(1, sizeof(*n));
 	uint64_t features;
-	char id[32];
+	char id[32], what[48];
 	int r;
 
 	if (n == NULL)
-		return err_set(e, ENOMEM, "net");
-	n->tap_fd = -1;
+		return err_set(e, ENOMEM, "virtio-net 'net%u'", index);
+	n->tap_fd = n->rx_rate.timer_fd = n->tx_rate.timer_fd = -1;
 	n->frame = malloc(NET_MAX_FRAME);
 	n->req = virtq_req_new(NET_REQ_SEGS);
 	for (unsigned i = 0; i < NET_RX_BATCH; i++)
 		n->rx_reqs[i] = virtq_req_new(NET_REQ_SEGS);
 	if (n->frame == NULL || n->req == NULL || n->rx_reqs[NET_RX_BATCH - 1] == NULL) {
-		net_destroy(&(struct virtio_dev){ .priv = n });
-		return err_set(e, ENOMEM, "net");
+		net_destroy(&(struct virtio_dev){.priv = n});
+		return err_set(e, ENOMEM, "virtio-net 'net%u'", index);
 	}
 	r = open_tap(n, c, e);
 	if (r < 0) {
-		net_destroy(&(struct virtio_dev){ .priv = n });
+		net_destroy(&(struct virtio_dev){.priv = n});
 		return r;
 	}
 	memset(&cfg, 0, sizeof(cfg));
@@ -430,7 +467,26 @@ int virtio_net_create(struct vm *vm, const struct net_config *c, unsigned index,
 	if (r < 0)
 		return r;
 	n->vd = vd;
-	log_debug("virtio-net '%s': TAP '%s', mac %02x:%02x:%02x:%02x:%02x:%02x", id, n->ifname, cfg.mac[0],
-		  cfg.mac[1], cfg.mac[2], cfg.mac[3], cfg.mac[4], cfg.mac[5]);
+	snprintf(what, sizeof(what), "net '%s'", n->ifname);
+	r = throttle_init(&n->rx_rate, vd, &c->rx_rate, net_on_rate_timer, "rx_rate", what, e);
+	if (r == 0)
+		r = throttle_init(&n->tx_rate, vd, &c->tx_rate, net_on_rate_timer, "tx_rate", what, e);
+	n->rates_ready = true; /* both initialised: destroy releases them */
+	if (r < 0)
+		return r;
+	log_debug("virtio-net '%s': TAP '%s', mac %02x:%02x:%02x:%02x:%02x:%02x", id, n->ifname, cfg.mac[0], cfg.mac[1],
+		  cfg.mac[2], cfg.mac[3], cfg.mac[4], cfg.mac[5]);
 	return 0;
 }
+
+static int virtio_net_create_all(struct vm *vm, const struct vm_config *cfg, struct err **e)
+{
+	for (unsigned i = 0; i < cfg->nnets; i++) {
+		int r = virtio_net_create(vm, &cfg->nets[i], i, e);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+const struct device_type virtio_net_type = {.name = "virtio-net", .create = virtio_net_create_all};

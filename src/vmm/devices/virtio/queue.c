@@ -18,8 +18,8 @@ int virtq_enable(struct virtq *q, const struct guest_memory *mem, bool event_idx
 {
 	uint64_t n = q->size;
 	uint64_t desc_len = 16 * n;
-	uint64_t avail_len = 6 + 2 * n;  /* flags, idx, ring[n], used_event */
-	uint64_t used_len = 6 + 8 * n;   /* flags, idx, ring[n], avail_event */
+	uint64_t avail_len = 6 + 2 * n; /* flags, idx, ring[n], used_event */
+	uint64_t used_len = 6 + 8 * n;	/* flags, idx, ring[n], avail_event */
 
 	if (n == 0 || n > q->max_size || (n & (n - 1)) != 0)
 		return -EINVAL;
@@ -81,13 +81,13 @@ static int add_segment(struct virtq_req *req, void *base, uint32_t len, bool wri
 	if (writable) {
 		if (req->n_in == req->cap)
 			return -EINVAL;
-		req->in[req->n_in++] = (struct iovec){ base, len };
+		req->in[req->n_in++] = (struct iovec){base, len};
 		req->in_len += len;
 	} else {
 		/* Readable buffers must all come before writable ones. */
 		if (req->n_in > 0 || req->n_out == req->cap)
 			return -EINVAL;
-		req->out[req->n_out++] = (struct iovec){ base, len };
+		req->out[req->n_out++] = (struct iovec){base, len};
 		req->out_len += len;
 	}
 	return 0;
@@ -266,4 +266,22 @@ size_t iov_copy_to(const struct iovec *iov, unsigned n, size_t offset, const voi
 		offset = 0;
 	}
 	return done;
+}
+
+unsigned iov_slice(const struct iovec *iov, unsigned n, size_t off, size_t len, struct iovec *out, unsigned cap)
+{
+	unsigned k = 0;
+
+	for (unsigned i = 0; i < n && len > 0 && k < cap; i++) {
+		size_t take;
+		if (off >= iov[i].iov_len) {
+			off -= iov[i].iov_len;
+			continue;
+		}
+		take = MIN(iov[i].iov_len - off, len);
+		out[k++] = (struct iovec){(char *)iov[i].iov_base + off, take};
+		len -= take;
+		off = 0;
+	}
+	return k;
 }

@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "common/macro.h"
 #include "vmm/memory.h"
 
 #define VIRTQ_MAX_SIZE 32768
@@ -38,8 +39,8 @@ struct virtq {
 	volatile struct vring_used *used;
 	bool event_idx; /* VIRTIO_RING_F_EVENT_IDX negotiated */
 
-	uint16_t last_avail; /* next avail entry to consume */
-	uint16_t used_idx;   /* next used entry to fill */
+	uint16_t last_avail;	 /* next avail entry to consume */
+	uint16_t used_idx;	 /* next used entry to fill */
 	uint16_t signalled_used; /* used_idx when the driver was last interrupted */
 	bool signalled_valid;
 };
@@ -53,9 +54,9 @@ struct virtq {
  */
 struct virtq_req {
 	uint16_t head;
-	unsigned n_out, n_in;         /* readable (driver->device), writable */
-	unsigned cap;                 /* capacity of each array */
-	uint64_t out_len, in_len;     /* total bytes in each direction */
+	unsigned n_out, n_in;	  /* readable (driver->device), writable */
+	unsigned cap;		  /* capacity of each array */
+	uint64_t out_len, in_len; /* total bytes in each direction */
 	struct iovec *out;
 	struct iovec *in;
 };
@@ -69,11 +70,11 @@ void virtq_reset(struct virtq *q);
 /* Check the driver's ring addresses and size and map the rings.
  * Returns 0, or -EINVAL if any ring lies outside guest RAM, is
  * misaligned, or the size is not a power of two up to max_size. */
-int virtq_enable(struct virtq *q, const struct guest_memory *mem, bool event_idx);
+int virtq_enable(struct virtq *q, const struct guest_memory *mem, bool event_idx) MUST_CHECK;
 
 /* Take the next available request: 1 with *req filled, 0 when the queue is
  * empty, -EINVAL when the driver broke the rules. */
-int virtq_pop(struct virtq *q, struct virtq_req *req);
+int virtq_pop(struct virtq *q, struct virtq_req *req) MUST_CHECK;
 /* Return a request to the driver with len bytes written into its buffers. */
 void virtq_push(struct virtq *q, uint16_t head, uint32_t len);
 /* The same for a popped request, recording the pages its first len
@@ -97,5 +98,8 @@ bool virtq_has_work(const struct virtq *q);
 /* Copy helpers over a request's iovecs: they never exceed the buffers. */
 size_t iov_copy_from(const struct iovec *iov, unsigned n, size_t offset, void *dst, size_t len);
 size_t iov_copy_to(const struct iovec *iov, unsigned n, size_t offset, const void *src, size_t len);
+/* The part [off, off + len) of an iovec array, as another one of at most
+ * cap entries; returns how many. */
+unsigned iov_slice(const struct iovec *iov, unsigned n, size_t off, size_t len, struct iovec *out, unsigned cap);
 
 #endif

@@ -68,7 +68,9 @@ static void rng_metrics(struct virtio_dev *vd, json_object *c)
 {
 	struct rng *r = vd->priv;
 
-	json_object_object_add(c, "bytes", json_object_new_int64((int64_t)__atomic_load_n(&r->bytes, __ATOMIC_RELAXED)));
+	const struct device_counter counters[] = {{"bytes", &r->bytes}};
+
+	device_counters_add(c, counters, ARRAY_SIZE(counters));
 }
 
 static void rng_destroy(struct virtio_dev *vd)
@@ -82,13 +84,13 @@ static void rng_destroy(struct virtio_dev *vd)
 }
 
 static const struct virtio_dev_ops rng_ops = {
-	.name = "virtio-rng",
-	.device_id = VIRTIO_ID_RNG,
-	.nqueues = 1,
-	.queue_size = RNG_QUEUE_SIZE,
-	.queue_notify = rng_queue_notify,
-	.destroy = rng_destroy,
-	.metrics = rng_metrics,
+    .name = "virtio-rng",
+    .device_id = VIRTIO_ID_RNG,
+    .nqueues = 1,
+    .queue_size = RNG_QUEUE_SIZE,
+    .queue_notify = rng_queue_notify,
+    .destroy = rng_destroy,
+    .metrics = rng_metrics,
 };
 
 int virtio_rng_create(struct vm *vm, struct err **e)
@@ -102,3 +104,10 @@ int virtio_rng_create(struct vm *vm, struct err **e)
 	}
 	return virtio_dev_create(vm, &rng_ops, "rng0", 0, NULL, 0, r, &vd, e);
 }
+
+static int virtio_rng_create_from(struct vm *vm, const struct vm_config *cfg, struct err **e)
+{
+	return cfg->rng ? virtio_rng_create(vm, e) : 0;
+}
+
+const struct device_type virtio_rng_type = {.name = "virtio-rng", .create = virtio_rng_create_from};

@@ -18,6 +18,7 @@
 #include "common/thread.h"
 #include "vmm/arch/x86/aml.h"
 #include "vmm/arch/x86/layout.h"
+#include "vmm/seccomp.h"
 #include "vmm/snapshot/format.h"
 #include "vmm/vm.h"
 
@@ -45,11 +46,11 @@ static int watch_add(struct virtio_dev *vd, enum watch_kind kind, int fd, unsign
 		     uint32_t events)
 {
 	struct virtio_watch *w = calloc(1, sizeof(*w));
-	struct epoll_event ev = { .events = events };
+	struct epoll_event ev = {.events = events};
 
 	if (w == NULL)
 		return -ENOMEM;
-	*w = (struct virtio_watch){ kind, fd, queue, fn, events, vd->watches };
+	*w = (struct virtio_watch){kind, fd, queue, fn, events, vd->watches};
 	ev.data.ptr = w;
 	if (epoll_ctl(vd->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 		int saved = errno;
@@ -71,7 +72,7 @@ int virtio_dev_watch(struct virtio_dev *vd, int fd, uint32_t events, virtio_fd_f
 
 static int watch_apply(struct virtio_dev *vd, struct virtio_watch *w, uint32_t events)
 {
-	struct epoll_event ev = { .events = events, .data.ptr = w };
+	struct epoll_event ev = {.events = events, .data.ptr = w};
 
 	return epoll_ctl(vd->epfd, EPOLL_CTL_MOD, w->fd, &ev) < 0 ? -errno : 0;
 }
@@ -178,7 +179,8 @@ static int do_activate(struct virtio_dev *vd)
 			continue;
 		q->ready = false;
 		if (virtq_enable(q, &vd->vm->mem, event_idx) < 0) {
-			virtio_dev_fail(vd, "queue %u: ring of %u entries at 0x%llx/0x%llx/0x%llx is not in guest memory",
+			virtio_dev_fail(vd,
+					"queue %u: ring of %u entries at 0x%llx/0x%llx/0x%llx is not in guest memory",
 					i, q->size, (unsigned long long)q->desc_addr, (unsigned long long)q->avail_addr,
 					(unsigned long long)q->used_addr);
 			return -EINVAL;
@@ -246,12 +248,23 @@ static bool handle_ctl(struct virtio_dev *vd)
 	cmd = vd->ctl_cmd;
 	pthread_mutex_unlock(&vd->ctl_lock);
 	switch (cmd) {
-	case CTL_ACTIVATE: result = do_activate(vd); break;
-	case CTL_RESET: do_reset(vd); break;
-	case CTL_STOP: do_reset(vd); break;
-	case CTL_PAUSE: do_pause(vd); break;
-	case CTL_RESUME: do_resume(vd); break;
-	default: return true;
+	case CTL_ACTIVATE:
+		result = do_activate(vd);
+		break;
+	case CTL_RESET:
+		do_reset(vd);
+		break;
+	case CTL_STOP:
+		do_reset(vd);
+		break;
+	case CTL_PAUSE:
+		do_pause(vd);
+		break;
+	case CTL_RESUME:
+		do_resume(vd);
+		break;
+	default:
+		return true;
 	}
 	pthread_mutex_lock(&vd->ctl_lock);
 	vd->ctl_cmd = CTL_NONE;
@@ -267,8 +280,16 @@ static void *device_thread(void *arg)
 	struct epoll_event evs[16];
 	char name[16];
 
+	struct err *e = NULL;
+
 	snprintf(name, sizeof(name), "%.15s", vd->id);
 	pthread_setname_np(pthread_self(), name);
+	/* Unfiltered, the device serves nothing: it fails, and so does the VM. */
+	if (vmm_seccomp_install(vd->ops->thread_kind, &e) < 0) {
+		vm_fail(vd->vm, "%s '%s': %s", vd->ops->name, vd->id, e->msg);
+		err_free(&e);
+		vd->broken = true;
+	}
 	for (;;) {
 		int n = epoll_wait(vd->epfd, evs, 16, -1);
 
@@ -312,10 +333,17 @@ static int device_command(struct virtio_dev *vd, int cmd)
 
 	if (!vd->thread_started) {
 		switch (cmd) {
-		case CTL_ACTIVATE: return do_activate(vd);
-		case CTL_PAUSE: do_pause(vd); return 0;
-		case CTL_RESUME: do_resume(vd); return 0;
-		default: do_reset(vd); return 0;
+		case CTL_ACTIVATE:
+			return do_activate(vd);
+		case CTL_PAUSE:
+			do_pause(vd);
+			return 0;
+		case CTL_RESUME:
+			do_resume(vd);
+			return 0;
+		default:
+			do_reset(vd);
+			return 0;
 		}
 	}
 	pthread_mutex_lock(&vd->ctl_lock);
@@ -388,29 +416,47 @@ static struct virtq *writable_queue(struct virtio_dev *vd)
 	return q;
 }
 
-static void set_low(uint64_t *v, uint32_t low) { *v = (*v & 0xffffffff00000000ULL) | low; }
-static void set_high(uint64_t *v, uint32_t high) { *v = (*v & 0xffffffffULL) | ((uint64_t)high << 32); }
+static void set_low(uint64_t *v, uint32_t low)
+{
+	*v = (*v & 0xffffffff00000000ULL) | low;
+}
+static void set_high(uint64_t *v, uint32_t high)
+{
+	*v = (*v & 0xffffffffULL) | ((uint64_t)high << 32);
+}
 
 static uint32_t register_read(struct virtio_dev *vd, uint64_t off)
 {
 	struct virtq *q = selected_queue(vd);
 
 	switch (off) {
-	case VIRTIO_MMIO_MAGIC_VALUE: return VIRT_MAGIC;
-	case VIRTIO_MMIO_VERSION: return VIRTIO_MMIO_VERSION_MODERN;
-	case VIRTIO_MMIO_DEVICE_ID: return vd->ops->device_id;
-	case VIRTIO_MMIO_VENDOR_ID: return VIRTIO_VENDOR_ID;
+	case VIRTIO_MMIO_MAGIC_VALUE:
+		return VIRT_MAGIC;
+	case VIRTIO_MMIO_VERSION:
+		return VIRTIO_MMIO_VERSION_MODERN;
+	case VIRTIO_MMIO_DEVICE_ID:
+		return vd->ops->device_id;
+	case VIRTIO_MMIO_VENDOR_ID:
+		return VIRTIO_VENDOR_ID;
 	case VIRTIO_MMIO_DEVICE_FEATURES:
-		return vd->device_features_sel == 0 ? (uint32_t)vd->device_features
-		       : vd->device_features_sel == 1 ? (uint32_t)(vd->device_features >> 32) : 0;
-	case VIRTIO_MMIO_QUEUE_NUM_MAX: return q ? q->max_size : 0;
-	case VIRTIO_MMIO_QUEUE_READY: return q ? q->ready : 0;
-	case VIRTIO_MMIO_INTERRUPT_STATUS: return atomic_load(&vd->interrupt_status);
-	case VIRTIO_MMIO_STATUS: return vd->status;
-	case VIRTIO_MMIO_CONFIG_GENERATION: return vd->config_generation;
+		return vd->device_features_sel == 0   ? (uint32_t)vd->device_features
+		       : vd->device_features_sel == 1 ? (uint32_t)(vd->device_features >> 32)
+						      : 0;
+	case VIRTIO_MMIO_QUEUE_NUM_MAX:
+		return q ? q->max_size : 0;
+	case VIRTIO_MMIO_QUEUE_READY:
+		return q ? q->ready : 0;
+	case VIRTIO_MMIO_INTERRUPT_STATUS:
+		return atomic_load(&vd->interrupt_status);
+	case VIRTIO_MMIO_STATUS:
+		return vd->status;
+	case VIRTIO_MMIO_CONFIG_GENERATION:
+		return vd->config_generation;
 	case VIRTIO_MMIO_SHM_LEN_LOW:
-	case VIRTIO_MMIO_SHM_LEN_HIGH: return 0xffffffff; /* no shared memory regions */
-	default: return 0;
+	case VIRTIO_MMIO_SHM_LEN_HIGH:
+		return 0xffffffff; /* no shared memory regions */
+	default:
+		return 0;
 	}
 }
 
@@ -419,8 +465,12 @@ static void register_write(struct virtio_dev *vd, uint64_t off, uint32_t v)
 	struct virtq *q;
 
 	switch (off) {
-	case VIRTIO_MMIO_DEVICE_FEATURES_SEL: vd->device_features_sel = v; break;
-	case VIRTIO_MMIO_DRIVER_FEATURES_SEL: vd->driver_features_sel = v; break;
+	case VIRTIO_MMIO_DEVICE_FEATURES_SEL:
+		vd->device_features_sel = v;
+		break;
+	case VIRTIO_MMIO_DRIVER_FEATURES_SEL:
+		vd->driver_features_sel = v;
+		break;
 	case VIRTIO_MMIO_DRIVER_FEATURES:
 		if (vd->status & VIRTIO_CONFIG_S_FEATURES_OK)
 			break; /* too late: features are settled */
@@ -429,7 +479,9 @@ static void register_write(struct virtio_dev *vd, uint64_t off, uint32_t v)
 		else if (vd->driver_features_sel == 1)
 			set_high(&vd->driver_features, v);
 		break;
-	case VIRTIO_MMIO_QUEUE_SEL: vd->queue_sel = v; break;
+	case VIRTIO_MMIO_QUEUE_SEL:
+		vd->queue_sel = v;
+		break;
 	case VIRTIO_MMIO_QUEUE_NUM:
 		if ((q = writable_queue(vd)) != NULL)
 			q->size = (uint16_t)MIN(v, (uint32_t)UINT16_MAX); /* checked on activation */
@@ -439,14 +491,36 @@ static void register_write(struct virtio_dev *vd, uint64_t off, uint32_t v)
 		if (q && !(vd->status & VIRTIO_CONFIG_S_DRIVER_OK))
 			q->ready = v & 1;
 		break;
-	case VIRTIO_MMIO_QUEUE_DESC_LOW: if ((q = writable_queue(vd))) set_low(&q->desc_addr, v); break;
-	case VIRTIO_MMIO_QUEUE_DESC_HIGH: if ((q = writable_queue(vd))) set_high(&q->desc_addr, v); break;
-	case VIRTIO_MMIO_QUEUE_AVAIL_LOW: if ((q = writable_queue(vd))) set_low(&q->avail_addr, v); break;
-	case VIRTIO_MMIO_QUEUE_AVAIL_HIGH: if ((q = writable_queue(vd))) set_high(&q->avail_addr, v); break;
-	case VIRTIO_MMIO_QUEUE_USED_LOW: if ((q = writable_queue(vd))) set_low(&q->used_addr, v); break;
-	case VIRTIO_MMIO_QUEUE_USED_HIGH: if ((q = writable_queue(vd))) set_high(&q->used_addr, v); break;
-	case VIRTIO_MMIO_INTERRUPT_ACK: atomic_fetch_and(&vd->interrupt_status, ~v); break;
-	case VIRTIO_MMIO_STATUS: write_status(vd, v); break;
+	case VIRTIO_MMIO_QUEUE_DESC_LOW:
+		if ((q = writable_queue(vd)))
+			set_low(&q->desc_addr, v);
+		break;
+	case VIRTIO_MMIO_QUEUE_DESC_HIGH:
+		if ((q = writable_queue(vd)))
+			set_high(&q->desc_addr, v);
+		break;
+	case VIRTIO_MMIO_QUEUE_AVAIL_LOW:
+		if ((q = writable_queue(vd)))
+			set_low(&q->avail_addr, v);
+		break;
+	case VIRTIO_MMIO_QUEUE_AVAIL_HIGH:
+		if ((q = writable_queue(vd)))
+			set_high(&q->avail_addr, v);
+		break;
+	case VIRTIO_MMIO_QUEUE_USED_LOW:
+		if ((q = writable_queue(vd)))
+			set_low(&q->used_addr, v);
+		break;
+	case VIRTIO_MMIO_QUEUE_USED_HIGH:
+		if ((q = writable_queue(vd)))
+			set_high(&q->used_addr, v);
+		break;
+	case VIRTIO_MMIO_INTERRUPT_ACK:
+		atomic_fetch_and(&vd->interrupt_status, ~v);
+		break;
+	case VIRTIO_MMIO_STATUS:
+		write_status(vd, v);
+		break;
 	case VIRTIO_MMIO_QUEUE_NOTIFY:
 		/* Valid indexes arrive through ioeventfds; this one matched none. */
 		log_debug("%s '%s': notify for queue %u that does not exist", vd->ops->name, vd->id, v);
@@ -660,27 +734,45 @@ static int virtio_restore(struct device *dev, const struct snap_reader *r, struc
 static void virtio_metrics(struct device *dev, json_object *c)
 {
 	struct virtio_dev *vd = (struct virtio_dev *)dev;
+	const struct device_counter counters[] = {{"notifications", &vd->kicks}, {"interrupts", &vd->interrupts}};
 
-	json_object_object_add(c, "notifications", json_object_new_int64(
-		(int64_t)__atomic_load_n(&vd->kicks, __ATOMIC_RELAXED)));
-	json_object_object_add(c, "interrupts", json_object_new_int64(
-		(int64_t)__atomic_load_n(&vd->interrupts, __ATOMIC_RELAXED)));
+	device_counters_add(c, counters, ARRAY_SIZE(counters));
 	if (vd->ops->metrics)
 		vd->ops->metrics(vd, c);
 }
 
+static int virtio_start(struct device *dev, struct err **e)
+{
+	struct virtio_dev *vd = (struct virtio_dev *)dev;
+
+	return vd->thread_started ? 0 : virtio_dev_start(vd, e);
+}
+
+static void virtio_pause(struct device *dev)
+{
+	device_command((struct virtio_dev *)dev, CTL_PAUSE);
+}
+
+static void virtio_resume(struct device *dev)
+{
+	device_command((struct virtio_dev *)dev, CTL_RESUME);
+}
+
 static const struct device_ops virtio_device_ops = {
-	.name = "virtio-mmio",
-	.metrics = virtio_metrics,
-	.describe_acpi = virtio_describe_acpi,
-	.destroy = virtio_destroy,
-	.save = virtio_save,
-	.restore = virtio_restore,
+    .name = "virtio-mmio",
+    .start = virtio_start,
+    .pause = virtio_pause,
+    .resume = virtio_resume,
+    .metrics = virtio_metrics,
+    .describe_acpi = virtio_describe_acpi,
+    .destroy = virtio_destroy,
+    .save = virtio_save,
+    .restore = virtio_restore,
 };
 
 /* Interrupt lines for virtio-mmio devices: the ISA lines nothing else
  * uses (edge-triggered, as ISA lines are) and the IOAPIC's upper pins. */
-static const uint8_t virtio_gsis[] = { 5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23 };
+static const uint8_t virtio_gsis[] = {5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23};
 
 static int register_kvm_fds(struct virtio_dev *vd, struct err **e)
 {
@@ -690,17 +782,17 @@ static int register_kvm_fds(struct virtio_dev *vd, struct err **e)
 		return 0; /* unit tests drive the transport without KVM */
 	for (unsigned i = 0; i < vd->ops->nqueues; i++) {
 		struct kvm_ioeventfd io = {
-			.datamatch = i,
-			.addr = vd->mmio_base + VIRTIO_MMIO_QUEUE_NOTIFY,
-			.len = 4,
-			.fd = vd->kick_fds[i],
-			.flags = KVM_IOEVENTFD_FLAG_DATAMATCH,
+		    .datamatch = i,
+		    .addr = vd->mmio_base + VIRTIO_MMIO_QUEUE_NOTIFY,
+		    .len = 4,
+		    .fd = vd->kick_fds[i],
+		    .flags = KVM_IOEVENTFD_FLAG_DATAMATCH,
 		};
 		if (ioctl(vm->vm_fd, KVM_IOEVENTFD, &io) < 0)
 			return err_set(e, errno, "%s '%s': KVM_IOEVENTFD for queue %u", vd->ops->name, vd->id, i);
 	}
 	{
-		struct kvm_irqfd irq = { .fd = (uint32_t)vd->irq_fd, .gsi = vd->gsi };
+		struct kvm_irqfd irq = {.fd = (uint32_t)vd->irq_fd, .gsi = vd->gsi};
 		if (ioctl(vm->vm_fd, KVM_IRQFD, &irq) < 0)
 			return err_set(e, errno, "%s '%s': KVM_IRQFD on GSI %u", vd->ops->name, vd->id, vd->gsi);
 	}
@@ -717,7 +809,7 @@ int virtio_dev_create(struct vm *vm, const struct virtio_dev_ops *ops, const cha
 	if (slot >= ARRAY_SIZE(virtio_gsis) || ops->nqueues > VIRTIO_MAX_QUEUES || config_len > VIRTIO_CONFIG_MAX ||
 	    (vd = calloc(1, sizeof(*vd))) == NULL) {
 		/* The model's state is ours to free, whatever happens. */
-		struct virtio_dev stub = { .ops = ops, .priv = priv };
+		struct virtio_dev stub = {.ops = ops, .priv = priv};
 		if (ops->destroy)
 			ops->destroy(&stub);
 		if (slot >= ARRAY_SIZE(virtio_gsis))
@@ -734,6 +826,7 @@ int virtio_dev_create(struct vm *vm, const struct virtio_dev_ops *ops, const cha
 	vd->vm = vm;
 	vd->priv = priv;
 	snprintf(vd->id, sizeof(vd->id), "%s", id);
+	vd->dev.id = vd->id;
 	vd->index = slot;
 	vd->mmio_base = LAYOUT_DEVICE_MMIO_START + (uint64_t)slot * VIRTIO_MMIO_SLOT;
 	vd->gsi = virtio_gsis[slot];
@@ -750,7 +843,7 @@ int virtio_dev_create(struct vm *vm, const struct virtio_dev_ops *ops, const cha
 	pthread_mutex_init(&vd->lock, NULL);
 	pthread_mutex_init(&vd->ctl_lock, NULL);
 	pthread_cond_init(&vd->ctl_done, NULL);
-	device_attach(vm, &vd->dev);
+	vm_add_device(vm, &vd->dev);
 	vm->virtio_count++;
 
 	vd->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -777,6 +870,27 @@ int virtio_dev_create(struct vm *vm, const struct virtio_dev_ops *ops, const cha
 	return 0;
 }
 
+struct virtio_dev *virtio_dev_find(struct vm *vm, const struct virtio_dev_ops *ops)
+{
+	for (struct device *dev = vm->devices; dev; dev = dev->next)
+		if (dev->ops == &virtio_device_ops && ((struct virtio_dev *)dev)->ops == ops)
+			return (struct virtio_dev *)dev;
+	return NULL;
+}
+
+struct virtio_dev *virtio_dev_find_id(struct vm *vm, const char *id)
+{
+	for (struct device *dev = vm->devices; dev; dev = dev->next)
+		if (dev->ops == &virtio_device_ops && strcmp(((struct virtio_dev *)dev)->id, id) == 0)
+			return (struct virtio_dev *)dev;
+	return NULL;
+}
+
+bool virtio_dev_is(const struct device *dev)
+{
+	return dev->ops == &virtio_device_ops;
+}
+
 void virtio_dev_process_queue(struct virtio_dev *vd, unsigned q)
 {
 	if (vd->active && !vd->broken && q < vd->ops->nqueues)
@@ -795,9 +909,13 @@ void virtio_dev_serve_queue(struct virtio_dev *vd, unsigned qi, struct virtq_req
 			uint32_t written = 0;
 
 			switch (serve(vd, qi, req, &written)) {
-			case VIRTIO_SERVED: virtq_complete(q, req, written); break;
-			case VIRTIO_KEPT: break;
-			case VIRTIO_FAILED: return; /* the device needs a reset: nothing more */
+			case VIRTIO_SERVED:
+				virtq_complete(q, req, written);
+				break;
+			case VIRTIO_KEPT:
+				break;
+			case VIRTIO_FAILED:
+				return; /* the device needs a reset: nothing more */
 			}
 		}
 		if (got < 0) {
@@ -810,38 +928,6 @@ void virtio_dev_serve_queue(struct virtio_dev *vd, unsigned qi, struct virtq_req
 	/* Models may also return requests they held (virtio-balloon's statistics). */
 	if (q->used_idx != start)
 		virtio_dev_notify_queue(vd, qi);
-}
-
-static void for_each_virtio(struct vm *vm, int cmd)
-{
-	for (struct device *dev = vm->devices; dev; dev = dev->next)
-		if (dev->ops == &virtio_device_ops)
-			device_command((struct virtio_dev *)dev, cmd);
-}
-
-void virtio_devices_pause(struct vm *vm)
-{
-	for_each_virtio(vm, CTL_PAUSE);
-}
-
-void virtio_devices_resume(struct vm *vm)
-{
-	for_each_virtio(vm, CTL_RESUME);
-}
-
-int virtio_devices_start(struct vm *vm, struct err **e)
-{
-	for (struct device *dev = vm->devices; dev; dev = dev->next) {
-		struct virtio_dev *vd = (struct virtio_dev *)dev;
-		int r;
-
-		if (dev->ops != &virtio_device_ops || vd->thread_started)
-			continue;
-		r = virtio_dev_start(vd, e);
-		if (r < 0)
-			return r;
-	}
-	return 0;
 }
 
 int virtio_dev_start(struct virtio_dev *vd, struct err **e)

@@ -27,20 +27,23 @@
 #include "common/err.h"
 #include "vmm/devices/device.h"
 #include "vmm/devices/virtio/queue.h"
+#include "vmm/seccomp.h"
 
 #define VIRTIO_MAX_QUEUES 8
+#define VIRTIO_MAX_THROTTLES 2 /* rate limiters on one device (virtio-net: rx and tx) */
 #define VIRTIO_CONFIG_MAX 256
 #define VIRTIO_MMIO_SIZE 0x200
-#define VIRTIO_MMIO_SLOT 0x1000 /* windows are placed 4 KiB apart */
+#define VIRTIO_MMIO_SLOT 0x1000	    /* windows are placed 4 KiB apart */
 #define VIRTIO_VENDOR_ID 0x4f4c5343 /* "CSLO" */
 
 /* Transport-level features every Casulo device offers. */
-#define VIRTIO_TRANSPORT_FEATURES \
+#define VIRTIO_TRANSPORT_FEATURES                                                                                      \
 	((1ULL << 32) /* VERSION_1 */ | (1ULL << 28) /* RING_INDIRECT_DESC */ | (1ULL << 29) /* RING_EVENT_IDX */)
 
 struct vm;
 struct virtio_dev;
 struct virtio_watch;
+struct throttle;
 struct snap_writer;
 struct snap_section;
 struct json_object;
@@ -48,10 +51,13 @@ struct json_object;
 typedef void (*virtio_fd_fn)(struct virtio_dev *vd, int fd, uint32_t events);
 
 struct virtio_dev_ops {
-	const char *name;          /* "virtio-blk" */
-	uint32_t device_id;        /* VIRTIO_ID_* */
+	const char *name;   /* "virtio-blk" */
+	uint32_t device_id; /* VIRTIO_ID_* */
 	unsigned nqueues;
-	uint16_t queue_size;       /* QueueNumMax of every queue */
+	uint16_t queue_size; /* QueueNumMax of every queue */
+	/* The seccomp list of its device thread (vmm/seccomp.h; 0: the plain
+	 * device list). */
+	enum vmm_thread_kind thread_kind;
 	/* Device thread: the driver set DRIVER_OK; queues are mapped. */
 	int (*activate)(struct virtio_dev *vd);
 	/* Device thread: the driver reset the device (also before destroy). */
@@ -78,13 +84,13 @@ struct virtio_dev_ops {
 };
 
 struct virtio_dev {
-	struct device dev; /* registry link: ACPI description, destroy */
+	struct device dev; /* in the VM's device list: start, pause, ACPI description, snapshots, destroy */
 	const struct virtio_dev_ops *ops;
 	struct vm *vm;
-	char id[32];       /* instance name, e.g. "disk0", for messages */
+	char id[32]; /* instance name, e.g. "disk0", for messages */
 	uint64_t mmio_base;
 	unsigned gsi;
-	unsigned index;    /* DSDT device number */
+	unsigned index; /* DSDT device number */
 
 	pthread_mutex_t lock; /* transport registers and config space */
 	uint32_t status;
@@ -108,13 +114,15 @@ struct virtio_dev {
 	pthread_mutex_t ctl_lock;
 	pthread_cond_t ctl_done;
 	int ctl_cmd, ctl_result;
-	struct virtio_watch *watches; /* what the thread's epoll events point at */
+	struct virtio_watch *watches;	      /* what the thread's epoll events point at */
 	struct virtio_watch *removed_watches; /* unwatched, freed after the current epoll batch */
-	bool active;  /* DRIVER_OK accepted, queues served */
-	bool broken;  /* DEVICE_NEEDS_RESET */
-	bool paused;  /* the VM is paused: no queue or fd is served */
+	bool active;			      /* DRIVER_OK accepted, queues served */
+	bool broken;			      /* DEVICE_NEEDS_RESET */
+	bool paused;			      /* the VM is paused: no queue or fd is served */
 
-	void *priv;   /* the device model's state */
+	struct throttle *throttles[VIRTIO_MAX_THROTTLES]; /* the model's rate limiters (throttle.h) */
+
+	void *priv;		    /* the device model's state */
 	uint64_t kicks, interrupts; /* for GET /metrics (relaxed atomics) */
 };
 
@@ -126,19 +134,24 @@ struct virtio_dev {
  * device thread with virtio_dev_start() once the model is ready.
  */
 int virtio_dev_create(struct vm *vm, const struct virtio_dev_ops *ops, const char *id, uint64_t features,
-		      const void *config, uint32_t config_len, void *priv, struct virtio_dev **ret, struct err **e);
+		      const void *config, uint32_t config_len, void *priv, struct virtio_dev **ret,
+		      struct err **e) MUST_CHECK;
+
+/* The VM's first device of this model, or NULL. */
+struct virtio_dev *virtio_dev_find(struct vm *vm, const struct virtio_dev_ops *ops);
+/* The VM's virtio device whose instance name is id ("disk0", "net1"), or NULL. */
+struct virtio_dev *virtio_dev_find_id(struct vm *vm, const char *id);
+/* Is this device of the VM's list a virtio device? */
+bool virtio_dev_is(const struct device *dev);
 
 /* Start the device thread, once the model has added its own watches.
- * The VM starts every virtio device's thread with virtio_devices_start()
- * after creating them all.  A device whose thread is not started runs
- * activation, reset and queue processing inline on the caller's thread
- * (virtio_dev_process_queue()): unit tests and fuzzers drive it so. */
-int virtio_dev_start(struct virtio_dev *vd, struct err **e);
-int virtio_devices_start(struct vm *vm, struct err **e);
-/* Quiesce every virtio device of the VM (in-flight requests finished, no
- * queue served) and let them go again; used by vm_pause()/vm_resume(). */
-void virtio_devices_pause(struct vm *vm);
-void virtio_devices_resume(struct vm *vm);
+ * The VM starts every device's thread (devices_start(), the device's
+ * start op) after creating them all, and pauses them with the VM (its
+ * pause and resume ops: in-flight requests finished, no queue served).
+ * A device whose thread is not started runs activation, reset and queue
+ * processing inline on the caller's thread (virtio_dev_process_queue()):
+ * unit tests and fuzzers drive it so. */
+int virtio_dev_start(struct virtio_dev *vd, struct err **e) MUST_CHECK;
 void virtio_dev_process_queue(struct virtio_dev *vd, unsigned q);
 
 /* What a model's serve function did with one request. */
@@ -163,8 +176,8 @@ void virtio_dev_fail(struct virtio_dev *vd, const char *fmt, ...) PRINTF_FMT(2, 
 bool virtio_dev_has_feature(const struct virtio_dev *vd, unsigned bit);
 /* Watch an extra fd on the device thread (a TAP device, a socket).  Its
  * callback runs whatever the device state: check vd->active. */
-int virtio_dev_watch(struct virtio_dev *vd, int fd, uint32_t events, virtio_fd_fn fn, struct err **e);
-int virtio_dev_watch_modify(struct virtio_dev *vd, int fd, uint32_t events);
+int virtio_dev_watch(struct virtio_dev *vd, int fd, uint32_t events, virtio_fd_fn fn, struct err **e) MUST_CHECK;
+int virtio_dev_watch_modify(struct virtio_dev *vd, int fd, uint32_t events) MUST_CHECK;
 void virtio_dev_unwatch(struct virtio_dev *vd, int fd);
 
 /* The MMIO register handler (exported for unit tests and the fuzzer). */
