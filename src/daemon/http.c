@@ -668,20 +668,21 @@ static struct MHD_Daemon *start_mhd(struct http *h, int fd, bool tls)
 	struct listener *l = tls ? &h->tcp_listener : &h->unix_listener;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
 			 MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG | (tls ? MHD_USE_TLS : 0);
+	/* One option list for both daemons: every callback's cls is the
+	 * listener, which is what on_request and on_completed read it as. */
+	struct MHD_OptionItem tls_options[] = {
+	    {MHD_OPTION_PER_IP_CONNECTION_LIMIT, HTTP_PER_IP_LIMIT, NULL},
+	    {MHD_OPTION_HTTPS_MEM_KEY, 0, h->key},
+	    {MHD_OPTION_HTTPS_MEM_CERT, 0, h->cert},
+	    {MHD_OPTION_END, 0, NULL},
+	};
+	struct MHD_OptionItem no_options[] = {{MHD_OPTION_END, 0, NULL}};
 
-	if (tls)
-		return MHD_start_daemon(
-		    flags, 0, NULL, NULL, on_request, l, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
-		    MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)HTTP_THREADS,
-		    MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONNECTION_LIMIT, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-		    (unsigned)HTTP_PER_IP_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_TIMEOUT,
-		    MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
-		    MHD_OPTION_HTTPS_MEM_KEY, h->key, MHD_OPTION_HTTPS_MEM_CERT, h->cert, MHD_OPTION_END);
 	return MHD_start_daemon(flags, 0, NULL, NULL, on_request, l, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
 				MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)HTTP_THREADS,
 				MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONNECTION_LIMIT,
 				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_TIMEOUT, MHD_OPTION_NOTIFY_COMPLETED,
-				on_completed, l, MHD_OPTION_END);
+				on_completed, l, MHD_OPTION_ARRAY, tls ? tls_options : no_options, MHD_OPTION_END);
 }
 
 static int listen_tcp(const char *spec, struct err **e)
