@@ -1,6 +1,5 @@
 #include "api/server.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <pthread.h>
@@ -477,82 +476,20 @@ void api_handle(struct vm_actions *acts, const char *method, const char *url, co
 	vm_action_release(&a);
 }
 
-/* --- libmicrohttpd glue --- */
-
-/* libmicrohttpd links GnuTLS and with it p11-kit, nettle, gmp and
- * libunistring: about 3 MiB of resident library pages once their
- * constructors have run.  A VM started without --api-socket should not pay
- * for them, so the library is opened when the first API server starts, not
- * linked into casulo-vmm.  Only the declarations of <microhttpd.h> are used. */
-#define MHD_SONAME "libmicrohttpd.so.12"
-
-static struct {
-	__typeof__(&MHD_start_daemon) start_daemon;
-	__typeof__(&MHD_quiesce_daemon) quiesce_daemon;
-	__typeof__(&MHD_get_daemon_info) get_daemon_info;
-	__typeof__(&MHD_stop_daemon) stop_daemon;
-	__typeof__(&MHD_create_response_from_buffer) create_response_from_buffer;
-	__typeof__(&MHD_add_response_header) add_response_header;
-	__typeof__(&MHD_queue_response) queue_response;
-	__typeof__(&MHD_destroy_response) destroy_response;
-	__typeof__(&MHD_get_connection_info) get_connection_info;
-} mhd;
-static char mhd_load_error[256];
-static pthread_once_t mhd_once = PTHREAD_ONCE_INIT;
-
-static void mhd_load_once(void)
-{
-	void *h = dlopen(MHD_SONAME, RTLD_NOW | RTLD_LOCAL);
-	const char *missing = NULL;
-
-	if (h == NULL) {
-		snprintf(mhd_load_error, sizeof(mhd_load_error), "%s", dlerror());
-		return;
-	}
-#define MHD_SYM(field, name)                                                                                           \
-	do {                                                                                                           \
-		*(void **)&mhd.field = dlsym(h, name);                                                                 \
-		if (mhd.field == NULL && missing == NULL)                                                              \
-			missing = name;                                                                                \
-	} while (0)
-	MHD_SYM(start_daemon, "MHD_start_daemon");
-	MHD_SYM(quiesce_daemon, "MHD_quiesce_daemon");
-	MHD_SYM(get_daemon_info, "MHD_get_daemon_info");
-	MHD_SYM(stop_daemon, "MHD_stop_daemon");
-	MHD_SYM(create_response_from_buffer, "MHD_create_response_from_buffer");
-	MHD_SYM(add_response_header, "MHD_add_response_header");
-	MHD_SYM(queue_response, "MHD_queue_response");
-	MHD_SYM(destroy_response, "MHD_destroy_response");
-	MHD_SYM(get_connection_info, "MHD_get_connection_info");
-#undef MHD_SYM
-	if (missing != NULL) {
-		snprintf(mhd_load_error, sizeof(mhd_load_error), "%s: no symbol %s", MHD_SONAME, missing);
-		mhd.start_daemon = NULL;
-	}
-}
-
-static int mhd_load(const char *path, struct err **e)
-{
-	pthread_once(&mhd_once, mhd_load_once);
-	if (mhd.start_daemon == NULL)
-		return err_setx(e, ELIBACC, "api socket '%s': %s", path, mhd_load_error);
-	return 0;
-}
-
 static enum MHD_Result respond(struct MHD_Connection *c, int status, char *body)
 {
 	struct MHD_Response *r;
 	enum MHD_Result ret;
 
-	r = mhd.create_response_from_buffer(body ? strlen(body) : 0, body ? body : (char *)"", MHD_RESPMEM_MUST_COPY);
+	r = MHD_create_response_from_buffer(body ? strlen(body) : 0, body ? body : (char *)"", MHD_RESPMEM_MUST_COPY);
 	if (r == NULL) {
 		free(body);
 		return MHD_NO;
 	}
 	if (body)
-		mhd.add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-	ret = mhd.queue_response(c, (unsigned)status, r);
-	mhd.destroy_response(r);
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	ret = MHD_queue_response(c, (unsigned)status, r);
+	MHD_destroy_response(r);
 	free(body);
 	return ret;
 }
@@ -635,7 +572,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 
 	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
 		*socket_context = NULL;
-		info = mhd.get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
 		pid = info ? peer_pid(info->connect_fd) : 0;
 		if (pid <= 0)
 			return;
@@ -738,7 +675,7 @@ static void *start_daemon_filtered(void *arg)
 	if (vmm_seccomp_install(VMM_THREAD_API, &ds->e) < 0)
 		return NULL;
 	s->daemon =
-	    mhd.start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC, 0, NULL, NULL, on_request,
+	    MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC, 0, NULL, NULL, on_request,
 			     s, MHD_OPTION_LISTEN_SOCKET, s->fd, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)API_THREADS,
 			     MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_ACCEPT_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
 			     (unsigned)API_CONNECTION_TIMEOUT, MHD_OPTION_THREAD_STACK_SIZE, (size_t)THREAD_STACK_SIZE,
@@ -779,8 +716,7 @@ int api_server_start(struct vm *vm, const char *path, struct api_server **ret, s
 	/* The document is compiled now, before any API thread runs (and
 	 * before their seccomp filter): a failure is the server's own. */
 	pthread_once(&api_doc_once, api_doc_load);
-	r = api_doc ? mhd_load(path, e)
-		    : err_setx(e, EINVAL, "api socket '%s': docs/api.yaml as compiled in is unusable", path);
+	r = api_doc ? 0 : err_setx(e, EINVAL, "api socket '%s': docs/api.yaml as compiled in is unusable", path);
 	if (r == 0)
 		r = vm_actions_create(vm, &s->acts, e);
 	if (r == 0)
@@ -808,14 +744,14 @@ void api_server_stop(struct api_server *s)
 		return;
 	/* Stop accepting, then give requests in flight (the one that stopped
 	 * the VM, say) a moment to send their answers. */
-	mhd.quiesce_daemon(s->daemon);
+	MHD_quiesce_daemon(s->daemon);
 	for (int i = 0; i < 100; i++) {
-		const union MHD_DaemonInfo *info = mhd.get_daemon_info(s->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+		const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
 		if (info == NULL || info->num_connections == 0)
 			break;
 		usleep(10 * 1000);
 	}
-	mhd.stop_daemon(s->daemon);
+	MHD_stop_daemon(s->daemon);
 	vm_actions_destroy(s->acts);
 	close(s->fd);
 	unlink(s->path);

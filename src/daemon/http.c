@@ -121,7 +121,7 @@ static enum MHD_Result queue(struct MHD_Connection *c, int status, const char *b
 	return ret;
 }
 
-static enum MHD_Result queue_error(struct MHD_Connection *c, int status, const char *fmt, ...)
+static enum MHD_Result PRINTF_FMT(3, 4) queue_error(struct MHD_Connection *c, int status, const char *fmt, ...)
 {
 	struct api_reply rp = {0};
 	enum MHD_Result ret;
@@ -653,7 +653,8 @@ static void *ticker(void *arg)
 
 /* ---- start and stop ---- */
 
-static void mhd_log(void *cls, const char *fmt, va_list ap)
+/* libmicrohttpd's logger: fmt is its own printf format. */
+static void PRINTF_FMT(2, 0) mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	char msg[512];
 

@@ -21,23 +21,12 @@ static struct {
 } snapshot_dirs[VMM_MAX_SNAPSHOT_DIRS];
 static unsigned nsnapshot_dirs;
 
-/* Read-only system files the VMM opens after start-up: libraries
- * dlopen()ed (the API's libmicrohttpd and what it loads, glibc's NSS
- * modules), the resolver's files (a migration's destination), and the
- * kernel's views of this process and of the CPUs. */
+/* Read-only system files the VMM opens after start-up: the kernel's views
+ * of the CPUs, the free hugepages and NUMA nodes, and urandom.  No library
+ * directory and no resolver file: casulo-vmm is static, libmicrohttpd is
+ * linked in (src/api/meson.build), and a migration's address is numeric
+ * (migrate/stream.c). */
 static const char *const system_read[] = {
-    "/usr/lib",
-    "/usr/lib64",
-    "/lib",
-    "/lib64",
-    "/etc/ld.so.cache",
-    "/etc/hosts",
-    "/etc/resolv.conf",
-    "/etc/nsswitch.conf",
-    "/etc/gai.conf",
-    "/etc/host.conf",
-    "/etc/services",
-    "/etc/gnutls",
     "/sys/devices/system/cpu",
     /* the free hugepages and NUMA nodes the machine's build checks
      * (memory-config.c), after the confinement */

@@ -418,6 +418,7 @@ int machine_start_kvm(struct vm *vm, struct err **e)
 	if (r != 0)
 		return err_set(e, r, "vm: start the KVM set-up thread");
 	vm->kvm_thread_started = true;
+	log_step("machine: KVM set-up thread started");
 	return 0;
 }
 

@@ -436,7 +436,7 @@ def jailed_vmm_is_confined_and_its_api_paths_are_inside():
     outside = os.path.join(work, 'escaped-snapshot')
     try:
         files, disk = vm_files(work)
-        p = j.start(files=files, rw_files=[disk], extra=['--lib', 'libmicrohttpd.so.12'],
+        p = j.start(files=files, rw_files=[disk],
                     args=vmm_args('echo JAILED-UP; sleep 600', ['--api-socket', '/run/api.sock', '--snapshot-dir', '/run']))
         vmm = program_of(p, 'casulo-vmm')
         sock = os.path.join(j.root, 'run', 'api.sock')

@@ -1,14 +1,17 @@
 /* The snapshot state file: round trip, and every way it can be broken. */
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "test.h"
 #include "vmm/config.h"
+#include "vmm/migrate/stream.h"
 #include "vmm/snapshot/format.h"
 #include "vmm/snapshot/snapshot.h"
 #include "vmm/vm.h"
@@ -332,4 +335,36 @@ TEST(snapshot_load_names_what_is_wrong)
 			  "truncated: the memory file is 40 bytes, section 'vm.config' gives the guest "
 			  "64 MiB (67108864 bytes)");
 	expect_load_error(CONFIG_OK, 'n', "memory file '/tmp/casulo-snap-");
+}
+
+/* A migration's tcp:HOST:PORT: addresses only (casulo-vmm resolves no
+ * names), IPv4 and [IPv6], a numeric port; a listener on loopback takes
+ * a connection made to the port it got. */
+TEST(migration_addresses_are_numeric)
+{
+	struct sockaddr_in6 bound;
+	socklen_t len = sizeof(bound);
+	char why[256], spec[64];
+	int l, c;
+
+	CHECK_INT(stream_connect("tcp:localhost:7777", 1, why, sizeof(why)), ==, -EINVAL);
+	CHECK_CONTAINS(why, "'localhost' is not an IPv4 or IPv6 address (casulo-vmm resolves no names)");
+	CHECK_INT(stream_listen("tcp:127.0.0.1:http", why, sizeof(why)), ==, -EINVAL);
+	CHECK_CONTAINS(why, "the port must be a number from 0 to 65535");
+	CHECK_INT(stream_listen("tcp:127.0.0.1:65536", why, sizeof(why)), ==, -EINVAL);
+	CHECK_INT(stream_listen("tcp:127.0.0.1:-1", why, sizeof(why)), ==, -EINVAL);
+	CHECK_INT(stream_listen("udp:127.0.0.1:1", why, sizeof(why)), ==, -EINVAL);
+	CHECK_CONTAINS(why, "is not tcp:HOST:PORT");
+
+	l = stream_listen("tcp:[::1]:0", why, sizeof(why));
+	if (l == -EADDRNOTAVAIL || l == -EAFNOSUPPORT)
+		l = stream_listen("tcp:127.0.0.1:0", why, sizeof(why));
+	CHECK_INT(l, >=, 0);
+	CHECK_INT(getsockname(l, (struct sockaddr *)&bound, &len), ==, 0);
+	snprintf(spec, sizeof(spec), bound.sin6_family == AF_INET6 ? "tcp:[::1]:%u" : "tcp:127.0.0.1:%u",
+		 ntohs(bound.sin6_port));
+	c = stream_connect(spec, 5, why, sizeof(why));
+	CHECK_INT(c, >=, 0);
+	close(c);
+	close(l);
 }

@@ -334,12 +334,6 @@ static int run_vm(struct vm_config *cfgp, const struct vm_affinity *affinity, co
 	bool wait_for_snapshot = o->wait_for_snapshot, built;
 	int status;
 
-	if (vm_affinity_enter_vmm(affinity, &e) < 0 || vmm_seccomp_init(o->seccomp, &e) < 0) {
-		err_print(e, PROG, stderr);
-		err_free(&e);
-		vm_config_free(&cfg);
-		return EXIT_VMM_ERROR;
-	}
 	if (restore_dir || wait_for_snapshot || incoming) {
 		if (cfg.kernel_path || cfg.initrd_path || cfg.nmodules)
 			return bad_option(
@@ -357,19 +351,26 @@ static int run_vm(struct vm_config *cfgp, const struct vm_affinity *affinity, co
 		if (cfg.initrd_path == NULL && default_guest_path("initrd.img", initrd_buf, sizeof(initrd_buf)) == 0)
 			cfg.initrd_path = initrd_buf;
 	}
-	if (o->landlock && confine_files(&cfg, o, &e) < 0) {
+	if (vm_affinity_enter_vmm(affinity, &e) < 0 ||
+	    ((restore_dir || wait_for_snapshot || incoming) && machine_create_waiting(&vm, &cfg, &e) < 0) ||
+	    /* A restore makes KVM's VM while the rest of the process is set up
+	     * and the snapshot is read and checked.  That thread runs before
+	     * seccomp and Landlock (only the threads made after them inherit
+	     * them): it opens /dev/kvm, makes the VM and ends, and nothing the
+	     * guest or the snapshot says reaches it. */
+	    (restore_dir && machine_start_kvm(vm, &e) < 0) || vmm_seccomp_init(o->seccomp, &e) < 0 ||
+	    (o->landlock && confine_files(&cfg, o, &e) < 0)) {
 		err_print(e, PROG, stderr);
 		err_free(&e);
+		machine_destroy(vm);
 		vm_config_free(&cfg);
 		return EXIT_VMM_ERROR;
 	}
+	log_step("seccomp and Landlock set up");
 	/* Every thread's filter compiled while the VM is built. */
 	vmm_seccomp_prepare_start();
 	if ((restore_dir || wait_for_snapshot || incoming) &&
-	    (machine_create_waiting(&vm, &cfg, &e) < 0 ||
-	     /* KVM's VM is made while the snapshot is read and checked. */
-	     (restore_dir && machine_start_kvm(vm, &e) < 0) ||
-	     (restore_dir && vm_snapshot_load(vm, restore_dir, &cfg, &built, &e) < 0) ||
+	    ((restore_dir && vm_snapshot_load(vm, restore_dir, &cfg, &built, &e) < 0) ||
 	     (incoming && migrate_receive(vm, incoming, &cfg, &e) < 0))) {
 		err_print(e, PROG, stderr);
 		err_free(&e);

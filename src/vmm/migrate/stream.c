@@ -1,9 +1,10 @@
 #include "vmm/migrate/stream.h"
 
 #include <errno.h>
-#include <netdb.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,47 +149,74 @@ static int split_spec(const char *spec, char *host, size_t hlen, char *port, siz
 	return 0;
 }
 
-static int resolve(const char *spec, int passive, struct addrinfo **res, char *why, size_t why_len)
+/*
+ * "tcp:HOST:PORT" as a socket address.  HOST is an IPv4 or [IPv6] address,
+ * or empty (any address to listen on, loopback to connect to): the VMM
+ * resolves no names, since a confined process that reads the resolver's
+ * files and parses DNS answers only widens what a compromised VMM can
+ * reach; the casulo CLI resolves a name before it calls the API.
+ */
+static int socket_address(const char *spec, bool passive, struct sockaddr_storage *ss, socklen_t *len, char *why,
+			  size_t why_len)
 {
-	struct addrinfo hints = {
-	    .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = passive ? AI_PASSIVE : 0};
-	char host[256], port[16];
-	int r;
+	struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+	char host[256], port[16], *end;
+	unsigned long n;
 
+	memset(ss, 0, sizeof(*ss));
 	if (split_spec(spec, host, sizeof(host), port, sizeof(port)) < 0) {
 		snprintf(why, why_len, "'%s' is not tcp:HOST:PORT", spec);
 		return -EINVAL;
 	}
-	r = getaddrinfo(*host ? host : NULL, port, &hints, res);
-	if (r != 0) {
-		snprintf(why, why_len, "'%s': %s", spec, gai_strerror(r));
-		return -EHOSTUNREACH;
+	errno = 0;
+	n = strtoul(port, &end, 10);
+	if (port[0] < '0' || port[0] > '9' || *end != '\0' || errno != 0 || n > 65535) {
+		snprintf(why, why_len, "'%s': the port must be a number from 0 to 65535", spec);
+		return -EINVAL;
+	}
+	if (host[0] == '\0') {
+		v4->sin_family = AF_INET;
+		v4->sin_addr.s_addr = htonl(passive ? INADDR_ANY : INADDR_LOOPBACK);
+	} else if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+		v4->sin_family = AF_INET;
+	} else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+		v6->sin6_family = AF_INET6;
+	} else {
+		snprintf(why, why_len, "'%s': '%s' is not an IPv4 or IPv6 address (casulo-vmm resolves no names)", spec,
+			 host);
+		return -EINVAL;
+	}
+	if (ss->ss_family == AF_INET) {
+		v4->sin_port = htons((uint16_t)n);
+		*len = sizeof(*v4);
+	} else {
+		v6->sin6_port = htons((uint16_t)n);
+		*len = sizeof(*v6);
 	}
 	return 0;
 }
 
 int stream_connect(const char *spec, int timeout_s, char *why, size_t why_len)
 {
-	struct addrinfo *res, *ai;
-	int fd = -1, err = ECONNREFUSED, r;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd, r;
 
-	if ((r = resolve(spec, 0, &res, why, why_len)) < 0)
+	if ((r = socket_address(spec, false, &ss, &len, why, why_len)) < 0)
 		return r;
-	for (ai = res; ai; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-		if (fd < 0)
-			continue;
-		stream_set_timeout(fd, timeout_s);
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-			break;
-		err = errno;
-		close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(res);
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
-		snprintf(why, why_len, "'%s': connect: %s", spec, strerror(err));
-		return -err;
+		r = -errno;
+		snprintf(why, why_len, "'%s': socket: %s", spec, strerror(-r));
+		return r;
+	}
+	stream_set_timeout(fd, timeout_s);
+	if (connect(fd, (struct sockaddr *)&ss, len) < 0) {
+		r = -errno;
+		snprintf(why, why_len, "'%s': connect: %s", spec, strerror(-r));
+		close(fd);
+		return r;
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
 	return fd;
@@ -196,26 +224,24 @@ int stream_connect(const char *spec, int timeout_s, char *why, size_t why_len)
 
 int stream_listen(const char *spec, char *why, size_t why_len)
 {
-	struct addrinfo *res, *ai;
-	int fd = -1, err = EADDRNOTAVAIL, r;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd, r;
 
-	if ((r = resolve(spec, 1, &res, why, why_len)) < 0)
+	if ((r = socket_address(spec, true, &ss, &len, why, why_len)) < 0)
 		return r;
-	for (ai = res; ai; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-		if (fd < 0)
-			continue;
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &(int){1}, sizeof(int));
-		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 1) == 0)
-			break;
-		err = errno;
-		close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(res);
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
-		snprintf(why, why_len, "'%s': listen: %s", spec, strerror(err));
-		return -err;
+		r = -errno;
+		snprintf(why, why_len, "'%s': socket: %s", spec, strerror(-r));
+		return r;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &(int){1}, sizeof(int));
+	if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 1) < 0) {
+		r = -errno;
+		snprintf(why, why_len, "'%s': listen: %s", spec, strerror(-r));
+		close(fd);
+		return r;
 	}
 	return fd;
 }
