@@ -350,11 +350,15 @@ static int boot_session(int listen_fd, const struct vmc_vm *vm, struct err **e)
 	int fd, r;
 
 	r = poll(p, vm->pidfd >= 0 ? 2 : 1, VMC_BOOT_TIMEOUT_MS);
-	if (r == 0)
+	if (r == 0) {
+		/* Where the guest stopped: its console's last line. */
+		_cleanup_free_ char *tail = vmc_vm_console_tail();
+
 		return err_setx(e, ETIMEDOUT,
-				"its VM did not start its agent within %d s (see %s in the state directory: is the "
-				"guest built from this tree?)",
-				VMC_BOOT_TIMEOUT_MS / 1000, VMC_CONSOLE);
+				"its VM did not start its agent within %d s; the guest's console ends with '%s' (%s in "
+				"the state directory: is the guest built from this tree?)",
+				VMC_BOOT_TIMEOUT_MS / 1000, tail ? tail : "", VMC_CONSOLE);
+	}
 	if (!(p[0].revents & POLLIN)) {
 		/* Why, from the VMM's status (left for the monitor to reap)
 		 * and its last words. */

@@ -131,5 +131,8 @@ int vmc_relay_run(struct vmc_relay *r);
 /* Why the VM ended: the guest's panic line in the console, the VMM's
  * status or its last words; *status what the container exits with. */
 char *vmc_vm_diagnose(pid_t vmm_pid, int wstatus, int *status);
+/* The last line the guest printed on its console (the state directory's
+ * console log), control characters blanked; NULL when there is none. */
+char *vmc_vm_console_tail(void);
 
 #endif

@@ -315,6 +315,11 @@ static char *last_line(const char *file, const char *needle)
 	return found;
 }
 
+char *vmc_vm_console_tail(void)
+{
+	return last_line(VMC_CONSOLE, NULL);
+}
+
 char *vmc_vm_diagnose(pid_t vmm_pid, int wstatus, int *status)
 {
 	_cleanup_free_ char *line = NULL;

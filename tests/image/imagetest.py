@@ -419,6 +419,76 @@ class Registry:
             self.token.stop()
 
 
+class StallingProxy:
+    """A TCP proxy in front of a registry that stops passing the registry's
+    bytes once stall_after of them went through (all connections counted),
+    until release(): a pull caught mid-layer at a known point, whatever the
+    machine's load."""
+
+    def __init__(self, upstream_port, stall_after):
+        self.upstream_port, self.stall_after = upstream_port, stall_after
+        self.passed = 0
+        self.lock = threading.Lock()
+        self.released = threading.Event()
+        self.stalled = threading.Event()
+        self.sock = socket.socket()
+        self.sock.bind(('127.0.0.1', 0))
+        self.sock.listen(16)
+        self.host = '127.0.0.1:%d' % self.sock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.sock.accept()
+                server = socket.create_connection(('127.0.0.1', self.upstream_port))
+            except OSError:
+                return
+            threading.Thread(target=self._pump, args=(client, server, False), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, True), daemon=True).start()
+
+    def _allowance(self, want):
+        """How many of want bytes from the registry may pass now (waits
+        while stalled)."""
+        while True:
+            with self.lock:
+                if self.released.is_set():
+                    return want
+                left = self.stall_after - self.passed
+                if left > 0:
+                    n = min(want, left)
+                    self.passed += n
+                    return n
+            self.stalled.set()
+            self.released.wait(1)
+
+    def _pump(self, src, dst, from_registry):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                while data:
+                    n = self._allowance(len(data)) if from_registry else len(data)
+                    dst.sendall(data[:n])
+                    data = data[n:]
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def release(self):
+        self.released.set()
+
+    def stop(self):
+        self.release()
+        self.sock.close()
+
+
 _registry = []
 
 

@@ -11,7 +11,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from imagetest import (CASULO, F, Image, Registry, busybox_image, busybox_tar, casulo, contains, eq, main,  # noqa: E402
+from imagetest import (CASULO, F, Image, Registry, StallingProxy, busybox_image, busybox_tar, casulo, contains, eq, main,  # noqa: E402
                        new_root, push_image, shared_registry, store_consistent, tar_bytes, test, tmpdir)
 
 
@@ -186,35 +186,41 @@ def a_truncated_layer_is_refused():
 def kill_9_in_the_middle_of_a_pull_leaves_a_consistent_store_and_resumes():
     big = tar_bytes([F('random.bin', os.urandom(24 * 1024 * 1024))])
     img = Image([busybox_tar(), big])
-    ref = push_image(img, 'pull/big')
-    # The kill must land while the big layer is under way; curl's rate limit
-    # averages over the transfer, so on a loaded machine a late start can
-    # let the whole layer through first: that attempt proves nothing and is
-    # made again (at most three times).
-    for attempt in range(3):
+    reg = shared_registry()
+    push_image(img, 'pull/big')
+    # The registry's bytes stop 8 MiB into the big layer (after everything
+    # else the pull fetches), so the kill lands mid-layer however loaded the
+    # machine is.
+    proxy = StallingProxy(reg.port, len(img.layers[0]['blob']) + 64 * 1024 + 8 * 1024 * 1024)
+    ref = f'{proxy.host}/pull/big:latest'
+    try:
         root = new_root()
         partial = os.path.join(root, 'ingest', img.layers[1]['digest'].split(':')[1] + '.partial')
-        proc = subprocess.Popen([CASULO, 'image', 'pull', '--root', root, '--limit-rate', '1M', '--json', ref],
+        proc = subprocess.Popen([CASULO, 'image', 'pull', '--root', root, '--json', ref],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        deadline = time.time() + 30
-        while time.time() < deadline and not (os.path.exists(partial) and os.path.getsize(partial) > 1024 * 1024):
+        deadline = time.time() + 120
+        while time.time() < deadline and proc.poll() is None and not (
+                proxy.stalled.is_set() and os.path.exists(partial) and os.path.getsize(partial) > 1024 * 1024):
             time.sleep(0.05)
+        if proc.poll() is not None:
+            raise AssertionError(f'the pull ended (status {proc.returncode}) before the kill: '
+                                 f'{proc.stderr.read().decode(errors="replace")[-800:]}')
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         got = os.path.getsize(partial) if os.path.exists(partial) else 0
-        if 0 < got < len(img.layers[1]['blob']):
-            break
-        print(f'# attempt {attempt + 1}: the kill came when {got} of {len(img.layers[1]["blob"])} bytes were in')
-    assert 0 < got < len(img.layers[1]['blob']), f'killed mid-layer ({got} bytes)'
-    eq(casulo('image', 'ls', '-q', root=root, check=True).stdout, '', 'no name after the kill')
-    store_consistent(root)
-    p = casulo('image', 'pull', '--json', ref, root=root, check=True)
-    starts = [json.loads(line) for line in p.stdout.splitlines()]
-    resumed = [e for e in starts if e['event'] == 'start' and e['digest'] == img.layers[1]['digest'][7:19]]
-    eq(len(resumed), 1, 'the big layer is downloaded again')
-    assert resumed[0]['resumed_at'] >= got - 1024 * 1024, f'resumed at {resumed[0]["resumed_at"]}, had {got}'
-    store_consistent(root)
-    eq(casulo('image', 'ls', '-q', root=root).stdout.strip(), ref, 'named now')
+        assert 1024 * 1024 < got < len(img.layers[1]['blob']), f'killed mid-layer ({got} bytes)'
+        proxy.release()
+        eq(casulo('image', 'ls', '-q', root=root, check=True).stdout, '', 'no name after the kill')
+        store_consistent(root)
+        p = casulo('image', 'pull', '--json', ref, root=root, check=True)
+        starts = [json.loads(line) for line in p.stdout.splitlines()]
+        resumed = [e for e in starts if e['event'] == 'start' and e['digest'] == img.layers[1]['digest'][7:19]]
+        eq(len(resumed), 1, 'the big layer is downloaded again')
+        assert resumed[0]['resumed_at'] >= got - 1024 * 1024, f'resumed at {resumed[0]["resumed_at"]}, had {got}'
+        store_consistent(root)
+        eq(casulo('image', 'ls', '-q', root=root).stdout.strip(), ref, 'named now')
+    finally:
+        proxy.stop()
 
 
 @test
