@@ -183,7 +183,7 @@ def steps(err, texec, tline):
                     main_at = at - float(m.group(1)) / 1000.0
                 out.append((m.group(3), (at - texec) * 1000.0))
     if main_at is not None:
-        out.insert(0, ('main() entered (exec, dynamic linking)', (main_at - texec) * 1000.0))
+        out.insert(0, ('main() entered (exec)', (main_at - texec) * 1000.0))
     out.append(('first counter line read by the benchmark', (tline - texec) * 1000.0))
     return out
 
