@@ -20,7 +20,7 @@ import sys
 import device_tests
 from device_tests import MiB, Session, api_get, wait_for
 from guest_tests import (GUEST_IP, NETTOOL, QUIET, Failure, LabGuestFault, Netns, Skip, api_put, check, in_lab,
-                         need_netns)
+                         need_netns, raise_if_lab_fault)
 
 TESTS = []
 TOLERANCE = 0.05
@@ -53,9 +53,17 @@ def wait_sample(s, ms, since=0, timeout=120):
                         lambda: next((p for p in progress(s, since) if p[0] >= ms), None), timeout, 0.1)
     except Failure as e:
         samples = progress(s, since)
-        if in_lab() and s.p.poll() is None:
-            raise LabGuestFault('the guest stopped printing at %d ms of its time (%s)'
-                                % (samples[-1][0] if samples else -1, e))
+        at = samples[-1][0] if samples else -1
+        if s.p.poll() is not None:
+            # The VMM ended: a triple fault in the lab is a lab guest fault
+            # too; anything else fails, with what the VMM said.
+            err = s.p.stderr.read().decode(errors='replace')
+            why = '%s: casulo-vmm ended (status %s) at %d ms of guest time; stderr %r' % (e, s.p.returncode, at,
+                                                                                          err[-500:])
+            raise_if_lab_fault(err, why)
+            raise Failure(why)
+        if in_lab():
+            raise LabGuestFault('the guest stopped printing at %d ms of its time (%s)' % (at, e))
         raise
 
 
