@@ -196,6 +196,13 @@ static struct instance *instance_new(struct daemon *d, const char *name, enum in
 }
 
 /* Wait (d->lock held) until inst has no shim, at most seconds. */
+/* Until record_end() has cleaned up after the last run (d->lock held). */
+static void wait_end_recorded_locked(struct instance *inst)
+{
+	while (inst->recording_end)
+		pthread_cond_wait(&inst->changed, &inst->d->lock);
+}
+
 static bool wait_stopped_locked(struct instance *inst, double seconds)
 {
 	struct timespec ts;
@@ -207,10 +214,10 @@ static bool wait_stopped_locked(struct instance *inst, double seconds)
 		ts.tv_sec++;
 		ts.tv_nsec -= 1000000000L;
 	}
-	while (inst->shim_pidfd >= 0)
+	while (inst->shim_pidfd >= 0 || inst->recording_end)
 		if (pthread_cond_timedwait(&inst->changed, &inst->d->lock, &ts) == ETIMEDOUT)
 			break;
-	return inst->shim_pidfd < 0;
+	return inst->shim_pidfd < 0 && !inst->recording_end;
 }
 
 static bool wait_stopped(struct instance *inst, double seconds)
@@ -291,6 +298,7 @@ static void record_end(struct instance *inst, int status, const char *reason)
 	double now = proc_now();
 
 	pthread_mutex_lock(&d->lock);
+	inst->recording_end = true;
 	if (inst->shim_pidfd >= 0)
 		close(inst->shim_pidfd);
 	inst->shim_pidfd = -1;
@@ -310,6 +318,7 @@ static void record_end(struct instance *inst, int status, const char *reason)
 	backend_of(inst)->cleanup(inst);
 	rm_rf_dir(inst->run_dir);
 	pthread_mutex_lock(&d->lock);
+	inst->recording_end = false;
 	pthread_cond_broadcast(&inst->changed);
 	pthread_mutex_unlock(&d->lock);
 	event_lifecycle(d, "instance-stopped", inst);
@@ -595,6 +604,7 @@ static int do_start(struct op *op, struct instance *inst, struct err **e)
 	int r, fd = -1;
 
 	pthread_mutex_lock(&d->lock);
+	wait_end_recorded_locked(inst);
 	if (inst->state != STATE_STOPPED) {
 		pthread_mutex_unlock(&d->lock);
 		return 0; /* restart after a stop that found it running again: nothing to do */
@@ -732,6 +742,7 @@ static int do_kill(struct instance *inst, struct err **e)
 {
 	pthread_mutex_lock(&inst->d->lock);
 	if (inst->shim_pidfd < 0) {
+		wait_end_recorded_locked(inst);
 		pthread_mutex_unlock(&inst->d->lock);
 		return 0;
 	}
@@ -874,6 +885,7 @@ static int delete_now(struct instance *inst, struct err **e)
 	int r;
 
 	pthread_mutex_lock(&d->lock);
+	wait_end_recorded_locked(inst);
 	if (inst->shim_pidfd >= 0 || inst->op != NULL || inst->deleted) {
 		bool gone = inst->deleted;
 		pthread_mutex_unlock(&d->lock);

@@ -82,6 +82,10 @@ struct instance {
 	enum instance_state state;
 	struct op *op; /* the operation at work on it (one at a time) */
 	bool deleted;
+	/* record_end() at work: the run has ended but its clean-up (the
+	 * runtime's delete, the run directory) is under way; a start, kill or
+	 * delete waits for it (wait_end_recorded_locked()). */
+	bool recording_end;
 	int refs;
 
 	/* While it runs (shim_pidfd >= 0). */
