@@ -96,6 +96,34 @@ class Session:
         self.poll_output()
         return self.buf.decode(errors='replace')
 
+    def wait_for(self, what, fn, timeout=60, interval=0.2, beat=None, detail=None):
+        """wait_for() while this guest runs; returns fn()'s first true value.
+        A guest whose command prints a line every `beat` seconds and that
+        printed nothing for 5 beats when time runs out has wedged:
+        raise_timed_out() (a lab fault inside the lab, docs/lab.md).  Any
+        other timeout is a Failure that says detail() and the console's end."""
+        deadline = time.monotonic() + timeout
+        printed, last_print = len(self.buf), time.monotonic()
+        while True:
+            value = fn()
+            if value:
+                return value
+            self.poll_output()
+            now = time.monotonic()
+            if len(self.buf) != printed:
+                printed, last_print = len(self.buf), now
+            if self.p.poll() is not None:
+                err = self.p.stderr.read().decode(errors='replace')
+                why = 'casulo-vmm exited (%s) while waiting for %s; stderr %r' % (self.p.returncode, what, err[-500:])
+                raise_if_lab_fault(err, why)
+                raise Failure(why)
+            if now >= deadline:
+                why = 'timed out waiting for %s%s; console %r' % (what, detail() if detail else '', self.buf[-300:])
+                if beat and now - last_print > 5 * beat:
+                    raise_timed_out(self.p, '%s; the guest printed nothing for %.0f s' % (why, now - last_print))
+                raise Failure(why)
+            time.sleep(interval)
+
     def rss(self):
         with open('/proc/%d/status' % self.p.pid) as f:
             m = re.search(r'VmRSS:\s+(\d+) kB', f.read())
@@ -359,6 +387,15 @@ class Balloon:
     def stats(self):
         return self.info().get('stats', {})
 
+    def detail(self):
+        """What the VMM sees, for a timeout's message: target, driver's
+        count, and the device's notifications and interrupts."""
+        info = self.info()
+        status, metrics = api_get(self.sock, '/metrics')
+        counters = [d['counters'] for d in (metrics or {}).get('devices', []) if d['kind'] == 'virtio-balloon']
+        return ' (target %s MiB, actual %s MiB, device %r)' % (info.get('target_mib'), info.get('actual_mib'),
+                                                                counters[0] if counters else status)
+
 
 def api_get(sock, path):
     """GET from a casulo-vmm API socket (HTTP/1.0, one request); returns (status, parsed body)."""
@@ -395,12 +432,13 @@ def balloon_inflate_and_deflate(g):
         rss0 = s.rss()
         status, body = balloon.set(128)
         check(status == 204, 'PUT /balloon 128 MiB: %d %r' % (status, body))
-        wait_for('the guest to inflate', lambda: balloon.actual() == 128 * MiB, 90)
+        s.wait_for('the guest to inflate', lambda: balloon.actual() == 128 * MiB, 90, beat=1, detail=balloon.detail)
         rss1 = s.rss()
-        stats = wait_for('statistics', lambda: balloon.stats().get('free_memory', 0) > 0 and balloon.stats())
+        stats = s.wait_for('statistics', lambda: balloon.stats().get('free_memory', 0) > 0 and balloon.stats(),
+                           beat=1)
         n = len(memtotal_series(s))
-        total1 = wait_for('MemTotal to drop', lambda: [t for t in memtotal_series(s)[n:] if t <= total0 - 120 * MiB],
-                          30)[-1]
+        total1 = s.wait_for('MemTotal to drop',
+                            lambda: [t for t in memtotal_series(s)[n:] if t <= total0 - 120 * MiB], 30, beat=1)[-1]
         check(rss0 - rss1 >= 100 * MiB, 'VMM RSS went from %d to %d MiB' % (rss0 // MiB, rss1 // MiB))
         info = balloon.info()
         check(info['actual_mib'] == 128 and info['target_mib'] == 128, 'GET /balloon/statistics: %r' % info)
@@ -411,10 +449,10 @@ def balloon_inflate_and_deflate(g):
         check(counters.get('virtio-balloon', {}).get('released_bytes', 0) >= 128 * MiB,
               'GET /metrics has no balloon counters to match: %r' % counters)
         check(counters.get('virtio-rng', {}).get('bytes', 0) > 0, 'virtio-rng served nothing: %r' % counters)
-        wait_for('the guest to deflate', lambda: balloon.actual() == 0, 90)
+        s.wait_for('the guest to deflate', lambda: balloon.actual() == 0, 90, beat=1, detail=balloon.detail)
         n = len(memtotal_series(s))
-        total2 = wait_for('MemTotal to rise', lambda: [t for t in memtotal_series(s)[n:] if t >= total0 - 4 * MiB],
-                          30)[-1]
+        total2 = s.wait_for('MemTotal to rise',
+                            lambda: [t for t in memtotal_series(s)[n:] if t >= total0 - 4 * MiB], 30, beat=1)[-1]
         status, body = balloon.set(1 << 20)
         check(status == 400 and 'more than guest memory' in body['error'],
               'a target above guest memory: %d %r' % (status, body))
@@ -506,7 +544,7 @@ def snapshot_restore_keeps_the_devices(g):
     path2 = g.path('vsock2')
     with Session([g.vmm, '--restore', snap, '--vsock', 'cid=3,socket=' + path2, '--api-socket', api2]) as r:
         n = len(r.text())
-        wait_for('rng output after restore', lambda: 'rng=16' in r.text()[n:], 60)
+        r.wait_for('rng output after restore', lambda: 'rng=16' in r.text()[n:], 60, beat=1)
         wait_path(path2)
         c, line = host_connect(path2, 6000)
         check(re.match(rb'OK \d+\n$', line), 'vsock after restore: reply %r' % line)
@@ -517,9 +555,10 @@ def snapshot_restore_keeps_the_devices(g):
         balloon = Balloon(api2)
         status, body = balloon.set(64)
         check(status == 204, 'balloon target refused after restore: %d %r' % (status, body))
-        wait_for('the restored guest to inflate', lambda: balloon.actual() == 64 * MiB, 90)
+        r.wait_for('the restored guest to inflate', lambda: balloon.actual() == 64 * MiB, 90, beat=1,
+                   detail=balloon.detail)
         # The statistics buffer the first VMM held is handed back by this one.
-        wait_for('statistics after restore', lambda: 'free_memory' in balloon.stats(), 30, 0.5)
+        r.wait_for('statistics after restore', lambda: 'free_memory' in balloon.stats(), 30, 0.5, beat=1)
 
 
 def main(tests=None, why_skip=None, workdir_in=None):

@@ -122,7 +122,7 @@ def hugepages_back_the_guest(g):
             check(status == 204, 'snapshot: HTTP %d %r' % (status, body))
         with Session([g.vmm, '--restore', snap, '--api-socket', api2]) as r:
             n = len(r.text())
-            wait_for('ticks after the restore', lambda: 'tick=' in r.text()[n:], 90)
+            r.wait_for('ticks after the restore', lambda: 'tick=' in r.text()[n:], 90, beat=1)
             block = guest_mapping(r.p.pid, 256 * 1024)
             check(smaps_field(block, 'KernelPageSize') == 2048, 'restored page size: %r' % block)
             mem = memory_info(api2)
@@ -231,7 +231,7 @@ def file_backed_memory_snapshot_maps_the_file(g):
         state = os.path.getsize(os.path.join(snap, 'state'))
         with Session([g.vmm, '--restore', snap, '--api-socket', api2]) as r:
             n = len(r.text())
-            wait_for('ticks after the restore', lambda: re.search(r'tick=\d+', r.text()[n:]), 90)
+            r.wait_for('ticks after the restore', lambda: re.search(r'tick=\d+', r.text()[n:]), 90, beat=1)
             mem = memory_info(api2)
             check(mem['backend'] == 'file' and mem['path'] == ram, 'GET /vm after restore: %r' % mem)
         p = run_vmm([g.vmm, '--restore', snap], timeout=60)
