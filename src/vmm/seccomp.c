@@ -2,11 +2,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/audit.h>
 #include <linux/kvm.h>
 #include <linux/if_tun.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <seccomp.h>
 #include <signal.h>
@@ -21,6 +23,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/sysinfo.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -72,7 +75,7 @@ static const int base_syscalls[] = {
 #define EPOLL_WAIT_SYSCALLS SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait)
 
 /* Threads that poll and sleep: the VMM thread (the API's stop waits for
- * its last answers), the migration (its stream and getaddrinfo), the API
+ * its last answers), the migration (its stream), the API
  * (libmicrohttpd). */
 #define POLL_SLEEP_SYSCALLS                                                                                            \
 	SCMP_SYS(poll), SCMP_SYS(ppoll), SCMP_SYS(nanosleep), SCMP_SYS(clock_nanosleep), SCMP_SYS(sched_yield)
@@ -220,22 +223,19 @@ static const int api_syscalls[] = {
     SCMP_SYS(prctl),
     /* json-c seeds its hash tables */
     SCMP_SYS(getrandom),
-    /* a slow client's connection thread opens a file (which one is not
-     * known yet: a --seccomp on run of the api suite found it); read-only */
-    SCMP_SYS(openat),
 };
 static const unsigned long api_ioctls[] = {FIONBIO, FIONREAD};
 
-/* The migration sender: resolves and connects to the destination, reads
- * dirty logs, writes the stream. */
+/* The migration sender: connects to the destination (a numeric address:
+ * names are resolved by the client, stream.c), reads dirty logs, writes
+ * the stream.  No file is opened: the VM's state it saves is in memory. */
 static const int migration_syscalls[] = {
-    POLL_SLEEP_SYSCALLS,   SCMP_SYS(socket),	  SCMP_SYS(connect),  SCMP_SYS(setsockopt), SCMP_SYS(getsockopt),
-    SCMP_SYS(sendto),	   SCMP_SYS(sendmsg),	  SCMP_SYS(recvfrom), SCMP_SYS(recvmsg),    SCMP_SYS(shutdown),
-    SCMP_SYS(getsockname), SCMP_SYS(getpeername), SCMP_SYS(openat),   SCMP_SYS(fstat),	    SCMP_SYS(newfstatat),
-    SCMP_SYS(fcntl),	   SCMP_SYS(lseek),	  SCMP_SYS(uname),    SCMP_SYS(ioctl),	    SCMP_SYS(epoll_ctl),
-    SCMP_SYS(prctl),	   SCMP_SYS(bind),
+    POLL_SLEEP_SYSCALLS,   SCMP_SYS(socket),	  SCMP_SYS(connect),   SCMP_SYS(setsockopt), SCMP_SYS(getsockopt),
+    SCMP_SYS(sendto),	   SCMP_SYS(sendmsg),	  SCMP_SYS(recvfrom),  SCMP_SYS(recvmsg),    SCMP_SYS(shutdown),
+    SCMP_SYS(getsockname), SCMP_SYS(getpeername), SCMP_SYS(fstat),     SCMP_SYS(newfstatat), SCMP_SYS(fcntl),
+    SCMP_SYS(lseek),	   SCMP_SYS(ioctl),	  SCMP_SYS(epoll_ctl), SCMP_SYS(prctl),	     SCMP_SYS(bind),
 };
-static const int net_families[] = {AF_UNIX, AF_INET, AF_INET6, AF_NETLINK};
+static const int net_families[] = {AF_UNIX, AF_INET, AF_INET6};
 
 /* The VMM thread: its loop (epoll, signalfd, timers), the actions of the
  * control plane (pause, snapshots written and loaded, devices started),
@@ -509,6 +509,16 @@ int vmm_seccomp_init(enum vmm_seccomp_mode m, struct err **e)
 	/* glibc reads /etc/localtime at its first time conversion (gmtime_r()
 	 * and timegm() too): here, not in a filtered thread. */
 	tzset();
+	/* glibc's malloc opens files in whichever thread happens to need them,
+	 * under that thread's filter (most lists have no openat: the VMM died
+	 * of it): /sys/devices/system/cpu/online when a ninth arena is made, to
+	 * count the CPUs, and /proc/sys/vm/overcommit_memory the first time a
+	 * thread's heap is trimmed.  The arena limit set here, at glibc's own
+	 * default, and heaps never trimmed (the VMM's heap is small: guest RAM
+	 * is mapped apart, large blocks are mmap()ed and unmapped), malloc
+	 * reads nothing later. */
+	mallopt(M_ARENA_MAX, 8 * MAX(get_nprocs(), 1));
+	mallopt(M_TRIM_THRESHOLD, INT_MAX);
 #ifdef CASULO_TEST_HOOKS
 	probe_kind = getenv("CASULO_SECCOMP_PROBE");
 #endif
@@ -546,9 +556,6 @@ static int add_rules(scmp_filter_ctx ctx, const struct kind_table *k)
 			for (unsigned j = 0; r == 0 && j < k->nioctls; j++)
 				r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
 						     SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, k->ioctls[j]));
-		} else if (nr == SCMP_SYS(openat) && k->syscalls == api_syscalls) {
-			r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
-					     SCMP_A2(SCMP_CMP_MASKED_EQ, O_ACCMODE | O_CREAT, O_RDONLY));
 		} else if (nr == SCMP_SYS(prctl)) {
 			r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1, SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME));
 		} else if (nr == SCMP_SYS(socket) && k->families) {

@@ -547,7 +547,9 @@ def failed_migrations_leave_the_source_running():
                 t.join(5)
             before = src.ticks()
             time.sleep(0.6)
-            check(src.p.poll() is None and src.ticks() > before, '%s: the source stopped running' % what)
+            if src.p.poll() is not None:
+                raise Failure('%s: %s' % (what, src.fate()))
+            check(src.ticks() > before, '%s: the source stopped running' % what)
             status, info = src.request('GET', '/migration')
             check(info['state'] == 'failed', '%s: GET /migration says %r' % (what, info))
             check(src.request('GET', '/vm')[1]['state'] == 'running', '%s: the VM is not running' % what)
