@@ -13,6 +13,7 @@
 #include <json-c/json.h>
 
 #include "common/log.h"
+#include "common/strv.h"
 #include "daemon/internal.h"
 #include "daemon/shim.h"
 #include "oci/util.h"
@@ -586,13 +587,6 @@ static void log_tail(struct instance *inst, char *out, size_t size)
 	snprintf(out, size, "%s", p ? p + 1 : buf);
 }
 
-static void free_argv(char **argv)
-{
-	for (char **a = argv; a && *a; a++)
-		free(*a);
-	free(argv);
-}
-
 static int do_start(struct op *op, struct instance *inst, struct err **e)
 {
 	struct daemon *d = inst->d;
@@ -635,7 +629,7 @@ static int do_start(struct op *op, struct instance *inst, struct err **e)
 		if (r < 0)
 			err_wrap(e, "instance '%s'", inst->name);
 	}
-	free_argv(argv);
+	strv_free(argv);
 	free(ot);
 	free(oo);
 	free(se);

@@ -620,8 +620,8 @@ static int import_docker(struct import_ctx *c, struct err **e)
 		}
 		json_object_put(man);
 		free(config);
-		jx_strv_free(layers);
-		jx_strv_free(tags);
+		strv_free(layers);
+		strv_free(tags);
 	}
 	json_object_put(doc);
 	return r;

@@ -156,28 +156,19 @@ int jx_strv(json_object *o, const char *key, const char *what, const char *field
 	for (size_t i = 0; i < len; i++) {
 		json_object *s = json_object_array_get_idx(a, i);
 		if (!json_object_is_type(s, json_type_string)) {
-			jx_strv_free(v);
+			strv_free(v);
 			return err_setx(e, EINVAL, "%s: %s[%zu]: expected a string, got %s", what, field, i,
 					type_name(s));
 		}
 		v[i] = strdup(json_object_get_string(s));
 		if (v[i] == NULL) {
-			jx_strv_free(v);
+			strv_free(v);
 			return err_set(e, ENOMEM, "%s: %s", what, field);
 		}
 	}
 	*ret = v;
 	*n = len;
 	return 0;
-}
-
-void jx_strv_free(char **v)
-{
-	if (v == NULL)
-		return;
-	for (char **p = v; *p; p++)
-		free(*p);
-	free(v);
 }
 
 json_object *jx_strv_to_array(char *const *v, size_t n)

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "common/err.h"
+#include "common/strv.h"
 
 /* Parse exactly len bytes (not NUL-terminated input too). */
 json_object *jx_parse(const char *buf, size_t len, const char *what, struct err **e);
@@ -24,10 +25,10 @@ int jx_int64(json_object *o, const char *key, bool required, const char *what, c
 	     struct err **e);
 int jx_object(json_object *o, const char *key, const char *what, const char *field, json_object **ret, struct err **e);
 int jx_array(json_object *o, const char *key, const char *what, const char *field, json_object **ret, struct err **e);
-/* An array of strings into a NULL-terminated vector (NULL when absent). */
+/* An array of strings into a NULL-terminated vector (NULL when absent),
+ * freed with strv_free(). */
 int jx_strv(json_object *o, const char *key, const char *what, const char *field, char ***ret, size_t *n,
 	    struct err **e);
-void jx_strv_free(char **v);
 
 /* Build helpers that never fail silently: NULL on allocation failure. */
 json_object *jx_strv_to_array(char *const *v, size_t n);

@@ -347,7 +347,7 @@ int image_config_parse(const char *buf, size_t len, const char *what, struct ima
 	c->n_diff_ids = n_diff;
 	r = parse_history(doc, what, c, e);
 out:
-	jx_strv_free(diff_ids);
+	strv_free(diff_ids);
 	json_object_put(doc);
 	if (r < 0)
 		image_config_free(c);
@@ -360,9 +360,9 @@ void image_config_free(struct image_config *c)
 	free(c->arch);
 	free(c->variant);
 	free(c->user);
-	jx_strv_free(c->env);
-	jx_strv_free(c->entrypoint);
-	jx_strv_free(c->cmd);
+	strv_free(c->env);
+	strv_free(c->entrypoint);
+	strv_free(c->cmd);
 	free(c->working_dir);
 	free(c->stop_signal);
 	for (size_t i = 0; c->labels && i < c->n_labels; i++) {

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "common/err.h"
+#include "common/strv.h"
 
 /* The member, or NULL when absent or JSON null. */
 json_object *ju_get(json_object *parent, const char *key);
@@ -45,10 +46,5 @@ int ju_object_array(json_object *parent, const char *path, const char *key, size
 
 /* Value of an integer JSON node itself (for array items). */
 int ju_node_int64(json_object *node, const char *path, int64_t *ret, struct err **e);
-
-void strv_free(char **v);
-size_t strv_length(char *const *v);
-/* Duplicate a NULL-terminated vector; NULL on allocation failure. */
-char **strv_dup(char *const *v);
 
 #endif

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/json-doc.h"
+#include "common/strv.h"
 
 static const char *const type_names[VMC_TYPE_MAX] = {
     [VMC_HELLO] = "HELLO",   [VMC_REQUEST] = "REQUEST", [VMC_REPLY] = "REPLY",	 [VMC_STDIN] = "STDIN",
@@ -284,13 +285,6 @@ static int get_object(json_object *o, const char *doc, const char *key, bool req
 	return 0;
 }
 
-static void free_strings(char **v, size_t n)
-{
-	for (size_t i = 0; v && i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
 /* An array of strings (NULL-terminated), empty when absent. */
 static int get_strings(json_object *o, const char *doc, const char *key, char ***ret, size_t *n, struct err **e)
 {
@@ -319,12 +313,12 @@ static int get_strings(json_object *o, const char *doc, const char *key, char **
 		if (json_object_get_type(s) != json_type_string ||
 		    (size_t)json_object_get_string_len(s) > VMC_STRING_MAX) {
 			snprintf(msg, sizeof(msg), "[%zu]: expected a string of at most %d bytes", i, VMC_STRING_MAX);
-			free_strings(*ret, i);
+			strv_free(*ret);
 			*ret = NULL;
 			return field_err(e, doc, key, msg);
 		}
 		if (((*ret)[i] = strdup(json_object_get_string(s))) == NULL) {
-			free_strings(*ret, i);
+			strv_free(*ret);
 			*ret = NULL;
 			return err_set(e, ENOMEM, "%s", doc);
 		}
@@ -486,11 +480,11 @@ void vmc_request_clear(struct vmc_request *r)
 	json_object_put(r->spec);
 	json_object_put(r->process);
 	json_object_put(r->resources);
-	free_strings(r->args, r->n_args);
-	free_strings(r->env, r->n_env);
-	free_strings(r->additional_gids, r->n_additional_gids);
-	free_strings(r->caps, r->n_caps);
-	free_strings(r->ps_args, r->n_ps_args);
+	strv_free(r->args);
+	strv_free(r->env);
+	strv_free(r->additional_gids);
+	strv_free(r->caps);
+	strv_free(r->ps_args);
 	free(r->cwd);
 	free(r->user);
 	free(r->apparmor);
