@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <json-c/json.h>
 
+#include "common/body.h"
 #include "common/fdutil.h"
 #include "common/json-doc.h"
 #include "common/log.h"
@@ -63,9 +64,7 @@ struct api_server {
 
 /* The body collected for one request. */
 struct request {
-	char *body;
-	size_t len;
-	bool too_large;
+	struct body body;
 };
 
 /* --- request bodies --- */
@@ -512,26 +511,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return MHD_YES;
 	}
 	if (*upload_data_size > 0) {
-		/* Keep reading a too-large body to the end, then refuse it. */
-		if (!req->too_large && req->len + *upload_data_size <= API_MAX_BODY) {
-			char *nb = realloc(req->body, req->len + *upload_data_size + 1);
-			if (nb == NULL)
-				return MHD_NO;
-			req->body = nb;
-			memcpy(req->body + req->len, upload_data, *upload_data_size);
-			req->len += *upload_data_size;
-			req->body[req->len] = '\0';
-		} else {
-			req->too_large = true;
-		}
+		if (body_append(&req->body, upload_data, *upload_data_size, API_MAX_BODY) < 0)
+			return MHD_NO;
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
-	if (req->too_large)
+	if (req->body.too_large)
 		return respond(c, 413, vm_action_error_json("request body is larger than %d bytes", API_MAX_BODY));
 	if (strlen(url) >= API_PATH_MAX)
 		return respond(c, 414, vm_action_error_json("request path is too long"));
-	api_handle(s->acts, method, url, req->body ? req->body : "", req->len, &status, &body);
+	api_handle(s->acts, method, url, body_text(&req->body), req->body.len, &status, &body);
 	log_debug("api: %s %s -> %d", method, url, status);
 	return respond(c, status, body);
 }
@@ -544,7 +533,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 	(void)c;
 	(void)toe;
 	if (req) {
-		free(req->body);
+		body_free(&req->body);
 		free(req);
 		*con_cls = NULL;
 	}

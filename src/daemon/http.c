@@ -26,6 +26,7 @@
 #include <json-c/json.h>
 #include <openssl/crypto.h>
 
+#include "common/body.h"
 #include "common/fdutil.h"
 #include "common/log.h"
 #include "daemon/api.h"
@@ -71,9 +72,8 @@ struct request {
 	struct http *h;
 	struct MHD_Connection *c;
 	bool tcp;
-	char *body;
-	size_t len;
-	bool too_large, handled;
+	struct body body;
+	bool handled;
 	int refs; /* MHD's, and an operation's while it may wake us */
 	/* Waiting on an operation. */
 	struct op *op;
@@ -91,7 +91,7 @@ static void request_put(struct request *r)
 	pthread_mutex_unlock(&r->h->wait_lock);
 	if (last) {
 		op_put(r->op);
-		free(r->body);
+		body_free(&r->body);
 		free(r);
 	}
 }
@@ -533,17 +533,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return MHD_YES;
 	}
 	if (*upload_data_size > 0) {
-		if (!req->too_large && req->len + *upload_data_size <= HTTP_MAX_BODY) {
-			char *nb = realloc(req->body, req->len + *upload_data_size + 1);
-			if (nb == NULL)
-				return MHD_NO;
-			req->body = nb;
-			memcpy(req->body + req->len, upload_data, *upload_data_size);
-			req->len += *upload_data_size;
-			req->body[req->len] = '\0';
-		} else {
-			req->too_large = true;
-		}
+		/* Past the limit it is read to the end, then refused (413). */
+		if (body_append(&req->body, upload_data, *upload_data_size, HTTP_MAX_BODY) < 0)
+			return MHD_NO;
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
@@ -554,7 +546,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return MHD_NO;
 	}
 	req->handled = true;
-	if (req->too_large)
+	if (req->body.too_large)
 		return queue_error(c, 413, "request body is larger than %u bytes", HTTP_MAX_BODY);
 	if (strlen(url) > 2048)
 		return queue_error(c, 414, "request path is too long");
@@ -564,8 +556,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 					 .c = c,
 					 .method = method,
 					 .url = url,
-					 .body = req->body ? req->body : "",
-					 .len = req->len,
+					 .body = body_text(&req->body),
+					 .len = req->body.len,
 					 .tcp = req->tcp},
 		   &rp);
 	log_debug("http: %s %s -> %d", method, url, rp.status);

@@ -1,9 +1,11 @@
 #include <limits.h>
 
+#include "common/body.h"
 #include "common/cpulist.h"
 #include "common/err.h"
 #include "common/parse.h"
 #include "common/sigsafe.h"
+#include "common/strv.h"
 #include "test.h"
 
 TEST(parse_size_suffixes)
@@ -222,4 +224,46 @@ TEST(sigsafe_text)
 	buf[len] = '\0';
 	CHECK_INT(len, ==, sizeof(buf) - 1);
 	CHECK_STR(buf, "0 and more text");
+}
+
+TEST(body_in_chunks_up_to_its_limit)
+{
+	struct body b = {0};
+
+	CHECK_STR(body_text(&b), "");
+	CHECK_INT(body_append(&b, "{\"a\":", 5, 8), ==, 0);
+	CHECK_INT(body_append(&b, "1}x", 3, 8), ==, 0); /* exactly the limit */
+	CHECK(!b.too_large);
+	CHECK_INT(b.len, ==, 8);
+	CHECK_STR(body_text(&b), "{\"a\":1}x");
+	/* One byte more: too large for good, the text kept as it was. */
+	CHECK_INT(body_append(&b, "y", 1, 8), ==, 0);
+	CHECK(b.too_large);
+	CHECK_INT(body_append(&b, "", 0, 8), ==, 0);
+	CHECK(b.too_large);
+	CHECK_INT(b.len, ==, 8);
+	body_free(&b);
+	CHECK_STR(body_text(&b), "");
+	/* A chunk longer than the limit on its own, and a huge length. */
+	CHECK_INT(body_append(&b, "abcdef", 6, 4), ==, 0);
+	CHECK(b.too_large && b.len == 0);
+	b.too_large = false;
+	CHECK_INT(body_append(&b, "ab", 2, 4), ==, 0);
+	CHECK_INT(body_append(&b, "ab", SIZE_MAX, 4), ==, 0);
+	CHECK(b.too_large && b.len == 2);
+	body_free(&b);
+}
+
+TEST(strv_dup_length_free)
+{
+	char *argv[] = {"sh", "-c", "true", NULL};
+	char **copy = strv_dup(argv);
+
+	CHECK(copy != NULL && copy != argv);
+	CHECK_INT(strv_length(copy), ==, 3);
+	CHECK_STR(copy[2], "true");
+	CHECK(copy[2] != argv[2] && copy[3] == NULL);
+	strv_free(copy);
+	CHECK_INT(strv_length(NULL), ==, 0);
+	strv_free(NULL);
 }
