@@ -18,7 +18,7 @@ import jsonschema
 import yaml
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.realpath(__file__)), '..', 'common'))
-from taprun import Failure, Skip, check, kvm_missing, run_tests  # noqa: E402
+from taprun import Failure, Skip, check, kvm_missing, run_tests, run_with_lab_retries, with_fault_note  # noqa: E402
 
 VMM = os.environ.get('CASULO_VMM')
 CLI = os.environ.get('CASULO_CLI')
@@ -719,27 +719,15 @@ def vmm_runs_in_its_cgroup_with_limits():
         vm.close()
 
 
-LAB_FAULT_RETRIES = 2
-
-
 def run_one(t):
     """Run test t; in the lab, again after a guest triple fault there
     (nested SVM on TCG resets a busy guest now and then, docs/lab.md; the
-    counter guest prints all the time), at most LAB_FAULT_RETRIES more
-    times, and its result line says so.  Elsewhere a fault is a failure."""
-    faults = 0
-    while True:
-        try:
-            note = t()
-            break
-        except Failure as e:
-            if os.environ.get('CASULO_IN_LAB') != '1' or 'triple fault' not in str(e) or faults >= LAB_FAULT_RETRIES:
-                raise
-            faults += 1
-            print('# the guest triple-faulted in the lab; running %s again' % t.__name__, flush=True)
-    if faults:
-        note = (note + '; ' if note else '') + 'after %d lab guest fault%s' % (faults, 's' * (faults > 1))
-    return note
+    counter guest prints all the time: taprun.run_with_lab_retries()).
+    Elsewhere a fault is a failure."""
+    note, faults = run_with_lab_retries(
+        t, lambda e: 'the guest triple-faulted in the lab' if isinstance(e, Failure) and 'triple fault' in str(e)
+        else None, t.__name__)
+    return with_fault_note(note, faults)
 
 
 def main():

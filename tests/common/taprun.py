@@ -36,6 +36,50 @@ def kvm_missing():
     return None
 
 
+# A guest that stops in the lab: nested SVM on QEMU's TCG now and then
+# resets a busy L2 guest with a triple fault, or wedges it (docs/lab.md).
+# In the lab only, a test whose guest did so runs again, at most this many
+# times more, and its result line says so; a guest that truly cannot run
+# fails every try.  On a host with hardware virtualization it is a failure.
+LAB_FAULT_RETRIES = 2
+
+
+def in_lab():
+    return os.environ.get('CASULO_IN_LAB') == '1'
+
+
+def run_with_lab_retries(fn, lab_fault, name, between=None):
+    """fn(), again after a lab guest fault: lab_fault(exception) says what
+    the fault was, or None when the exception is not one.  between() runs
+    before each new try (to clean up what the last left).  Returns fn()'s
+    value and the number of faults; a fault that comes back more than
+    LAB_FAULT_RETRIES times is a Failure that says so."""
+    faults = 0
+    while True:
+        try:
+            return fn(), faults
+        except Skip:
+            raise
+        except Exception as e:  # noqa: BLE001 - looked at, then raised again
+            why = lab_fault(e) if in_lab() else None
+            if why is None:
+                raise
+            faults += 1
+            if faults > LAB_FAULT_RETRIES:
+                raise Failure('%s (%d times in a row)' % (e, faults)) from e
+            print('# %s; running %s again' % (why.splitlines()[0][-300:] if why else 'a lab guest fault', name),
+                  flush=True)
+            if between:
+                between()
+
+
+def with_fault_note(note, faults):
+    """A test's result note, with the lab guest faults it ran through."""
+    if not faults:
+        return note
+    return (note + '; ' if note else '') + 'after %d lab guest fault%s' % (faults, 's' * (faults > 1))
+
+
 def run_tests(selected, run, skip=None):
     """Run run(t) for each test t, printing TAP (the plan too); run
     returns a note for the result line or None.  Every test is skipped

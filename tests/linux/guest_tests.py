@@ -24,7 +24,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.realpath(__file__)), '..', 'common'))
 import taprun  # noqa: E402
-from taprun import Failure, Skip, check  # noqa: E402
+from taprun import LAB_FAULT_RETRIES, Failure, Skip, check, in_lab  # noqa: E402
 
 QUIET = 'console=ttyS0 quiet reboot=k panic=-1'
 TESTS = []
@@ -41,17 +41,9 @@ class LabGuestFault(Failure):
     Under heavy interrupt load (100 MiB over virtio-net, say) nested SVM
     on QEMU's TCG now and then resets an L2 guest with a triple fault, or
     the whole lab: QEMU microvm's guests do it as well as ours on the same
-    load (docs/lab.md).  A test whose guest faults there is run again, at
-    most LAB_FAULT_RETRIES more times, and its result line says so.  On a
-    host with hardware virtualization a triple fault is an ordinary
-    failure."""
-
-
-LAB_FAULT_RETRIES = 2
-
-
-def in_lab():
-    return os.environ.get('CASULO_IN_LAB') == '1'
+    load (docs/lab.md).  A test whose guest faults there is run again
+    (taprun.run_with_lab_retries()).  On a host with hardware
+    virtualization a triple fault is an ordinary failure."""
 
 
 def raise_if_lab_fault(err, why):
@@ -107,19 +99,9 @@ def run_vmm(argv, stdin=None, timeout=120, fault_expected=False):
 
 def run_one(t, g):
     """Run test t, again after a guest fault of the lab; returns its note."""
-    faults = 0
-    while True:
-        try:
-            note = t(g)
-            break
-        except LabGuestFault as e:
-            faults += 1
-            if faults > LAB_FAULT_RETRIES:
-                raise Failure('%s (%d times in a row)' % (e, faults))
-            print('# %s; running %s again' % (e, t.__name__), flush=True)
-    if faults:
-        note = (note + '; ' if note else '') + 'after %d lab guest fault%s' % (faults, 's' * (faults > 1))
-    return note
+    note, faults = taprun.run_with_lab_retries(lambda: t(g), lambda e: str(e) if isinstance(e, LabGuestFault) else None,
+                                               t.__name__)
+    return taprun.with_fault_note(note, faults)
 
 
 def run_tests(selected, g, skip=None):

@@ -11,9 +11,13 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import traceback
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.realpath(__file__)), '..', 'common'))
+import taprun  # noqa: E402
 
 RUNTIME = os.environ.get('CASULO_RUNTIME') or os.path.join(
     os.path.dirname(__file__), '..', '..', 'build', 'casulo-runtime')
@@ -464,34 +468,24 @@ def cleanup_all():
             runc('delete', '--force', cid)
 
 
-# A guest that stops in the lab: nested SVM on TCG wedges or resets a busy
-# L2 guest now and then (docs/lab.md).  Seen as a VM whose agent never
-# came or a triple fault; in the lab only, such a test runs again, at most
-# this many times more, and its result line says so.  A VM that never
-# boots fails all three tries.
-LAB_FAULT_RETRIES = 2
+# A guest that stops in the lab (taprun.run_with_lab_retries()): seen as a
+# VM whose agent never came or a triple fault.
 LAB_FAULTS = ('did not start its agent within', 'triple fault')
 
 
 def run_with_lab_retries(fn):
-    """fn(); again after a lab guest fault (in the lab).  What to add to the
+    """fn(); again after a lab guest fault (in the lab), with every
+    container and process of the last try cleaned up.  What to add to the
     result line: '' or how many faults there were."""
-    faults = 0
-    while True:
-        try:
-            fn()
-            return f' after {faults} lab guest fault{"s" * (faults > 1)}' if faults else ''
-        except Skip:
-            raise
-        except Exception as e:  # noqa: BLE001 - looked at, then raised again
-            if (os.environ.get('CASULO_IN_LAB') != '1' or faults >= LAB_FAULT_RETRIES
-                    or not any(f in str(e) for f in LAB_FAULTS)):
-                raise
-            faults += 1
-            print(f'# a guest stopped in the lab ({str(e).splitlines()[0][-300:]}); '
-                  f'running {fn.__name__} again', flush=True)
-            cleanup_all()
-            reap()
+    def lab_fault(e):
+        return 'a guest stopped in the lab (%s)' % str(e)[-300:] if any(f in str(e) for f in LAB_FAULTS) else None
+
+    def clean():
+        cleanup_all()
+        reap()
+    _, faults = taprun.run_with_lab_retries(fn, lab_fault, fn.__name__, clean)
+    note = taprun.with_fault_note(None, faults)
+    return ' ' + note if note else ''
 
 
 def main():
