@@ -688,18 +688,17 @@ static void container_cleanup(struct instance *inst)
 static void container_sample(struct instance *inst, struct usage *u, bool slow)
 {
 	char status[32], path[64], line[512];
+	uint64_t epoch;
 	pid_t pid = 0;
 	FILE *f;
 
 	u->has_io = true;
-	if (!slow || container_state(inst, status, sizeof(status), &pid) < 0 || pid <= 0)
+	if (!slow)
 		return;
-	pthread_mutex_lock(&inst->d->lock);
-	if (inst->op == NULL && inst->state == STATE_RUNNING && strcmp(status, "paused") == 0)
-		inst->state = STATE_PAUSED;
-	else if (inst->op == NULL && inst->state == STATE_PAUSED && strcmp(status, "running") == 0)
-		inst->state = STATE_RUNNING;
-	pthread_mutex_unlock(&inst->d->lock);
+	epoch = instance_op_epoch(inst);
+	if (container_state(inst, status, sizeof(status), &pid) < 0 || pid <= 0)
+		return;
+	instance_workload_state(inst, epoch, status);
 	snprintf(path, sizeof(path), "/proc/%d/net/dev", (int)pid);
 	if ((f = fopen(path, "re")) == NULL)
 		return;

@@ -13,6 +13,7 @@
 #include <json-c/json.h>
 
 #include "common/log.h"
+#include "common/migration-address.h"
 #include "common/strv.h"
 #include "daemon/internal.h"
 #include "daemon/shim.h"
@@ -550,7 +551,30 @@ static void release_op(struct instance *inst, struct op *op)
 	pthread_mutex_lock(&inst->d->lock);
 	if (inst->op == op) {
 		inst->op = NULL;
+		inst->op_epoch++;
 		op_put(op);
+	}
+	pthread_mutex_unlock(&inst->d->lock);
+}
+
+uint64_t instance_op_epoch(struct instance *inst)
+{
+	uint64_t epoch;
+
+	pthread_mutex_lock(&inst->d->lock);
+	epoch = inst->op_epoch;
+	pthread_mutex_unlock(&inst->d->lock);
+	return epoch;
+}
+
+void instance_workload_state(struct instance *inst, uint64_t epoch, const char *state)
+{
+	pthread_mutex_lock(&inst->d->lock);
+	if (inst->op == NULL && inst->op_epoch == epoch) {
+		if (inst->state == STATE_RUNNING && strcmp(state, "paused") == 0)
+			inst->state = STATE_PAUSED;
+		else if (inst->state == STATE_PAUSED && strcmp(state, "running") == 0)
+			inst->state = STATE_RUNNING;
 	}
 	pthread_mutex_unlock(&inst->d->lock);
 }
@@ -841,8 +865,10 @@ static int begin_op(struct instance *inst, const char *type, op_fn fn, struct ac
 	}
 	inst->refs++;
 	a->inst = inst;
-	if (!kill)
+	if (!kill) {
 		inst->op = op_ref(op);
+		inst->op_epoch++;
+	}
 	pthread_mutex_unlock(&d->lock);
 	op_run(op, fn, a, action_arg_free);
 	*ret = op;
@@ -1235,11 +1261,18 @@ int instance_snapshot(struct instance *inst, const char *path, struct op **op, s
 static int run_migrate(struct op *op, void *p, struct err **e)
 {
 	struct action_arg *a = p;
-	json_object *body = json_object_new_object(), *info = NULL, *v;
-	char *resp = NULL;
+	json_object *body, *info = NULL, *v;
+	char *resp = NULL, to[512];
 	int status, r;
 
-	json_object_object_add(body, "destination", json_object_new_string(a->text));
+	/* casulo-vmm takes numeric addresses only: a name is resolved here,
+	 * in the operation's thread (a slow resolver holds no HTTP request). */
+	if (migration_address_resolve(a->text, to, sizeof(to), e) < 0) {
+		release_op(a->inst, op);
+		return err_wrap(e, "instance '%s'", a->inst->name);
+	}
+	body = json_object_new_object();
+	json_object_object_add(body, "destination", json_object_new_string(to));
 	json_object_object_add(body, "downtime_ms", json_object_new_int(a->number));
 	r = vm_api(a->inst, "PUT", "/migration/send", json_object_to_json_string(body), 30, &status, &resp, e);
 	json_object_put(body);

@@ -80,7 +80,8 @@ struct instance {
 	char exit_reason[24];
 
 	enum instance_state state;
-	struct op *op; /* the operation at work on it (one at a time) */
+	struct op *op;	   /* the operation at work on it (one at a time) */
+	uint64_t op_epoch; /* operations begun and ended: see instance_workload_state() */
 	bool deleted;
 	/* record_end() at work: the run has ended but its clean-up (the
 	 * runtime's delete, the run directory) is under way; a start, kill or
@@ -183,6 +184,14 @@ int instance_migrate(struct instance *inst, const char *destination, int downtim
 
 /* Called by the loop thread when a running instance's shim has ended. */
 void instance_ended(struct instance *inst);
+/* The workload's own word on its state ("paused", "running": a VM or a
+ * container paused or resumed behind casulod's back), read by the usage
+ * sampler without the lock.  epoch is instance_op_epoch() from before the
+ * reading: a reading older than an operation's start or end is dropped,
+ * since the state that operation set is newer (a pause that ended while
+ * the sampler's GET /vm was under way must stay a pause). */
+uint64_t instance_op_epoch(struct instance *inst);
+void instance_workload_state(struct instance *inst, uint64_t epoch, const char *state);
 
 /* The console log's path (STATE/logs/NAME.log). */
 char *instance_log_path(struct daemon *d, const char *name);

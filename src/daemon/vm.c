@@ -260,6 +260,7 @@ static void vm_sample(struct instance *inst, struct usage *u, bool slow)
 {
 	json_object *m, *devs, *v;
 	char *resp = NULL;
+	uint64_t epoch;
 	int status;
 
 	if (!slow || vm_api(inst, "GET", "/metrics", NULL, 2, &status, &resp, NULL) < 0 || status != 200) {
@@ -288,15 +289,11 @@ static void vm_sample(struct instance *inst, struct usage *u, bool slow)
 	}
 	json_object_put(m);
 	/* A VM found again after a restart may have been paused meanwhile. */
+	epoch = instance_op_epoch(inst);
 	if (vm_api(inst, "GET", "/vm", NULL, 2, &status, &resp, NULL) == 0 && status == 200 &&
 	    (m = json_tokener_parse(resp)) != NULL) {
-		const char *st = json_object_object_get_ex(m, "state", &v) ? json_object_get_string(v) : "";
-		pthread_mutex_lock(&inst->d->lock);
-		if (inst->op == NULL && inst->state == STATE_RUNNING && strcmp(st, "paused") == 0)
-			inst->state = STATE_PAUSED;
-		else if (inst->op == NULL && inst->state == STATE_PAUSED && strcmp(st, "running") == 0)
-			inst->state = STATE_RUNNING;
-		pthread_mutex_unlock(&inst->d->lock);
+		instance_workload_state(inst, epoch,
+					json_object_object_get_ex(m, "state", &v) ? json_object_get_string(v) : "");
 		json_object_put(m);
 	}
 	free(resp);

@@ -465,6 +465,26 @@ def migration_moves_the_running_guest():
 
 
 @test
+def cli_migrates_to_a_name():
+    # casulo-vmm takes addresses only; `casulo vm migrate` resolves the
+    # name.  The destination listens on both families, whichever
+    # localhost is here.
+    port = free_port()
+    dst = Vm(incoming='tcp:[::]:%d' % port)
+    src = Vm()
+    try:
+        wait_ticks(src, 2)
+        p = cli('vm', 'migrate', '--api-socket', src.sock, '--to', 'tcp:localhost:%d' % port)
+        check(p.returncode == 0 and p.stdout.startswith('migration completed'),
+              'casulo vm migrate: exit %d, %r %r' % (p.returncode, p.stdout, p.stderr))
+        check(src.p.wait(timeout=10) == 0, 'the source VMM did not exit 0')
+        wait_ticks(dst, src.ticks() + 1)
+    finally:
+        src.close()
+        dst.close()
+
+
+@test
 def seccomp_forbidden_syscall_on_the_migration_thread_ends_vmm():
     # CASULO_SECCOMP_PROBE (a hook of non-release builds) makes the
     # migration's sender try personality(), outside its list, once its

@@ -198,8 +198,11 @@ def kill9_during_a_vm_start(d):
 
 
 def listening(port):
-    with open('/proc/net/tcp') as f:
-        return any(ln.split()[1].endswith(':%04X' % port) and ln.split()[3] == '0A' for ln in f.readlines()[1:])
+    for table in ('/proc/net/tcp', '/proc/net/tcp6'):
+        with open(table) as f:
+            if any(ln.split()[1].endswith(':%04X' % port) and ln.split()[3] == '0A' for ln in f.readlines()[1:]):
+                return True
+    return False
 
 
 @test
@@ -224,12 +227,19 @@ def snapshot_and_migration_are_operations(d):
     check(d.instance('mv')['state'] == 'running', 'not running after the snapshot')
     port = free_port()
     dest_sock = os.path.join(d.base, 'dest.sock')
-    dest = subprocess.Popen([VMM, '--incoming', 'tcp:127.0.0.1:%d' % port, '--api-socket', dest_sock,
+    # A name that does not resolve: the operation fails and says which.
+    status, op, _ = d.request('POST', '/v1/instances/mv/migrate', {'destination': 'tcp:no-such-host.invalid:%d' % port})
+    refused = d.wait_op(op) if status == 202 else op
+    check(refused.get('status') != 'success' and "'tcp:no-such-host.invalid:%d'" % port in json.dumps(refused)
+          and d.instance('mv')['state'] == 'running', 'an unresolvable destination: %d %r' % (status, refused))
+    # casulod resolves a name for casulo-vmm, which takes addresses only;
+    # the destination listens on both families, whichever localhost is.
+    dest = subprocess.Popen([VMM, '--incoming', 'tcp:[::]:%d' % port, '--api-socket', dest_sock,
                              '--console', 'file:' + os.path.join(d.base, 'dest.console')],
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         wait_for(lambda: listening(port), 30, 'the destination VMM to listen')
-        status, op, _ = d.request('POST', '/v1/instances/mv/migrate', {'destination': 'tcp:127.0.0.1:%d' % port})
+        status, op, _ = d.request('POST', '/v1/instances/mv/migrate', {'destination': 'tcp:localhost:%d' % port})
         done = d.ok_op(status, op, 'migrate')
         check(done['result'] and done['result']['state'] == 'completed', 'migration: %r' % done)
         inst = d.instance('mv')

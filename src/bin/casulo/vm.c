@@ -2,9 +2,7 @@
  * `casulo vm VERB --api-socket PATH ...`: one VM's control API, by hand
  * (human-readable output) or by program (--json: the API's JSON as is).
  */
-#include <arpa/inet.h>
 #include <getopt.h>
-#include <netdb.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +12,7 @@
 #include "api/client.h"
 #include "casulo.h"
 #include "common/macro.h"
+#include "common/migration-address.h"
 #include "common/parse.h"
 #include "common/ratelimit-json.h"
 
@@ -305,50 +304,21 @@ static int affinity(struct vm_opts *o)
 	return rc;
 }
 
-/*
- * "tcp:HOST:PORT" with HOST a name made "tcp:ADDRESS:PORT": casulo-vmm
- * takes addresses only (it resolves no names, migrate/stream.c).  Anything
- * that is not tcp:NAME:PORT goes to the API as it is, for its own error.
- */
-static int resolve_destination(const char *to, char *out, size_t len)
-{
-	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res;
-	const char *colon = to ? strrchr(to, ':') : NULL;
-	char host[256], addr[INET6_ADDRSTRLEN];
-	unsigned char probe[sizeof(struct in6_addr)];
-	int r;
-
-	if (to == NULL) /* vm_main() refuses migrate without --to */
-		return -1;
-	snprintf(out, len, "%s", to);
-	if (strncmp(to, "tcp:", 4) != 0 || colon == NULL || colon - to - 4 <= 0 || to[4] == '[' ||
-	    (size_t)(colon - to - 4) >= sizeof(host))
-		return 0;
-	snprintf(host, sizeof(host), "%.*s", (int)(colon - to - 4), to + 4);
-	if (inet_pton(AF_INET, host, probe) == 1 || inet_pton(AF_INET6, host, probe) == 1)
-		return 0;
-	r = getaddrinfo(host, NULL, &hints, &res);
-	if (r != 0) {
-		fprintf(stderr, "casulo: vm migrate: destination '%s': %s\n", to, gai_strerror(r));
-		return -1;
-	}
-	if (res->ai_family == AF_INET6)
-		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)res->ai_addr)->sin6_addr, addr, sizeof(addr));
-	else
-		inet_ntop(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr, addr, sizeof(addr));
-	snprintf(out, len, res->ai_family == AF_INET6 ? "tcp:[%s]%s" : "tcp:%s%s", addr, colon);
-	freeaddrinfo(res);
-	return 0;
-}
-
 static int migrate(const struct vm_opts *o)
 {
 	json_object *body, *j, *v;
+	struct err *e = NULL;
 	char to[512];
 	int rc;
 
-	if (resolve_destination(o->to, to, sizeof(to)) < 0)
+	if (o->to == NULL) /* vm_main() refuses migrate without --to */
 		return 1;
+	/* casulo-vmm takes numeric addresses only: a name is resolved here. */
+	if (migration_address_resolve(o->to, to, sizeof(to), &e) < 0) {
+		fprintf(stderr, "casulo: vm migrate: %s\n", e->msg);
+		err_free(&e);
+		return 1;
+	}
 	body = json_object_new_object();
 	json_object_object_add(body, "destination", json_object_new_string(to));
 	json_object_object_add(body, "downtime_ms", json_object_new_int((int)o->downtime_ms));
