@@ -34,14 +34,13 @@ int migration_address_resolve(const char *to, char *out, size_t len, struct err 
 	if (r != 0)
 		return err_setx(e, r == EAI_SYSTEM ? errno : EHOSTUNREACH, "migration destination '%s': %s", to,
 				r == EAI_SYSTEM ? strerror(errno) : gai_strerror(r));
-	if (res->ai_family == AF_INET6)
+	if (res->ai_family == AF_INET6) {
 		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)res->ai_addr)->sin6_addr, addr, sizeof(addr));
-	else
-		inet_ntop(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr, addr, sizeof(addr));
-	if (res->ai_family == AF_INET6)
 		r = check_fits(to, snprintf(out, len, "tcp:[%s]%s", addr, colon), len, e);
-	else
+	} else {
+		inet_ntop(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr, addr, sizeof(addr));
 		r = check_fits(to, snprintf(out, len, "tcp:%s%s", addr, colon), len, e);
+	}
 	freeaddrinfo(res);
 	return r;
 }
