@@ -375,12 +375,12 @@ TEST(vsock_guest_stream_follows_host_credit)
 	cleanup(&t, lfd, 1234);
 }
 
-/* A host program whose guest never answers is closed after 2 s. */
+/* A host program whose guest never answers hears "ERR timeout" after 2 s. */
 TEST(vsock_host_connect_times_out)
 {
 	struct vs t;
 	struct pkt p;
-	char buf[8];
+	char buf[16];
 	int fd;
 
 	make_vsock(&t);
@@ -392,6 +392,8 @@ TEST(vsock_host_connect_times_out)
 	CHECK_INT(p.h.op, ==, VIRTIO_VSOCK_OP_REQUEST);
 	usleep(2600 * 1000);
 	virtio_vsock_poll_host(t.d.vd);
+	CHECK_INT(recv(fd, buf, sizeof(buf), 0), ==, 12);
+	CHECK(memcmp(buf, "ERR timeout\n", 12) == 0);
 	CHECK_INT(recv(fd, buf, sizeof(buf), 0), ==, 0);
 	CHECK(recv_pkt(&t, &p)); /* and the guest is told to forget it */
 	CHECK_INT(p.h.op, ==, VIRTIO_VSOCK_OP_RST);
@@ -418,14 +420,22 @@ TEST(vsock_host_connect_refused_by_guest_closes)
 	CHECK(recv_pkt(&t, &p));
 	CHECK_INT(p.h.op, ==, VIRTIO_VSOCK_OP_REQUEST);
 	send_pkt(&t, hdr(VIRTIO_VSOCK_OP_RST, 77, p.h.src_port), NULL, 0);
-	CHECK_INT(recv(fd, buf, sizeof(buf), 0), ==, 0); /* closed, no line */
+	CHECK_INT(recv(fd, buf, sizeof(buf), 0), ==, 12); /* why, then closed */
+	CHECK(memcmp(buf, "ERR refused\n", 12) == 0);
+	CHECK_INT(recv(fd, buf, sizeof(buf), 0), ==, 0);
 	close(fd);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		fd = host_connect(&t);
 		CHECK_INT(send(fd, bad[i], strlen(bad[i]), 0), ==, (ssize_t)strlen(bad[i]));
 		virtio_vsock_poll_host(t.d.vd);
-		/* Closed; with the unread rest of a long line, closed by reset. */
+		/* "ERR bad line", closed; with the unread rest of a long line,
+		 * closed by a reset that may lose the line. */
 		n = recv(fd, buf, sizeof(buf), 0);
+		if (n > 0) {
+			CHECK_INT(n, ==, 13);
+			CHECK(memcmp(buf, "ERR bad line\n", 13) == 0);
+			n = recv(fd, buf, sizeof(buf), 0);
+		}
 		CHECK(n == 0 || (n < 0 && errno == ECONNRESET));
 		close(fd);
 	}
@@ -437,7 +447,7 @@ TEST(vsock_protocol_errors_reset_the_connection_only)
 {
 	struct vs t;
 	struct pkt p;
-	char buf[8];
+	char buf[16];
 	int lfd, fd;
 
 	make_vsock(&t);
@@ -481,6 +491,8 @@ TEST(vsock_protocol_errors_reset_the_connection_only)
 	send_pkt(&t, hdr(VIRTIO_VSOCK_OP_RW, 80, p.h.src_port), "x", 1);
 	CHECK(recv_pkt(&t, &p));
 	CHECK_INT(p.h.op, ==, VIRTIO_VSOCK_OP_RST);
+	CHECK_INT(recv(fd, buf, sizeof(buf), 0), ==, 10);
+	CHECK(memcmp(buf, "ERR reset\n", 10) == 0);
 	CHECK_INT(recv(fd, buf, sizeof(buf), 0), ==, 0);
 	close(fd);
 	CHECK(!vdrv_needs_reset(&t.d));

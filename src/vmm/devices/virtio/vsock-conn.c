@@ -1,4 +1,5 @@
 /* virtio-vsock: connections, their table and life, what they owe the guest (vsock-internal.h). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -74,6 +75,25 @@ static void conn_close_fd(struct conn *c)
 	c->out = NULL;
 	c->out_len = 0;
 	c->out_line = 0;
+}
+
+/* A host program whose "CONNECT" will not be answered "OK" hears why, in
+ * one "ERR <why>" line, before its socket is closed: "busy", "bad line",
+ * "refused" (nobody listens on the guest port), "timeout" (no answer in
+ * VSOCK_CONNECT_TIMEOUT_MS).  Firecracker's programs, which look for "OK ",
+ * see a refusal as before. */
+void vsock_conn_refuse(struct vsock *v, struct conn *c, const char *why)
+{
+	char line[VSOCK_LINE_MAX];
+	int n;
+
+	if (c->fd < 0 || c->refused || (c->state != CONN_LINE && c->state != CONN_CONNECTING))
+		return;
+	c->refused = true;
+	n = snprintf(line, sizeof(line), "ERR %s\n", why);
+	/* The socket is new and empty: a short line always fits. */
+	(void)!send(c->fd, line, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	log_debug("virtio-vsock '%s': host connection to guest port %u: %s", v->vd->id, c->guest_port, why);
 }
 
 /* Forget a connection; its memory goes in vsock_reap(). */
@@ -178,6 +198,7 @@ void vsock_conn_reset(struct vsock *v, struct conn *c)
 {
 	if (c->state == CONN_DEAD || c->state == CONN_RST)
 		return;
+	vsock_conn_refuse(v, c, "reset");
 	if (c->state == CONN_LINE || (c->owe & OWE_REQUEST) || !v->vd->active) {
 		vsock_conn_free(v, c);
 		return;

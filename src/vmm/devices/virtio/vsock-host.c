@@ -69,6 +69,7 @@ static int conn_read_line(struct vsock *v, struct conn *c)
 	return 1;
 bad:
 	log_debug("virtio-vsock '%s': %s: not a \"CONNECT <port>\" line, closing", v->vd->id, v->path);
+	vsock_conn_refuse(v, c, "bad line");
 	vsock_conn_free(v, c);
 	return 1;
 }
@@ -106,12 +107,30 @@ static void vsock_accept(struct vsock *v)
 			return;
 		if (v->nconns >= VSOCK_MAX_CONNS || (c = vsock_conn_new(v, fd, CONN_LINE)) == NULL) {
 			log_debug("virtio-vsock '%s': %s: too many connections, refusing one", v->vd->id, v->path);
+			(void)!send(fd, "ERR busy\n", 9, MSG_DONTWAIT | MSG_NOSIGNAL);
 			close(fd);
 			continue;
 		}
 		vsock_conn_set_deadline(v, c, VSOCK_CONNECT_TIMEOUT_MS);
 		conn_read_line(v, c);
 	}
+}
+
+/* A connection past its deadline.  A host program's connection that the
+ * guest did not answer is worth a warning: whether the request ever
+ * reached the guest (it posted no receive buffer) tells a stuck driver
+ * from a guest too busy to answer. */
+static void conn_timed_out(struct vsock *v, struct conn *c)
+{
+	if (c->state == CONN_CONNECTING)
+		log_warn("virtio-vsock '%s': guest port %u did not answer host port %u within %d ms (%s)", v->vd->id,
+			 c->guest_port, c->host_port, VSOCK_CONNECT_TIMEOUT_MS,
+			 c->owe & OWE_REQUEST ? "the request waits for a receive buffer" : "the request was delivered");
+	else
+		log_debug("virtio-vsock '%s': host port %u, guest port %u: timed out", v->vd->id, c->host_port,
+			  c->guest_port);
+	vsock_conn_refuse(v, c, "timeout");
+	vsock_conn_reset(v, c);
 }
 
 static void vsock_tick(struct vsock *v)
@@ -129,9 +148,7 @@ static void vsock_tick(struct vsock *v)
 			continue;
 		}
 		c->deadline = 0;
-		log_debug("virtio-vsock '%s': host port %u, guest port %u: timed out", v->vd->id, c->host_port,
-			  c->guest_port);
-		vsock_conn_reset(v, c);
+		conn_timed_out(v, c);
 	}
 	if (!pending) {
 		struct itimerspec off = {{0, 0}, {0, 0}};

@@ -79,6 +79,7 @@ struct conn {
 	bool host_hup;		  /* ... nor receive */
 	bool guest_no_send, guest_no_recv;
 	bool shut_wr; /* shutdown(SHUT_WR) done */
+	bool refused; /* its program was told "ERR" */
 
 	uint8_t *out; /* guest -> host bytes the socket has not taken */
 	size_t out_start, out_len;
@@ -136,6 +137,7 @@ struct conn *vsock_conn_find(struct vsock *v, uint32_t host_port, uint32_t guest
 void vsock_conn_hash_add(struct vsock *v, struct conn *c);
 /* Forget a connection; its memory goes in vsock_reap(). */
 void vsock_conn_free(struct vsock *v, struct conn *c);
+void vsock_conn_refuse(struct vsock *v, struct conn *c, const char *why);
 /* Free the connections that went away, once nothing can point at them:
  * not during an event batch, and not from the rx list. */
 void vsock_reap(struct vsock *v);

@@ -136,8 +136,10 @@ static void vsock_guest_packet(struct vsock *v, const struct virtio_vsock_hdr *h
 	c = vsock_conn_find(v, host_port, guest_port);
 	if (op == VIRTIO_VSOCK_OP_RST) {
 		/* Never answer an RST; the connection just ends. */
-		if (c && c->state != CONN_RST)
+		if (c && c->state != CONN_RST) {
+			vsock_conn_refuse(v, c, "refused");
 			vsock_conn_free(v, c);
+		}
 		return;
 	}
 	if (le64toh(h->dst_cid) != VSOCK_HOST_CID || le16toh(h->type) != VIRTIO_VSOCK_TYPE_STREAM) {

@@ -8,7 +8,8 @@
  *    REQUEST from H to <port>, and on the guest's RESPONSE writes
  *    "OK <H>\n" to the program; from then on the stream is the guest's.
  *    A guest RST (nobody listening), a malformed line or no answer within
- *    VSOCK_CONNECT_TIMEOUT_MS closes the program's socket, with no line.
+ *    VSOCK_CONNECT_TIMEOUT_MS closes the program's socket after one
+ *    "ERR <why>\n" line (vsock_conn_refuse()).
  *
  * Flow control is credit-based in both directions, and nothing is
  * buffered without bound:
