@@ -172,21 +172,34 @@ int sel_context_with_pair(const char *ctx, const struct sel_pair *pair, char **o
 }
 
 /* The first line of a libselinux contexts file. */
-static int first_line(const char *path, char **out, struct err **e)
+/* Line n (0 for the first) of a contexts file, a context. */
+static int context_line(const char *path, unsigned n, char **out, struct err **e)
 {
-	char *text = NULL;
+	char *text = NULL, *line;
 	size_t len;
 	int r = read_file(path, &text, &len);
 
 	if (r < 0)
 		return err_set(e, -r, "SELinux contexts file '%s'", path);
-	text[strcspn(text, "\n")] = '\0';
-	if (!sel_context_well_formed(text)) {
-		free(text);
-		return err_setx(e, EINVAL, "SELinux contexts file '%s': no context on its first line", path);
+	line = text;
+	for (unsigned i = 0; i < n && line; i++) {
+		line = strchr(line, '\n');
+		line = line ? line + 1 : NULL;
 	}
-	*out = text;
-	return 0;
+	if (line)
+		line[strcspn(line, "\n")] = '\0';
+	if (line == NULL || !sel_context_well_formed(line)) {
+		free(text);
+		return err_setx(e, EINVAL, "SELinux contexts file '%s': no context on line %u", path, n + 1);
+	}
+	*out = strdup(line);
+	free(text);
+	return *out ? 0 : err_set(e, ENOMEM, "SELinux contexts file '%s'", path);
+}
+
+static int first_line(const char *path, char **out, struct err **e)
+{
+	return context_line(path, 0, out, e);
 }
 
 int sel_virt_contexts(char **domain, char **image, struct err **e)
@@ -199,6 +212,11 @@ int sel_virt_contexts(char **domain, char **image, struct err **e)
 		return -1;
 	}
 	return 0;
+}
+
+int sel_virt_content_context(char **content, struct err **e)
+{
+	return context_line(selinux_virtual_image_context_path(), 1, content, e);
 }
 
 int sel_context_check(const char *what, const char *ctx, struct err **e)
@@ -249,6 +267,17 @@ int sel_relabel_restore(struct sel_relabel *r)
 	free(r->files);
 	r->files = NULL;
 	return failed;
+}
+
+void sel_relabel_keep(struct sel_relabel *r)
+{
+	while (r->n > 0) {
+		r->n--;
+		free(r->files[r->n].path);
+		freecon(r->files[r->n].old);
+	}
+	free(r->files);
+	r->files = NULL;
 }
 
 int sel_pair_lock(const char *path, struct err **e)

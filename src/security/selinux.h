@@ -52,6 +52,10 @@ bool sel_context_well_formed(const char *s);
  * (svirt_image_t), from libselinux's virtual_domain_context and
  * virtual_image_context files. */
 int sel_virt_contexts(char **domain, char **image, struct err **e) MUST_CHECK;
+/* The policy's context for what every VM may read and none may write
+ * (virt_content_t at s0), the second line of virtual_image_context: what
+ * libvirt gives read-only shared images. */
+int sel_virt_content_context(char **content, struct err **e) MUST_CHECK;
 
 /* Whether the loaded policy accepts the context (security_check_context). */
 int sel_context_check(const char *what, const char *ctx, struct err **e) MUST_CHECK;
@@ -76,6 +80,8 @@ int sel_relabel_file(struct sel_relabel *r, const char *what, const char *path, 
 /* Put back every old label in r (last first) and free it; failures are
  * logged, one line each, and counted in the return value. */
 int sel_relabel_restore(struct sel_relabel *r);
+/* Keep the new labels: forget the old ones and free r. */
+void sel_relabel_keep(struct sel_relabel *r);
 
 /* A lock file held while a pair is chosen and until the process that uses
  * it has exec'd: two starts at once cannot take the same pair.  Returns

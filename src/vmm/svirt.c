@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +23,9 @@
 #include <selinux/selinux.h>
 
 #include "common/log.h"
+#include "common/macro.h"
 #include "security/selinux.h"
+#include "vmm/snapshot/snapshot.h"
 
 #define PROG "casulo-vmm"
 #define LOCK_PATH "/run/casulo/selinux-mcs.lock"
@@ -198,8 +201,58 @@ static int wait_child(pid_t pid)
 	return 128 + WTERMSIG(status);
 }
 
-int vmm_svirt_run(const char *label, const struct vm_config *cfg, char **argv)
+static int label_disks(struct sel_relabel *labels, const struct vm_config *cfg, const char *image_ctx, struct err **e)
 {
+	for (unsigned i = 0; i < cfg->ndisks; i++) {
+		char what[600];
+
+		snprintf(what, sizeof(what), "--selinux-label: disk '%s'", cfg->disks[i].path);
+		if (sel_relabel_file(labels, what, cfg->disks[i].path, image_ctx, e) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* A snapshot's files are only read (its memory is mapped private): they
+ * get the content context every VM may read, at s0, so that one snapshot
+ * restores into several labelled VMs at once.  Once a VMM ran they keep
+ * it, as libvirt leaves its read-only shared images: a VM that ends must
+ * not take it from another one that is starting. */
+static int label_snapshot(struct sel_relabel *labels, const char *dir, struct err **e)
+{
+	static const char *const files[] = {SNAP_STATE_FILE, SNAP_MEMORY_FILE};
+	char *content = NULL;
+	int r = 0;
+
+	if (sel_virt_content_context(&content, e) < 0)
+		return err_wrap(e, "--selinux-label: snapshot '%s'", dir);
+	for (size_t i = 0; r == 0 && i < ARRAY_SIZE(files); i++) {
+		char path[PATH_MAX], what[PATH_MAX + 64];
+		char *now = NULL;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+		/* Without DIR/memory the snapshot's memory is a file of its
+		 * own (backend=file,shared=on): the restore says so if not. */
+		if (strcmp(files[i], SNAP_MEMORY_FILE) == 0 && access(path, F_OK) < 0 && errno == ENOENT)
+			continue;
+		if (getfilecon(path, &now) >= 0 && strcmp(now, content) == 0) {
+			freecon(now);
+			continue;
+		}
+		if (now)
+			freecon(now);
+		snprintf(what, sizeof(what), "--selinux-label: snapshot file '%s'", path);
+		r = sel_relabel_file(labels, what, path, content, e);
+	}
+	free(content);
+	return r;
+}
+
+int vmm_svirt_run(const char *label, const struct vm_config *cfg, const char *restore_dir, char **argv)
+{
+	struct vm_config restored = {0};
+	struct sel_relabel snapshot_labels = {0};
+	const struct vm_config *disks;
 	char *proc_ctx = NULL, *image_ctx = NULL;
 	struct sel_relabel labels = {0};
 	struct err *e = NULL;
@@ -222,14 +275,16 @@ int vmm_svirt_run(const char *label, const struct vm_config *cfg, char **argv)
 	sigprocmask(SIG_BLOCK, &stop, &old_mask);
 	if (choose_contexts(label, &proc_ctx, &image_ctx, &lock_fd, &e) < 0)
 		goto fail;
-	for (unsigned i = 0; i < cfg->ndisks; i++) {
-		char what[600];
-
-		snprintf(what, sizeof(what), "--selinux-label: disk '%s'", cfg->disks[i].path);
-		if (sel_relabel_file(&labels, what, cfg->disks[i].path, image_ctx, &e) < 0)
-			goto fail;
-	}
-	log_msg(LOG_INFO, "--selinux-label: the VMM runs as '%s', its %u disk(s) are '%s'", proc_ctx, cfg->ndisks,
+	/* A restore's disks are its snapshot's, or all of them replaced by
+	 * the command line's (vm_snapshot_config_from_json). */
+	if (restore_dir && cfg->ndisks == 0 && vm_snapshot_read_config(restore_dir, &restored, &e) < 0)
+		goto fail;
+	disks = cfg->ndisks ? cfg : &restored;
+	if (label_disks(&labels, disks, image_ctx, &e) < 0)
+		goto fail;
+	if (restore_dir && label_snapshot(&snapshot_labels, restore_dir, &e) < 0)
+		goto fail;
+	log_msg(LOG_INFO, "--selinux-label: the VMM runs as '%s', its %u disk(s) are '%s'", proc_ctx, disks->ndisks,
 		image_ctx);
 	pid = start_child(proc_ctx, argv, &old_mask, &e);
 	/* The VMM runs in its pair now: /proc shows it to the next start. */
@@ -238,6 +293,7 @@ int vmm_svirt_run(const char *label, const struct vm_config *cfg, char **argv)
 	lock_fd = -1;
 	if (pid < 0)
 		goto fail;
+	sel_relabel_keep(&snapshot_labels);
 	status = wait_child(pid);
 	goto out;
 fail:
@@ -247,8 +303,9 @@ fail:
 out:
 	if (lock_fd >= 0)
 		close(lock_fd);
-	if (sel_relabel_restore(&labels) > 0 && status == 0)
+	if (sel_relabel_restore(&labels) + sel_relabel_restore(&snapshot_labels) > 0 && status == 0)
 		status = 1;
+	vm_config_free(&restored);
 	free(proc_ctx);
 	free(image_ctx);
 	return status;

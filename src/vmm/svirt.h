@@ -24,11 +24,14 @@ int vmm_svirt_parse(const char *arg, struct err **e) MUST_CHECK;
  * context this process does not run in. */
 int vmm_svirt_is_child(struct err **e) MUST_CHECK;
 
-/* Label cfg's disks, run argv[0]'s binary again (/proc/self/exe) in the
- * chosen context with argv, forward SIGINT, SIGTERM and SIGHUP to it, wait
- * for it and put the labels back: the exit status to leave with (the
- * child's, 128+N when signal N killed it; 1 with a one-line message on
- * stderr when labelling or the start failed, nothing left relabelled). */
-int vmm_svirt_run(const char *label, const struct vm_config *cfg, char **argv);
+/* Label cfg's disks with the VM's pair (with --restore DIR and no --disk,
+ * those of the snapshot's configuration, read ahead; and DIR's files with
+ * the content context every VM may read, which they keep), run argv[0]'s binary again
+ * (/proc/self/exe) in the chosen context with argv, forward SIGINT,
+ * SIGTERM and SIGHUP to it, wait for it and put the labels back: the exit
+ * status to leave with (the child's, 128+N when signal N killed it; 1 with
+ * a one-line message on stderr when labelling or the start failed, nothing
+ * left relabelled).  restore_dir is NULL for a boot. */
+int vmm_svirt_run(const char *label, const struct vm_config *cfg, const char *restore_dir, char **argv);
 
 #endif

@@ -27,6 +27,7 @@ usage: selinux_tests.py --lab-run tests/lab/run --vmm build/casulo-vmm --guest b
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -38,6 +39,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.realpath(__file__)), '..
 import taprun  # noqa: E402
 from taprun import Failure, Skip, check  # noqa: E402
 from device_tests import api_get  # noqa: E402  (beside this file)
+from guest_tests import api_put  # noqa: E402
 
 HERE = os.path.dirname(os.path.realpath(__file__))
 MODULE = os.path.join(HERE, 'selinux', 'casulo-lab.cil')
@@ -169,11 +171,13 @@ def setup():
     chcon('/dev/kvm', 'system_u:object_r:kvm_device_t:s0')
     chcon('/dev/null', 'system_u:object_r:null_device_t:s0')
     chcon('/dev/urandom', 'system_u:object_r:urandom_device_t:s0')
+    if os.path.exists('/dev/net/tun'):  # a restore opens it (its NICs come from the snapshot)
+        chcon('/dev/net/tun', 'system_u:object_r:tun_tap_device_t:s0')
     # The VMs' socket directory, as a host's: svirt_t may make sockets in
     # svirt_runtime_t; at s0 any VM may, each socket taking its maker's pair.
     os.makedirs(os.path.join(WORK, 'run'))
     chcon(os.path.join(WORK, 'run'), 'system_u:object_r:svirt_runtime_t:s0')
-    for name in ('a.img', 'b.img', 'c.img'):
+    for name in ('a.img', 'b.img', 'c.img', 'd.img'):
         with open(os.path.join(WORK, name), 'wb') as f:
             f.truncate(16 << 20)
     if not A.permissive:
@@ -382,6 +386,104 @@ def a_label_given_is_used_as_it_is():
     check(bad.returncode == 1 and 'no_such_t' in bad.stderr and 'not a valid context' in bad.stderr,
           'a label the policy lacks: exit %d %r' % (bad.returncode, bad.stderr))
     return 'VMM %s, disk %s; %s' % (got, dl, bad.stderr.strip())
+
+
+@test
+def a_snapshot_restores_in_its_own_pair():
+    """--restore with --selinux-label: the snapshot's disk (named by the
+    snapshot only) or the one given in its place gets the VM's pair, the
+    snapshot's files the content context every VM may read, so that two
+    VMs restore it at once; the disks' labels are put back when the VMs
+    end, the snapshot's files keep theirs."""
+    need_guest()
+    snap, sock = os.path.join(WORK, 'snap'), os.path.join(WORK, 'run', 'snap-src.sock')
+    # The snapshot of an unlabelled VM: a counter on the console and on its disk.
+    argv = vmm_argv([disk('d.img')], 'n=0; while true; do echo count $n; echo D$n | dd of=/dev/vda conv=fsync '
+                    '2>/dev/null; n=$((n+1)); sleep 0.3; done')
+    argv = argv[:1] + argv[3:] + ['--api-socket', sock, '--snapshot-dir', WORK]
+    src = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out = wait_line(src, 'count 3', 300)
+        check('count 3' in out, 'the VM to snapshot did not count (exit %r): %r %r' % (
+            src.poll(), out[-600:], src.stderr.read1(2000) if src.poll() is not None else b''))
+        status, body = api_put(sock, '/vm/state', {'state': 'paused'})
+        check(status == 204, 'pause: HTTP %d %r' % (status, body))
+        status, body = api_put(sock, '/snapshot/create', {'path': snap})
+        check(status == 204, 'snapshot create: HTTP %d %r' % (status, body))
+        api_put(sock, '/vm/stop')
+        src.wait(timeout=120)
+    finally:
+        if src.poll() is None:
+            src.kill()
+            src.wait()
+    with open(disk('d.img'), 'rb') as f:
+        at_snapshot = f.read(16).split(b'\n')[0]
+    files = [disk('d.img'), os.path.join(snap, 'state'), os.path.join(snap, 'memory')]
+    shutil.copy(disk('d.img'), disk('e.img'))
+    files.append(disk('e.img'))
+    old = {f: label(f) for f in files}
+    before = len(denials())
+    # Two VMs from the one snapshot at once: the first on the snapshot's
+    # disk, the second on a copy given with --disk.
+    vms = {}
+    try:
+        for n, extra in (('1', []), ('2', ['--disk', 'path=' + disk('e.img')])):
+            p = subprocess.Popen([os.path.join(WORK, 'casulo-vmm'), '--selinux-label', 'dynamic', '--log-level',
+                                  'info', '--restore', snap, '--api-socket',
+                                  os.path.join(WORK, 'run', 'restored-%s.sock' % n)] + extra,
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            vms[n] = [p, child_of(p.pid)]
+            check(vms[n][1] is not None, 'restore %s: no VMM under the parent (exit %r): %r' % (
+                n, p.poll(), p.stderr.read1(2000) if p.poll() is not None else b''))
+            out = wait_line(p, 'count ', 300)
+            check('count ' in out, 'restore %s: the guest did not go on counting (exit %r): %r %r; denials: %s' % (
+                n, p.poll(), out[-600:], p.stderr.read1(2000) if p.poll() is not None else b'',
+                denials()[before:][-5:]))
+        time.sleep(2)
+        ctx = {n: context_of(v[1]) for n, v in vms.items()}
+        labels = {f: label(f) for f in files}
+        status, body = api_get(os.path.join(WORK, 'run', 'restored-2.sock'), '/vm')
+        # The first ends: the second runs on, the snapshot's files keep
+        # the content label while it does.
+        vms['1'][0].send_signal(signal.SIGTERM)
+        rc1 = vms['1'][0].wait(timeout=120)
+        after_first = {f: label(f) for f in files}
+        seen = wait_line(vms['2'][0], 'nothing', 2)
+        check(re.search(r'count \d+', seen), 'restore 2 stopped counting when restore 1 ended: %r' % seen[-300:])
+    finally:
+        for v in vms.values():
+            if v[0].poll() is None:
+                v[0].send_signal(signal.SIGTERM)
+        rcs = [v[0].wait(timeout=120) for v in vms.values()]
+    heads = {}
+    for f in (disk('d.img'), disk('e.img')):
+        with open(f, 'rb') as fh:
+            heads[f] = fh.read(16).split(b'\n')[0]
+    content = 'system_u:object_r:virt_content_t:s0'
+    for n, f in (('1', disk('d.img')), ('2', disk('e.img'))):
+        check(ctx[n].split(':')[2] == 'svirt_t', 'restore %s VMM runs as %s' % (n, ctx[n]))
+        check(labels[f] == 'system_u:object_r:svirt_image_t:' + pair_of(ctx[n]),
+              'restore %s disk %s was %s, its VMM %s' % (n, f, labels[f], ctx[n]))
+        check(int(heads[f][1:]) > int(at_snapshot[1:]),
+              'restore %s did not write its disk: %r at the snapshot, %r after' % (n, at_snapshot, heads[f]))
+    check(pair_of(ctx['1']) != pair_of(ctx['2']), 'both restores got %s' % pair_of(ctx['1']))
+    for f in files[1:3]:
+        check(labels[f] == content and after_first[f] == content,
+              'snapshot file %s was %s, %s once the first VM ended' % (f, labels[f], after_first[f]))
+    check(status == 200 and body.get('state') == 'running', 'GET /vm of restore 2: %d %r' % (status, body))
+    new = [d for d in denials()[before:] if 'svirt_t' in d]
+    check(not new, 'the restored VMs ran with denials: %s' % new[-5:])
+    check(rc1 == 128 + signal.SIGTERM and rcs == [128 + signal.SIGTERM] * 2,
+          'the restored VMs ended with %d, %s after SIGTERM' % (rc1, rcs))
+    # The disks' labels come back; the snapshot's files keep theirs (a VM
+    # that ends must not take it from one that starts).
+    disks = [disk('d.img'), disk('e.img')]
+    back = {f: label(f) for f in files}
+    check(all(back[f] == old[f] for f in disks) and all(back[f] == content for f in files[1:3]),
+          'labels after the VMs: %s, before: %s' % (back, old))
+    return 'VMMs %s, %s; disks %s, %s; snapshot files %s; disks %s -> %s, %s; disk labels put back' % (
+        ctx['1'], ctx['2'], labels[disk('d.img')], labels[disk('e.img')], labels[files[1]],
+        at_snapshot.decode(), heads[disk('d.img')].decode(), heads[disk('e.img')].decode())
 
 
 @test

@@ -133,7 +133,8 @@ static void usage(FILE *f)
 		"  --selinux-label dynamic|USER:ROLE:TYPE:LEVEL\n"
 		"                      run the VMM in its own SELinux MCS category pair\n"
 		"                      (dynamic: one no running process has), its disks\n"
-		"                      labelled with the same pair while it runs (sVirt)\n"
+		"                      labelled with the same pair while it runs (sVirt;\n"
+		"                      with --restore, the snapshot's disks too)\n"
 		"  --snapshot-dir DIR  where API snapshots may be written and loaded from\n"
 		"                      under Landlock (repeatable, up to 8)\n"
 		"  -h, --help          show this help\n"
@@ -561,10 +562,10 @@ int main(int argc, char **argv)
 		return bad_option(&cfg, "%s", "--wait needs --api-socket (the snapshot comes through the API)");
 	/* --selinux-label: this process labels the disks and stays as the
 	 * VMM's parent; the VMM it starts runs below with the marker set. */
-	if (selinux_label && (restore_dir || wait_for_snapshot || incoming))
+	if (selinux_label && (wait_for_snapshot || incoming))
 		return bad_option(&cfg, "%s",
-				  "--selinux-label does not go with --restore, --wait or --incoming: their disks come "
-				  "from the snapshot or the source VM, which the label does not reach yet");
+				  "--selinux-label does not go with --wait or --incoming: their disks come from a "
+				  "snapshot or a source VM not known before the VMM runs");
 	if (selinux_label) {
 		int child = vmm_svirt_is_child(&e);
 
@@ -575,7 +576,7 @@ int main(int argc, char **argv)
 			return EXIT_VMM_ERROR;
 		}
 		if (child == 0) {
-			status = vmm_svirt_run(selinux_label, &cfg, argv);
+			status = vmm_svirt_run(selinux_label, &cfg, restore_dir, argv);
 			vm_config_free(&cfg);
 			return status;
 		}
