@@ -248,7 +248,7 @@ static int label_snapshot(struct sel_relabel *labels, const char *dir, struct er
 	return r;
 }
 
-int vmm_svirt_run(const char *label, const struct vm_config *cfg, const char *restore_dir, char **argv)
+int vmm_svirt_run(const char *label, const struct vm_config *cfg, const char *restore_dir, bool incoming, char **argv)
 {
 	struct vm_config restored = {0};
 	struct sel_relabel snapshot_labels = {0};
@@ -276,7 +276,12 @@ int vmm_svirt_run(const char *label, const struct vm_config *cfg, const char *re
 	if (choose_contexts(label, &proc_ctx, &image_ctx, &lock_fd, &e) < 0)
 		goto fail;
 	/* A restore's disks are its snapshot's, or all of them replaced by
-	 * the command line's (vm_snapshot_config_from_json). */
+	 * the command line's (vm_snapshot_config_from_json); an incoming
+	 * VM's the same, but its source's are known only once they come. */
+	if (incoming && cfg->ndisks == 0)
+		log_msg(LOG_WARN,
+			"--selinux-label with --incoming and no --disk: disks the source names are opened with the "
+			"labels they have (give them with --disk to label them with the VM's pair)");
 	if (restore_dir && cfg->ndisks == 0 && vm_snapshot_read_config(restore_dir, &restored, &e) < 0)
 		goto fail;
 	disks = cfg->ndisks ? cfg : &restored;

@@ -31,7 +31,9 @@ int vmm_svirt_is_child(struct err **e) MUST_CHECK;
  * SIGTERM and SIGHUP to it, wait for it and put the labels back: the exit
  * status to leave with (the child's, 128+N when signal N killed it; 1 with
  * a one-line message on stderr when labelling or the start failed, nothing
- * left relabelled).  restore_dir is NULL for a boot. */
-int vmm_svirt_run(const char *label, const struct vm_config *cfg, const char *restore_dir, char **argv);
+ * left relabelled).  restore_dir is NULL but for --restore; incoming for
+ * --incoming, whose source's disks are not known here (only cfg's are
+ * labelled). */
+int vmm_svirt_run(const char *label, const struct vm_config *cfg, const char *restore_dir, bool incoming, char **argv);
 
 #endif

@@ -177,7 +177,7 @@ def setup():
     # svirt_runtime_t; at s0 any VM may, each socket taking its maker's pair.
     os.makedirs(os.path.join(WORK, 'run'))
     chcon(os.path.join(WORK, 'run'), 'system_u:object_r:svirt_runtime_t:s0')
-    for name in ('a.img', 'b.img', 'c.img', 'd.img'):
+    for name in ('a.img', 'b.img', 'c.img', 'd.img', 'f.img'):
         with open(os.path.join(WORK, name), 'wb') as f:
             f.truncate(16 << 20)
     if not A.permissive:
@@ -388,6 +388,12 @@ def a_label_given_is_used_as_it_is():
     return 'VMM %s, disk %s; %s' % (got, dl, bad.stderr.strip())
 
 
+# A guest that counts on its console and writes "D<count>" at the start
+# of its disk: where a restored or migrated guest goes on from.
+COUNTER_ON_DISK = ('n=0; while true; do echo count $n; echo D$n | dd of=/dev/vda conv=fsync 2>/dev/null; '
+                   'n=$((n+1)); sleep 0.3; done')
+
+
 @test
 def a_snapshot_restores_in_its_own_pair():
     """--restore with --selinux-label: the snapshot's disk (named by the
@@ -398,8 +404,7 @@ def a_snapshot_restores_in_its_own_pair():
     need_guest()
     snap, sock = os.path.join(WORK, 'snap'), os.path.join(WORK, 'run', 'snap-src.sock')
     # The snapshot of an unlabelled VM: a counter on the console and on its disk.
-    argv = vmm_argv([disk('d.img')], 'n=0; while true; do echo count $n; echo D$n | dd of=/dev/vda conv=fsync '
-                    '2>/dev/null; n=$((n+1)); sleep 0.3; done')
+    argv = vmm_argv([disk('d.img')], COUNTER_ON_DISK)
     argv = argv[:1] + argv[3:] + ['--api-socket', sock, '--snapshot-dir', WORK]
     src = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
@@ -484,6 +489,69 @@ def a_snapshot_restores_in_its_own_pair():
     return 'VMMs %s, %s; disks %s, %s; snapshot files %s; disks %s -> %s, %s; disk labels put back' % (
         ctx['1'], ctx['2'], labels[disk('d.img')], labels[disk('e.img')], labels[files[1]],
         at_snapshot.decode(), heads[disk('d.img')].decode(), heads[disk('e.img')].decode())
+
+
+@test
+def an_incoming_vm_runs_in_its_own_pair():
+    """--incoming with --selinux-label: the --disk given (the source's, on
+    shared storage) gets the destination's pair before the state comes;
+    the migrated guest writes it from there; its label is put back."""
+    need_guest()
+    port = 49153  # virt_migration_port_t, where svirt_t may listen
+    src_sock, dst_sock = os.path.join(WORK, 'run', 'mig-src.sock'), os.path.join(WORK, 'run', 'mig-dst.sock')
+    old = label(disk('f.img'))
+    before = len(denials())
+    dst = subprocess.Popen([os.path.join(WORK, 'casulo-vmm'), '--selinux-label', 'dynamic', '--log-level', 'info',
+                            '--incoming', 'tcp:127.0.0.1:%d' % port,
+                            # the source holds its lock until it ends (docs/migration.md)
+                            '--disk', 'path=%s,lock=off' % disk('f.img'),
+                            '--api-socket', dst_sock],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    argv = vmm_argv([disk('f.img')], COUNTER_ON_DISK)
+    src = subprocess.Popen(argv[:1] + argv[3:] + ['--api-socket', src_sock], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        vmm = child_of(dst.pid)
+        check(vmm is not None, 'no VMM under the destination\'s parent (exit %r): %r' % (
+            dst.poll(), dst.stderr.read1(2000) if dst.poll() is not None else b''))
+        waiting = (context_of(vmm), label(disk('f.img')))
+        out = wait_line(src, 'count 3', 300)
+        check('count 3' in out, 'the source did not count (exit %r): %r' % (src.poll(), out[-600:]))
+        deadline = time.monotonic() + 60
+        while True:  # until the destination listens
+            status, info = api_put(src_sock, '/migration/send', {'destination': 'tcp:127.0.0.1:%d' % port,
+                                                                 'wait': True})
+            if status == 200 or time.monotonic() > deadline or dst.poll() is not None:
+                break
+            time.sleep(0.5)
+        check(status == 200 and info.get('state') == 'completed', 'migration: HTTP %d %r; destination: %r' % (
+            status, info, dst.stderr.read1(2000) if dst.poll() is not None else 'running'))
+        check(src.wait(timeout=60) == 0, 'the source VMM did not exit 0 after the migration')
+        at_migration = max(int(x) for x in re.findall(r'count (\d+)', out + (src.stdout.read() or b'').decode(
+            errors='replace')))
+        seen = wait_line(dst, 'count %d' % (at_migration + 4), 120)
+        check('count %d' % (at_migration + 4) in seen, 'the migrated guest did not count on from %d: %r %r' % (
+            at_migration, seen[-400:], dst.stderr.read1(2000) if dst.poll() is not None else b''))
+        ctx, running = context_of(vmm), label(disk('f.img'))
+    finally:
+        for p in (src, dst):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        rc = dst.wait(timeout=120)
+        src.wait(timeout=120)
+    with open(disk('f.img'), 'rb') as f:
+        head = f.read(16).split(b'\n')[0]
+    check(waiting[0].split(':')[2] == 'svirt_t' and waiting[1] == 'system_u:object_r:svirt_image_t:' +
+          pair_of(waiting[0]), 'waiting for the state, the VMM ran as %s and its disk was %s' % waiting)
+    check(ctx == waiting[0] and running == waiting[1], 'after the migration: VMM %s, disk %s' % (ctx, running))
+    check(int(head[1:]) > at_migration, 'the migrated guest did not write its disk: %r, the source counted to %d' % (
+        head, at_migration))
+    new = [d for d in denials()[before:] if 'svirt_t' in d]
+    check(not new, 'the migrated VM ran with denials: %s' % new[-5:])
+    check(rc == 128 + signal.SIGTERM and label(disk('f.img')) == old,
+          'exit %d, disk %s after (was %s)' % (rc, label(disk('f.img')), old))
+    return 'destination %s, disk %s; the source counted to %d, the disk reads %s after; label put back' % (
+        ctx, running, at_migration, head.decode())
 
 
 @test

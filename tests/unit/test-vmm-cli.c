@@ -501,11 +501,13 @@ TEST(selinux_label_option)
 
 	vmm(&r, "--selinux-label", "static", NULL);
 	expect_error(&r, 2, "casulo-vmm: --selinux-label 'static': expected dynamic or USER:ROLE:TYPE:LEVEL");
-	vmm(&r, "--selinux-label", "dynamic", "--incoming", "tcp:127.0.0.1:1", NULL);
-	expect_error(&r, 2, "--selinux-label does not go with --wait or --incoming");
+	vmm(&r, "--selinux-label", "dynamic", "--wait", "--api-socket", "/nonexistent/api.sock", NULL);
+	expect_error(&r, 2, "--selinux-label does not go with --wait");
 	if (access("/sys/fs/selinux/enforce", F_OK) == 0)
 		test_skip("SELinux is enabled here: its labels are tests/linux/selinux_tests.py's");
 	vmm(&r, "--selinux-label", "dynamic", "--restore", "/nonexistent/snap", NULL);
+	expect_error(&r, 1, "casulo-vmm: --selinux-label: SELinux is not enabled on this host");
+	vmm(&r, "--selinux-label", "dynamic", "--incoming", "tcp:127.0.0.1:1", NULL);
 	expect_error(&r, 1, "casulo-vmm: --selinux-label: SELinux is not enabled on this host");
 	vmm(&r, "--selinux-label", "dynamic", "--disk", "path=/nonexistent/disk.img", NULL);
 	expect_error(&r, 1, "casulo-vmm: --selinux-label: SELinux is not enabled on this host");

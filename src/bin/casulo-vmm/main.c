@@ -562,10 +562,10 @@ int main(int argc, char **argv)
 		return bad_option(&cfg, "%s", "--wait needs --api-socket (the snapshot comes through the API)");
 	/* --selinux-label: this process labels the disks and stays as the
 	 * VMM's parent; the VMM it starts runs below with the marker set. */
-	if (selinux_label && (wait_for_snapshot || incoming))
+	if (selinux_label && wait_for_snapshot)
 		return bad_option(&cfg, "%s",
-				  "--selinux-label does not go with --wait or --incoming: their disks come from a "
-				  "snapshot or a source VM not known before the VMM runs");
+				  "--selinux-label does not go with --wait: the snapshot it loads, and its disks, are "
+				  "known only once the VMM runs");
 	if (selinux_label) {
 		int child = vmm_svirt_is_child(&e);
 
@@ -576,7 +576,7 @@ int main(int argc, char **argv)
 			return EXIT_VMM_ERROR;
 		}
 		if (child == 0) {
-			status = vmm_svirt_run(selinux_label, &cfg, restore_dir, argv);
+			status = vmm_svirt_run(selinux_label, &cfg, restore_dir, incoming != NULL, argv);
 			vm_config_free(&cfg);
 			return status;
 		}
