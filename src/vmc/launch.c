@@ -334,15 +334,24 @@ char *vmc_vm_diagnose(pid_t vmm_pid, int wstatus, int *status)
 		if (asprintf(&msg, "its VM (casulo-vmm, pid %d) was killed by signal %d", (int)vmm_pid,
 			     WTERMSIG(wstatus)) < 0)
 			msg = NULL;
+	} else if ((line = last_line(VMC_VMM_LOG, "triple fault")) != NULL) {
+		/* A reset ends the VM with status 0, as a reboot does: its log
+		 * says which it was. */
+		if (asprintf(&msg, "its VM reset: a vCPU triple-faulted (%s)", line) < 0)
+			msg = NULL;
 	} else if (WEXITSTATUS(wstatus) != 0 && (line = last_line(VMC_VMM_LOG, NULL)) != NULL) {
 		if (asprintf(&msg, "its VM failed (casulo-vmm exited with status %d: %s)", WEXITSTATUS(wstatus), line) <
 		    0)
 			msg = NULL;
-	} else if (asprintf(&msg,
-			    "its VM stopped (casulo-vmm exited with status %d) before the container's process ended: "
-			    "the guest agent died or the guest rebooted",
-			    WEXITSTATUS(wstatus)) < 0) {
-		msg = NULL;
+	} else {
+		/* The guest's last word, when it said one (its console is quiet). */
+		line = last_line(VMC_CONSOLE, NULL);
+		if (asprintf(&msg,
+			     "its VM stopped (casulo-vmm exited with status %d) before the container's process ended: "
+			     "the guest agent died or the guest rebooted%s%s%s",
+			     WEXITSTATUS(wstatus), line ? "; its console ends with '" : "", line ? line : "",
+			     line ? "'" : "") < 0)
+			msg = NULL;
 	}
 	return msg;
 }

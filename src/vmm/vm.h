@@ -26,6 +26,7 @@
 #include "vmm/config.h"
 #include "vmm/event-loop.h"
 #include "vmm/halt-watch.h"
+#include "vmm/image-lock.h"
 #include "vmm/memory.h"
 #include "vmm/vcpu.h"
 
@@ -112,6 +113,13 @@ struct vm {
 	/* Host CPUs of the vCPU threads and the others (affinity.h): set by
 	 * the caller before vm_run(), changed by the API. */
 	struct vm_affinity affinity;
+
+	/* Its disks' image locks (image-lock.h), each disk's own; changed by
+	 * the VMM thread or before it runs.  defer_image_locks: a VM built for
+	 * an incoming migration opens its images without them, and takes them
+	 * once its source has let them go. */
+	struct image_lock *image_locks;
+	bool defer_image_locks;
 };
 
 /* A VM with its core and nothing else: the VMM thread's loop, signals,

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import signal
+import shutil
 import socket
 import subprocess
 import sys
@@ -544,6 +545,60 @@ def fake_destination(port, behaviour):
     t = threading.Thread(target=run, daemon=True)
     t.start()
     return t
+
+
+def disk_in_use(img):
+    """Whether a third VMM is refused the image: someone holds its lock."""
+    p = subprocess.run([VMM, '--kernel', GUEST, '--cmdline', 'test=hello', '--disk', 'path=' + img],
+                       capture_output=True, text=True, timeout=30)
+    return p.returncode == 1 and 'in use' in p.stderr
+
+
+@test
+def migration_hands_the_disk_lock_over():
+    # Source and destination on one host, one image, both with its lock
+    # (no lock=off): the source lets it go with its last state, the
+    # destination takes it before it says it runs.
+    d = tempfile.mkdtemp(prefix='casulo-api-lock-')
+    img = os.path.join(d, 'disk.img')
+    with open(img, 'wb') as f:
+        f.truncate(1 << 20)
+    port = free_port()
+    src = Vm(vmm_args=['--disk', 'path=' + img])
+    dst = Vm(incoming='tcp:127.0.0.1:%d' % port, vmm_args=['--disk', 'path=' + img])
+    try:
+        wait_ticks(src, 2)
+        check(disk_in_use(img), 'the source does not hold its disk\'s lock')
+        status, info = src.request('PUT', '/migration/send', {'destination': 'tcp:127.0.0.1:%d' % port,
+                                                              'wait': True})
+        check(status == 200 and info['state'] == 'completed', 'migration: HTTP %d %r; destination: %s' % (
+            status, info, dst.fate() if dst.p.poll() is not None else 'running'))
+        check(src.p.wait(timeout=10) == 0, 'the source VMM did not exit 0')
+        wait_ticks(dst, src.ticks() + 2)
+        check(disk_in_use(img), 'the destination does not hold the disk\'s lock')
+        # A destination that vanishes before it says it runs: the source
+        # takes its lock back and runs on.
+        dst.close()
+        src2 = Vm(vmm_args=['--disk', 'path=' + img])
+        try:
+            wait_ticks(src2, 2)
+            port = free_port()
+            t = fake_destination(port, 'vanish-before-ack')
+            status, body = src2.request('PUT', '/migration/send', {'destination': 'tcp:127.0.0.1:%d' % port,
+                                                                   'wait': True})
+            t.join(5)
+            check(status == 500 and 'did not take the VM' in body['error'], 'HTTP %d %r' % (status, body))
+            before = src2.ticks()
+            time.sleep(0.6)
+            check(src2.p.poll() is None and src2.ticks() > before, 'the source stopped: %s' % src2.fate())
+            check(disk_in_use(img), 'the source did not take its disk\'s lock back')
+        finally:
+            src2.close()
+    finally:
+        src.close()
+        dst.close()
+        shutil.rmtree(d, ignore_errors=True)
+    return 'source, destination, then a source whose destination vanished each held the lock'
 
 
 @test

@@ -502,9 +502,7 @@ def an_incoming_vm_runs_in_its_own_pair():
     old = label(disk('f.img'))
     before = len(denials())
     dst = subprocess.Popen([os.path.join(WORK, 'casulo-vmm'), '--selinux-label', 'dynamic', '--log-level', 'info',
-                            '--incoming', 'tcp:127.0.0.1:%d' % port,
-                            # the source holds its lock until it ends (docs/migration.md)
-                            '--disk', 'path=%s,lock=off' % disk('f.img'),
+                            '--incoming', 'tcp:127.0.0.1:%d' % port, '--disk', 'path=' + disk('f.img'),
                             '--api-socket', dst_sock],
                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     argv = vmm_argv([disk('f.img')], COUNTER_ON_DISK)

@@ -3,6 +3,7 @@
  * test as a (sometimes hostile) guest driver would.  Devices run inline:
  * their thread is never started, so every step is synchronous.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #include "vmm/devices/virtio/blk.h"
 #include "vmm/devices/virtio/queue.h"
 #include "vmm/devices/virtio/virtio.h"
+#include "vmm/image-lock.h"
 #include "vmm/vm.h"
 
 #define MEM (32 * MiB)
@@ -622,6 +624,49 @@ TEST(blk_locks_its_image)
 	close(fd);
 	unlink(img);
 	free(img);
+}
+
+/* A live migration's hand-over (image-lock.h): the destination opens the
+ * image while the source holds it, takes the lock only once the source
+ * let it go, and takes all its disks' locks or none. */
+TEST(blk_hands_its_lock_over)
+{
+	struct vm *src = fake_vm(), *dst = fake_vm();
+	char *img = temp_image(1 << 20, 0), *other = temp_image(1 << 20, 0);
+	struct disk_config rw = {.path = img, .lock = true}, rw2 = {.path = other, .lock = true};
+	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+	struct err *e = NULL;
+	int fd = open(other, O_RDWR | O_CLOEXEC);
+
+	CHECK_INT(virtio_blk_create(src, &rw, 0, &e), ==, 0);
+	dst->defer_image_locks = true;
+	CHECK_INT(virtio_blk_create(dst, &rw2, 0, &e), ==, 0);
+	CHECK_INT(virtio_blk_create(dst, &rw, 1, &e), ==, 0); /* the source's, not locked yet */
+	/* Still the source's: the destination takes none of its two. */
+	CHECK_INT(image_locks_take(dst->image_locks, &e), ==, -EBUSY);
+	CHECK_CONTAINS(e->msg, "in use");
+	err_free(&e);
+	CHECK_INT(fcntl(fd, F_OFD_SETLK, &fl), ==, 0); /* 'other' was left free */
+	fl.l_type = F_UNLCK;
+	CHECK_INT(fcntl(fd, F_OFD_SETLK, &fl), ==, 0);
+	/* The source lets go: the destination has both. */
+	image_locks_release(src->image_locks);
+	CHECK_INT(image_locks_take(dst->image_locks, &e), ==, 0);
+	fl.l_type = F_WRLCK;
+	CHECK_INT(fcntl(fd, F_OFD_SETLK, &fl), ==, -1);
+	/* A source whose destination failed takes its lock back once the
+	 * destination is gone, not before. */
+	CHECK_INT(image_locks_take(src->image_locks, &e), ==, -EBUSY);
+	err_free(&e);
+	free_vm(dst);
+	CHECK_INT(image_locks_take(src->image_locks, &e), ==, 0);
+	CHECK_INT(fcntl(fd, F_OFD_SETLK, &fl), ==, 0);
+	free_vm(src);
+	close(fd);
+	unlink(img);
+	unlink(other);
+	free(img);
+	free(other);
 }
 
 TEST(blk_refuses_bad_images)

@@ -5,13 +5,19 @@
  * config.json).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <json-c/json.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/json-doc.h"
 #include "oci/spec.h"
 #include "test.h"
+#include "vmc/internal.h"
 #include "vmc/plan.h"
 #include "vmc/proto.h"
 
@@ -596,4 +602,57 @@ TEST(update_resources_reach_the_guest_as_oci_json)
 	json_object_put(o);
 	cgroup_resources_clear(&r);
 	cgroup_resources_clear(&back);
+}
+
+static int put(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	if (f == NULL)
+		return -1;
+	fputs(text, f);
+	return fclose(f);
+}
+
+/* Why a container's VM ended, from its state directory's console and
+ * VMM log (the monitor's and create's message): a reset ends casulo-vmm
+ * with status 0, as a reboot does, and only its log tells them apart. */
+TEST(a_vms_end_is_told_from_its_console_and_log)
+{
+	char dir[] = "/tmp/casulo-vmc-diag-XXXXXX", *msg;
+	int old = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), status;
+
+	CHECK(mkdtemp(dir) != NULL);
+	CHECK_INT(chdir(dir), ==, 0);
+	CHECK_INT(put(VMC_VMM_LOG, "casulo-vmm: info: boot\n"), ==, 0);
+	msg = vmc_vm_diagnose(42, 0, &status); /* exit 0: a reboot or a poweroff */
+	CHECK_CONTAINS(msg, "the guest agent died or the guest rebooted");
+	CHECK(strstr(msg, "console") == NULL);
+	CHECK_INT(status, ==, 255);
+	free(msg);
+	CHECK_INT(put(VMC_CONSOLE, "reboot: Restarting system\n"), ==, 0);
+	msg = vmc_vm_diagnose(42, 0, &status);
+	CHECK_CONTAINS(msg, "rebooted; its console ends with 'reboot: Restarting system'");
+	free(msg);
+	CHECK_INT(put(VMC_VMM_LOG, "casulo-vmm: warning: vcpu 0: triple fault: the guest resets, which ends the VM\n"),
+		  ==, 0);
+	msg = vmc_vm_diagnose(42, 0, &status);
+	CHECK_CONTAINS(msg, "its VM reset: a vCPU triple-faulted (casulo-vmm: warning: vcpu 0: triple fault");
+	free(msg);
+	CHECK_INT(put(VMC_CONSOLE, "[    1.0] Kernel panic - not syncing: x\n"), ==, 0);
+	msg = vmc_vm_diagnose(42, 0, &status);
+	CHECK_CONTAINS(msg, "the guest kernel panicked (");
+	free(msg);
+	msg = vmc_vm_diagnose(42, SIGKILL, &status);
+	CHECK_CONTAINS(msg, "the guest kernel panicked");
+	unlink(VMC_CONSOLE);
+	free(msg);
+	msg = vmc_vm_diagnose(42, SIGKILL, &status);
+	CHECK_CONTAINS(msg, "was killed by signal 9");
+	CHECK_INT(status, ==, 128 + SIGKILL);
+	free(msg);
+	unlink(VMC_VMM_LOG);
+	CHECK_INT(fchdir(old), ==, 0);
+	close(old);
+	rmdir(dir);
 }

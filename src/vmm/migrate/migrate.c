@@ -18,6 +18,7 @@
 #include "common/log.h"
 #include "common/thread.h"
 #include "vmm/devices/device.h"
+#include "vmm/image-lock.h"
 #include "vmm/migrate/stream.h"
 #include "vmm/machine.h"
 #include "vmm/seccomp.h"
@@ -188,6 +189,20 @@ static int resume_vm(struct vm *vm, void *arg)
 	return vm->state == VM_STATE_RUNNING || vm->state == VM_STATE_PAUSED ? vm_resume(vm) : -EINVAL;
 }
 
+/* VMM thread (vm_call()): hand the disks' locks to the destination, or
+ * take them back when it failed (image-lock.h). */
+static int release_image_locks(struct vm *vm, void *arg)
+{
+	(void)arg;
+	image_locks_release(vm->image_locks);
+	return 0;
+}
+
+static int take_image_locks(struct vm *vm, void *arg)
+{
+	return image_locks_take(vm->image_locks, arg);
+}
+
 static int read_answer(struct stream *s, char *msg, size_t len)
 {
 	uint32_t code, n;
@@ -211,7 +226,8 @@ static void *send_thread(void *arg)
 	uint64_t pages = vm->mem.size / PAGE, words = (pages + 63) / 64, sent, dirty;
 	uint64_t *bits = calloc(words, 8), *scratch = calloc(words, 8);
 	double start = now_ms(), round_start, paused_at = 0, bytes_per_ms = 0;
-	bool logging = false, paused = false;
+	bool logging = false, paused = false, unlocked = false;
+	struct err *lock_err = NULL;
 	struct snap_writer w;
 	struct stream s = {.fd = -1};
 	struct err *e = NULL;
@@ -324,6 +340,9 @@ static void *send_thread(void *arg)
 	}
 	progress(m, &s, sent, 0);
 	double t_state = now_ms();
+	/* Everything is sent and this VM does no more I/O: the destination
+	 * may take the disks' locks. */
+	unlocked = vm_call(vm, release_image_locks, NULL) == 0;
 	/* The destination says the VM runs there: only now is this one done. */
 	if ((r = read_answer(&s, why, sizeof(why))) < 0) {
 		set_failed(m, "the destination did not take the VM: %s", why[0] ? why : strerror(-s.error));
@@ -345,9 +364,17 @@ static void *send_thread(void *arg)
 	vm_request_exit(vm, VM_EXIT_MIGRATED);
 	goto done;
 out:
-	/* Failed before the destination took over: carry on here. */
+	/* Failed before the destination took over: carry on here, with the
+	 * disks' locks back; a disk another process took meanwhile keeps the
+	 * VM paused rather than let two writers at it. */
 	if (logging)
 		set_dirty_logging(vm, false);
+	if (unlocked && vm_call(vm, take_image_locks, &lock_err) < 0) {
+		log_error("migration to %s: %s: the VM stays paused", m->progress.destination,
+			  lock_err ? lock_err->msg : "its disks' locks could not be taken back");
+		err_free(&lock_err);
+		paused = false;
+	}
 	if (paused && vm_call(vm, resume_vm, NULL) < 0)
 		log_warn("migration to %s: the VM stopped before it could run again here", m->progress.destination);
 	pthread_mutex_lock(&m->lock);
@@ -473,6 +500,8 @@ static int receive_hello(struct vm *vm, struct stream *s, const struct vm_config
 	free(cfg);
 	if (r == 0 && vm->cfg.memory != size)
 		r = err_setx(e, EPROTO, "the source's memory size does not match its configuration");
+	/* The source holds its disks' locks until its last state is sent. */
+	vm->defer_image_locks = true;
 	if (r == 0)
 		r = machine_build(vm, -1, e);
 	answer(s, r == 0 ? 0 : 1, r == 0 ? "ok" : (*e)->msg);
@@ -545,6 +574,12 @@ int migrate_receive(struct vm *vm, const char *spec, const struct vm_config *hos
 		r = snap_reader_parse(&reader, state, state_len, e);
 	if (r == 0)
 		r = vm_snapshot_restore_state(vm, &reader, e);
+	/* The source let its disks' locks go with the state: a disk someone
+	 * else holds now (or a source that kept it) fails the migration, and
+	 * the source carries on. */
+	if (r == 0)
+		r = image_locks_take(vm->image_locks, e);
+	vm->defer_image_locks = false;
 	/* Tell the source: on "0" it exits, on anything else it carries on. */
 	answer(&s, r == 0 ? 0 : 1, r == 0 ? "running" : (*e)->msg);
 	if (r == 0)

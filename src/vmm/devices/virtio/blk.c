@@ -34,6 +34,7 @@
 #include "common/fdutil.h"
 #include "common/log.h"
 #include "vmm/devices/virtio/blk.h"
+#include "vmm/image-lock.h"
 #include "vmm/devices/virtio/coalesce.h"
 #include "vmm/devices/virtio/throttle.h"
 #include "vmm/devices/virtio/virtio.h"
@@ -89,6 +90,11 @@ struct blk {
 
 	struct throttle rate; /* rate=: the request queue waits while it is throttled */
 	bool rate_ready;      /* throttle_init() ran: rate is for destroy to release */
+
+	/* lock=on (the default): the buffered descriptor's lock, on the VM's
+	 * list once the device is the VM's (the O_DIRECT one takes none). */
+	struct image_lock lock;
+	struct vm *locked_in;
 };
 
 static uint64_t now_ns(void)
@@ -597,6 +603,8 @@ static void blk_destroy(struct virtio_dev *vd)
 
 	if (b == NULL)
 		return;
+	if (b->locked_in)
+		image_locks_remove(&b->locked_in->image_locks, &b->lock);
 	if (b->ring_ok)
 		io_uring_queue_exit(&b->ring);
 	if (b->ring_efd >= 0)
@@ -652,41 +660,17 @@ static const struct virtio_dev_ops blk_ops = {
     .destroy = blk_destroy,
 };
 
-/*
- * An open file description lock on the whole image, as QEMU takes one:
- * shared for a read-only disk, exclusive otherwise, so that two writers
- * (two --disk on one image, or two VMMs) cannot corrupt it.  It lives as
- * long as the descriptor; the O_DIRECT descriptor opened later is the same
- * VMM's and takes none.
- */
-static int lock_image(int fd, const struct disk_config *d, struct err **e)
-{
-	struct flock fl = {.l_type = d->readonly ? F_RDLCK : F_WRLCK, .l_whence = SEEK_SET};
-
-	if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
-		return 0;
-	if (errno == EAGAIN || errno == EACCES)
-		return err_setx(e, EBUSY,
-				"disk '%s': in use: another disk or process holds %s lock on it "
-				"(lock=off shares it anyway)",
-				d->path, d->readonly ? "a write" : "a");
-	return err_set(e, errno, "disk '%s': lock", d->path);
-}
-
 static int open_image(struct blk *b, const struct disk_config *d, struct err **e)
 {
 	int flags = (d->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC;
 	struct stat st;
 	uint64_t bytes;
-	int r;
 
 	b->fd = open(d->path, flags);
 	if (b->fd < 0)
 		return err_set(e, errno, "disk '%s': open", d->path);
 	if (fstat(b->fd, &st) < 0)
 		return err_set(e, errno, "disk '%s': stat", d->path);
-	if (d->lock && (r = lock_image(b->fd, d, e)) < 0)
-		return r;
 	if (S_ISBLK(st.st_mode)) {
 		if (ioctl(b->fd, BLKGETSIZE64, &bytes) < 0)
 			return err_set(e, errno, "disk '%s': BLKGETSIZE64", d->path);
@@ -726,6 +710,11 @@ int virtio_blk_create(struct vm *vm, const struct disk_config *d, unsigned index
 	b->readonly = d->readonly;
 	b->path = strdup(d->path);
 	r = open_image(b, d, e);
+	/* Locked before it is the VM's: a disk in use elsewhere is refused
+	 * first, unless a migration's source still holds it (taken later). */
+	b->lock = (struct image_lock){.fd = b->fd, .path = b->path, .exclusive = !d->readonly};
+	if (r == 0 && d->lock && !vm->defer_image_locks)
+		r = image_lock_take(&b->lock, e);
 	if (r < 0) {
 		blk_destroy(&(struct virtio_dev){.priv = b});
 		return r;
@@ -759,6 +748,10 @@ int virtio_blk_create(struct vm *vm, const struct disk_config *d, unsigned index
 	if (r < 0)
 		return r;
 	b->vd = vd;
+	if (d->lock) {
+		image_locks_add(&vm->image_locks, &b->lock);
+		b->locked_in = vm;
+	}
 	if (io_uring_queue_init(BLK_RING_ENTRIES, &b->ring, 0) == 0) {
 		b->ring_ok = true;
 		b->ring_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
