@@ -4,8 +4,8 @@
  * exclusive otherwise, so that two writers (two --disk on one image, two
  * VMMs) cannot corrupt it.  Each disk owns its struct image_lock and puts
  * it on its VM's list (vm->image_locks), so that a live migration can hand
- * the locks over: the source, paused, releases them once its last state
- * is sent; the destination, which opened the images without them, takes
+ * the locks over: the source releases them once it is paused, before its
+ * last state goes; the destination, which opened the images without them, takes
  * them before it answers "running"; a source whose destination failed
  * takes them back before it resumes.
  */

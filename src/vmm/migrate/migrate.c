@@ -321,6 +321,9 @@ static void *send_thread(void *arg)
 		goto out;
 	}
 	paused = true;
+	/* Paused, this VM does no more I/O: its disks' locks go before the
+	 * state does, for the destination takes them as soon as it has it. */
+	unlocked = vm_call(vm, release_image_locks, NULL) == 0;
 	double t_paused = now_ms();
 	collect_dirty(vm, bits, scratch);
 	sent = send_dirty(&s, &vm->mem, bits, words);
@@ -340,9 +343,6 @@ static void *send_thread(void *arg)
 	}
 	progress(m, &s, sent, 0);
 	double t_state = now_ms();
-	/* Everything is sent and this VM does no more I/O: the destination
-	 * may take the disks' locks. */
-	unlocked = vm_call(vm, release_image_locks, NULL) == 0;
 	/* The destination says the VM runs there: only now is this one done. */
 	if ((r = read_answer(&s, why, sizeof(why))) < 0) {
 		set_failed(m, "the destination did not take the VM: %s", why[0] ? why : strerror(-s.error));
