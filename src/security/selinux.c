@@ -254,18 +254,14 @@ int sel_relabel_restore(struct sel_relabel *r)
 {
 	int failed = 0;
 
-	while (r->n > 0) {
-		r->n--;
-		if (r->files[r->n].path == NULL || setfilecon(r->files[r->n].path, r->files[r->n].old) < 0) {
+	for (size_t i = r->n; i-- > 0;) {
+		if (r->files[i].path == NULL || setfilecon(r->files[i].path, r->files[i].old) < 0) {
 			log_error("'%s': put back its SELinux label '%s': %s",
-				  r->files[r->n].path ? r->files[r->n].path : "?", r->files[r->n].old, strerror(errno));
+				  r->files[i].path ? r->files[i].path : "?", r->files[i].old, strerror(errno));
 			failed++;
 		}
-		free(r->files[r->n].path);
-		freecon(r->files[r->n].old);
 	}
-	free(r->files);
-	r->files = NULL;
+	sel_relabel_keep(r);
 	return failed;
 }
 
